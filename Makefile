@@ -1,0 +1,49 @@
+# The no-Docker setup. `make run` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK := $(BIN)/python scripts/local_stack.py
+DS ?=
+ARGS ?=
+
+.PHONY: help install run up down status psql test lint bench clean
+
+help:
+	@echo "make run [DS=YYYY-MM-DD]   one complete ml_pipeline run (default: today), then a summary"
+	@echo "make up / make down        the Airflow UI on http://localhost:8080 / stop everything"
+	@echo "make psql [ARGS='-c ...']  psql on the pipeline database"
+	@echo "make test                  unit, DAG, integration and compose tests"
+	@echo "make lint                  ruff"
+
+# The virtualenv is rebuilt only when the requirements change.
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(STACK) run $(if $(DS),--date $(DS))
+
+up: install
+	$(STACK) up
+
+down: install
+	$(STACK) down
+
+status: install
+	$(STACK) status
+
+psql: install
+	$(STACK) psql $(ARGS)
+
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+clean: down
+	rm -rf .pgdata .airflow data/runs models/*/ logs/*/

@@ -1,0 +1,123 @@
+"""
+### ml_pipeline: a daily retrain of a breast-cancer classifier
+
+1. **create_tables**: the pipeline's tables, from `dags/sql/` (idempotent DDL).
+2. **fetch_batch**: the day's batch; then, in parallel, **split_batch** (stratified train/test) and
+   **save_batch** (binary COPY into `batch_rows`, replacing the date's previous batch).
+3. **tune_hyperparameters**: stratified k-fold CV over StandardScaler -> PCA -> LogisticRegression
+   (PCA size x C), and the winner's scores on the test split; **save_results** writes `experiments`
+   and `cv_results`.
+4. **after_crossvalidation**, in parallel: **store_best_params**, and **refit_final_model** on the
+   whole batch, saved with joblib under `models/`.
+
+The task logic lives in `dags/utils/`; this file only wires it. Settings come from
+`utils/config.py`, the environment (`ML_PIPELINE_*`) and the Trigger form.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+from airflow.sdk import DAG, Param, TaskGroup, task
+
+from utils.config import PipelineConfig, param_defaults
+
+CONFIG = PipelineConfig.from_env()
+
+with DAG(
+    dag_id="ml_pipeline",
+    description="Daily retrain: batch -> Postgres, k-fold CV over PCA x C, best model saved",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=3,
+    is_paused_upon_creation=False,
+    tags=["ml", "scikit-learn", "postgres"],
+    default_args={
+        "retries": 2,
+        "retry_delay": timedelta(seconds=20),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=5),
+    },
+    params={
+        name: Param(default, **schema) for name, (default, schema) in param_defaults(CONFIG).items()
+    },
+    doc_md=__doc__,
+) as dag:
+    with TaskGroup("create_tables", tooltip="Idempotent DDL from dags/sql/") as create_tables:
+        create_batch_tables = SQLExecuteQueryOperator(
+            task_id="create_batch_tables", conn_id=CONFIG.conn_id, sql="sql/create_batch_tables.sql"
+        )
+        create_experiments = SQLExecuteQueryOperator(
+            task_id="create_experiments", conn_id=CONFIG.conn_id, sql="sql/create_experiments.sql"
+        )
+        create_cv_results = SQLExecuteQueryOperator(
+            task_id="create_cv_results", conn_id=CONFIG.conn_id, sql="sql/create_cv_results.sql"
+        )
+        create_best_params = SQLExecuteQueryOperator(
+            task_id="create_best_params", conn_id=CONFIG.conn_id, sql="sql/create_best_params.sql"
+        )
+        create_experiments >> [create_cv_results, create_best_params]
+
+    @task
+    def fetch_batch(**context) -> dict:
+        """The day's batch from the configured source, saved in the run's folder."""
+        from utils import tasks
+
+        return tasks.fetch_batch(context)
+
+    @task
+    def split_batch(fetched: dict, **context) -> dict:
+        """Stratified, seeded train/test split of the batch."""
+        from utils import tasks
+
+        return tasks.split_batch(context, fetched)
+
+    @task
+    def save_batch(fetched: dict, **context) -> dict:
+        """The batch into Postgres, replacing the date's previous one, in one transaction."""
+        from utils import tasks
+
+        return tasks.save_batch(context, fetched)
+
+    @task
+    def tune_hyperparameters(splits: dict, **context) -> dict:
+        """K-fold CV over the grid; the winner scored on the test split."""
+        from utils import tasks
+
+        return tasks.tune_hyperparameters(context, splits)
+
+    @task
+    def save_results(fetched: dict, tuned: dict, **context) -> dict:
+        """One experiments row and a cv_results row per candidate."""
+        from utils import tasks
+
+        return tasks.save_results(context, fetched, tuned)
+
+    @task
+    def store_best_params(**context) -> dict:
+        """The winner's parameters into best_params."""
+        from utils import tasks
+
+        return tasks.store_best_params(context)
+
+    @task
+    def refit_final_model(fetched: dict, tuned: dict, **context) -> dict:
+        """The winner refit on the whole batch, saved atomically with joblib."""
+        from utils import tasks
+
+        return tasks.refit_final_model(context, fetched, tuned)
+
+    fetched = fetch_batch()
+    splits = split_batch(fetched)
+    saved_batch = save_batch(fetched)
+    tuned = tune_hyperparameters(splits)
+    saved = save_results(fetched, tuned)
+
+    with TaskGroup("after_crossvalidation") as after_crossvalidation:
+        store_best_params() << saved
+        refit_final_model(fetched, tuned) << saved
+
+    create_tables >> fetched
+    saved_batch >> saved

@@ -1,0 +1,41 @@
+-- One row per DAG run: what was searched, what won, and how it scored.
+-- A re-run of the same DAG run updates its row (dag_run_id is unique).
+
+SELECT pg_advisory_xact_lock(hashtext('ml_pipeline.schema'));
+
+CREATE TABLE IF NOT EXISTS experiments (
+    experiment_id   bigint           GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    dag_run_id      text             NOT NULL UNIQUE,
+    run_date        date             NOT NULL,
+    source          text             NOT NULL,
+    data_sha256     text             NOT NULL,
+    started_at      timestamptz      NOT NULL,
+    finished_at     timestamptz      NOT NULL CHECK (finished_at >= started_at),
+    cv_folds        integer          NOT NULL CHECK (cv_folds >= 2),
+    param_grid      jsonb            NOT NULL,
+    settings        jsonb            NOT NULL,
+    best_params     jsonb            NOT NULL,
+    cv_mean_score   double precision NOT NULL CHECK (cv_mean_score BETWEEN 0 AND 1),
+    cv_std_score    double precision NOT NULL CHECK (cv_std_score >= 0),
+    test_accuracy   double precision NOT NULL CHECK (test_accuracy BETWEEN 0 AND 1),
+    test_precision  double precision NOT NULL CHECK (test_precision BETWEEN 0 AND 1),
+    test_recall     double precision NOT NULL CHECK (test_recall BETWEEN 0 AND 1),
+    test_f1         double precision NOT NULL CHECK (test_f1 BETWEEN 0 AND 1),
+    test_roc_auc    double precision NOT NULL CHECK (test_roc_auc BETWEEN 0 AND 1),
+    train_rows      integer          NOT NULL CHECK (train_rows > 0),
+    test_rows       integer          NOT NULL CHECK (test_rows > 0),
+    model_path      text,
+    model_sha256    text,
+    model_saved_at  timestamptz,
+    recorded_at     timestamptz      NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS experiments_run_date_idx ON experiments (run_date);
+
+COMMENT ON TABLE experiments IS 'One row per ml_pipeline run: the search, its winner and the winner''s test scores.';
+COMMENT ON COLUMN experiments.started_at IS 'When the cross-validation of this run started.';
+COMMENT ON COLUMN experiments.finished_at IS 'When the cross-validation and the test evaluation ended.';
+COMMENT ON COLUMN experiments.param_grid IS 'The grid searched: {"pca__n_components": [...], "classifier__C": [...]}.';
+COMMENT ON COLUMN experiments.settings IS 'Every setting the run used (defaults, environment and Trigger-form params).';
+COMMENT ON COLUMN experiments.cv_mean_score IS 'Mean accuracy of the best candidate over the CV folds.';
+COMMENT ON COLUMN experiments.model_path IS 'The final model (refit on the whole batch), relative to the models folder; empty until saved.';

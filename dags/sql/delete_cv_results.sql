@@ -1,0 +1,1 @@
+DELETE FROM cv_results WHERE experiment_id = %(experiment_id)s;

@@ -1,0 +1,70 @@
+"""Loading a batch into PostgreSQL with binary COPY, replacing the date's previous batch.
+
+PostgreSQL's binary COPY format is fixed-width for these columns, so the whole payload is built
+as one NumPy structured array: no per-row Python, no float-to-text formatting.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import date
+
+import numpy as np
+
+from utils.data_source import FEATURE_COLUMNS
+from utils.db import sql
+from utils.handoff import Batch
+
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+COPY_TRAILER = struct.pack("!h", -1)
+POSTGRES_EPOCH = date(2000, 1, 1)
+
+
+def copy_payload(batch: Batch, batch_date: date) -> bytes:
+    """The batch's rows as a binary COPY stream for copy_batch_rows.sql's column list."""
+    if batch.feature_names != FEATURE_COLUMNS:
+        missing = sorted(set(FEATURE_COLUMNS) - set(batch.feature_names))
+        extra = sorted(set(batch.feature_names) - set(FEATURE_COLUMNS))
+        raise ValueError(
+            "The batch's columns differ from the batch_rows table: "
+            f"missing {missing or 'none'}, unexpected {extra or 'none'} "
+            "(the order must be that of the breast-cancer table)."
+        )
+    layout = [("field_count", ">i2"), ("date_size", ">i4"), ("date", ">i4")]
+    layout += [("row_id_size", ">i4"), ("row_id", ">i4")]
+    for index in range(len(FEATURE_COLUMNS)):
+        layout += [(f"size_{index}", ">i4"), (f"value_{index}", ">f8")]
+    layout += [("label_size", ">i4"), ("label", ">i2")]
+    rows = np.empty(len(batch), dtype=np.dtype(layout))
+    rows["field_count"] = len(FEATURE_COLUMNS) + 3
+    rows["date_size"], rows["date"] = 4, (batch_date - POSTGRES_EPOCH).days
+    rows["row_id_size"], rows["row_id"] = 4, np.arange(len(batch), dtype=np.int32)
+    features = np.asarray(batch.features, dtype=np.float64)
+    for index in range(len(FEATURE_COLUMNS)):
+        rows[f"size_{index}"], rows[f"value_{index}"] = 8, features[:, index]
+    rows["label_size"], rows["label"] = 2, batch.labels
+    return COPY_SIGNATURE + rows.tobytes() + COPY_TRAILER
+
+
+def replace_batch(connection, batch: Batch, batch_date: date, dag_run_id: str, source: str) -> int:
+    """Store ``batch`` as the batch of ``batch_date`` in one transaction; return the row count.
+
+    Either the old batch stays whole or the new one is stored whole: a failure midway rolls back.
+    """
+    payload = copy_payload(batch, batch_date)
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(sql("delete_batch"), {"batch_date": batch_date})
+        cursor.execute(
+            sql("insert_batch"),
+            {
+                "batch_date": batch_date,
+                "dag_run_id": dag_run_id,
+                "source": source,
+                "row_count": len(batch),
+                "positive_count": int(np.count_nonzero(batch.labels)),
+                "data_sha256": batch.sha256(),
+            },
+        )
+        with cursor.copy(sql("copy_batch_rows")) as copy:
+            copy.write(payload)
+        return cursor.rowcount

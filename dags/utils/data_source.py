@@ -1,0 +1,49 @@
+"""Where the day's batch comes from."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, make_classification
+
+from utils.config import PipelineConfig
+from utils.handoff import Batch
+
+
+def column_name(feature: str) -> str:
+    """A dataset feature name as a plain SQL column name: 'mean concave points' -> 'mean_concave_points'."""
+    return re.sub(r"[^a-z0-9]+", "_", feature.lower()).strip("_")
+
+
+def breast_cancer_batch() -> Batch:
+    """The Wisconsin breast-cancer table shipped with scikit-learn: 569 rows, 30 features, label."""
+    data = load_breast_cancer()
+    names = tuple(column_name(name) for name in data.feature_names)
+    return Batch(data.data.astype(np.float64), data.target.astype(np.int8), names)
+
+
+FEATURE_COLUMNS = breast_cancer_batch().feature_names
+
+
+def synthetic_batch(rows: int, seed: int) -> Batch:
+    """A seeded two-class batch with the breast-cancer table's shape and column names."""
+    features, labels = make_classification(
+        n_samples=rows,
+        n_features=len(FEATURE_COLUMNS),
+        n_informative=10,
+        n_redundant=10,
+        class_sep=1.0,
+        random_state=seed,
+    )
+    return Batch(features, labels.astype(np.int8), FEATURE_COLUMNS)
+
+
+def fetch_batch(config: PipelineConfig, run_date: date) -> Batch:
+    """The batch for ``run_date`` from the configured source."""
+    if config.source == "breast_cancer":
+        return breast_cancer_batch()
+    if config.source == "synthetic":
+        return synthetic_batch(config.synthetic_rows, config.random_seed)
+    raise ValueError(f"Unknown source {config.source!r}")

@@ -1,0 +1,75 @@
+"""Recording a run's search in the experiment tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from psycopg.types.json import Jsonb
+
+from utils.db import sql
+from utils.tuning import TuningReport
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What identifies a run's experiment row, besides the tuning report."""
+
+    dag_run_id: str
+    run_date: date
+    source: str
+    data_sha256: str
+    settings: dict
+
+
+def save_experiment(connection, record: RunRecord, report: TuningReport) -> int:
+    """Write the run's experiments row and all its cv_results rows in one transaction.
+
+    Re-running the same DAG run replaces both, so a run never has two experiments or stale candidates.
+    """
+    metrics = report.test_metrics
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(
+            sql("upsert_experiment"),
+            {
+                "dag_run_id": record.dag_run_id,
+                "run_date": record.run_date,
+                "source": record.source,
+                "data_sha256": record.data_sha256,
+                "started_at": datetime.fromisoformat(report.started_at),
+                "finished_at": datetime.fromisoformat(report.finished_at),
+                "cv_folds": report.cv_folds,
+                "param_grid": Jsonb(report.param_grid),
+                "settings": Jsonb(record.settings),
+                "best_params": Jsonb(report.best_params),
+                "cv_mean_score": report.cv_mean_score,
+                "cv_std_score": report.cv_std_score,
+                "test_accuracy": metrics["accuracy"],
+                "test_precision": metrics["precision"],
+                "test_recall": metrics["recall"],
+                "test_f1": metrics["f1"],
+                "test_roc_auc": metrics["roc_auc"],
+                "train_rows": report.train_rows,
+                "test_rows": report.test_rows,
+            },
+        )
+        experiment_id = cursor.fetchone()[0]
+        cursor.execute(sql("delete_cv_results"), {"experiment_id": experiment_id})
+        cursor.execute(
+            sql("insert_cv_results"),
+            {"experiment_id": experiment_id, "candidates": json.dumps(report.candidates)},
+        )
+    return experiment_id
+
+
+def store_best_params(connection, dag_run_id: str) -> int:
+    """Copy the run's winning parameters into best_params; return the experiment id."""
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(sql("upsert_best_params"), {"dag_run_id": dag_run_id})
+        row = cursor.fetchone()
+    if row is None:
+        raise LookupError(
+            f"No experiments row for run {dag_run_id!r}: run the save_results task of this run first."
+        )
+    return row[0]

@@ -1,0 +1,43 @@
+"""Which run this is, and the folders and files that belong to it alone."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Mapping
+
+from utils.config import PipelineConfig
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """A DAG run's date (what its batch is keyed by) and its run id."""
+
+    run_date: date
+    run_id: str
+
+    @property
+    def slug(self) -> str:
+        """The run id made safe for a file name."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.run_id).strip("_")
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> RunKey:
+        """The logical date, or for a manual run without one, the date the run was due."""
+        when = context.get("logical_date") or context["dag_run"].run_after
+        return cls(run_date=when.date(), run_id=context["run_id"])
+
+
+def run_dir(config: PipelineConfig, run: RunKey) -> Path:
+    """The folder where one run's tasks hand data to each other."""
+    folder = Path(config.data_dir) / "runs" / run.run_date.isoformat() / run.slug
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def model_path(config: PipelineConfig, run: RunKey) -> Path:
+    """Where the run's final model is saved: its name carries the run's date and id."""
+    day = run.run_date.isoformat()
+    return Path(config.models_dir) / day / f"model_{day}_{run.slug}.joblib"

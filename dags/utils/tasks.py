@@ -1,0 +1,121 @@
+"""What each task of the DAG does, given its Airflow context.
+
+Each function reads its settings and run identity from the context, calls the plain functions of
+the other modules, and returns only small values (paths, ids, scores) for XCom.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+from utils import batch_store, data_source, handoff, model_store, results, split, tuning
+from utils.config import PipelineConfig
+from utils.runs import RunKey, model_path, run_dir
+
+Context = Mapping[str, Any]
+
+
+def settings(context: Context) -> PipelineConfig:
+    """The deployment's configuration with this run's Trigger-form params applied."""
+    return PipelineConfig.from_env().with_overrides(context.get("params") or {})
+
+
+@contextmanager
+def pipeline_connection(config: PipelineConfig) -> Iterator:
+    """A psycopg connection to the pipeline database, through the configured Airflow connection."""
+    import psycopg
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    try:
+        connection = PostgresHook(postgres_conn_id=config.conn_id).get_conn()
+    except psycopg.OperationalError as error:
+        raise ConnectionError(
+            f"Cannot reach the pipeline database through Airflow connection {config.conn_id!r}: "
+            f"{str(error).strip()}. Start PostgreSQL (`make up`, or `docker compose up -d`), or point "
+            f"AIRFLOW_CONN_{config.conn_id.upper()} at a reachable server, then clear this task."
+        ) from error
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def fetch_batch(context: Context) -> dict:
+    config, run = settings(context), RunKey.from_context(context)
+    batch = data_source.fetch_batch(config, run.run_date)
+    folder = handoff.save_batch(batch, run_dir(config, run) / "batch")
+    return {"folder": str(folder), "rows": len(batch), "sha256": batch.sha256()}
+
+
+def split_batch(context: Context, fetched: dict) -> dict:
+    config, run = settings(context), RunKey.from_context(context)
+    train, test = split.split_batch(
+        handoff.load_batch(Path(fetched["folder"])), config.test_fraction, config.random_seed
+    )
+    folder = run_dir(config, run)
+    return {
+        "train": str(handoff.save_batch(train, folder / "train")),
+        "test": str(handoff.save_batch(test, folder / "test")),
+        "train_rows": len(train),
+        "test_rows": len(test),
+    }
+
+
+def save_batch(context: Context, fetched: dict) -> dict:
+    config, run = settings(context), RunKey.from_context(context)
+    batch = handoff.load_batch(Path(fetched["folder"]))
+    with pipeline_connection(config) as connection:
+        rows = batch_store.replace_batch(connection, batch, run.run_date, run.run_id, config.source)
+    return {"batch_date": run.run_date.isoformat(), "rows": rows}
+
+
+def tune_hyperparameters(context: Context, splits: dict) -> dict:
+    config, run = settings(context), RunKey.from_context(context)
+    report = tuning.tune(
+        handoff.load_batch(Path(splits["train"])), handoff.load_batch(Path(splits["test"])), config
+    )
+    path = run_dir(config, run) / "tuning_report.json"
+    path.write_text(json.dumps(report.as_dict(), indent=1))
+    return {
+        "report": str(path),
+        "best_params": report.best_params,
+        "cv_mean_score": report.cv_mean_score,
+        "test_metrics": report.test_metrics,
+    }
+
+
+def save_results(context: Context, fetched: dict, tuned: dict) -> dict:
+    config, run = settings(context), RunKey.from_context(context)
+    report = tuning.TuningReport(**json.loads(Path(tuned["report"]).read_text()))
+    record = results.RunRecord(
+        dag_run_id=run.run_id,
+        run_date=run.run_date,
+        source=config.source,
+        data_sha256=fetched["sha256"],
+        settings=config.as_dict(),
+    )
+    with pipeline_connection(config) as connection:
+        experiment_id = results.save_experiment(connection, record, report)
+    return {"experiment_id": experiment_id, "candidates": len(report.candidates)}
+
+
+def store_best_params(context: Context) -> dict:
+    config, run = settings(context), RunKey.from_context(context)
+    with pipeline_connection(config) as connection:
+        experiment_id = results.store_best_params(connection, run.run_id)
+    return {"experiment_id": experiment_id}
+
+
+def refit_final_model(context: Context, fetched: dict, tuned: dict) -> dict:
+    config, run = settings(context), RunKey.from_context(context)
+    model = model_store.refit(handoff.load_batch(Path(fetched["folder"])), tuned["best_params"])
+    path = model_path(config, run)
+    sha256 = model_store.save_model(model, path)
+    with pipeline_connection(config) as connection:
+        model_store.record_model(
+            connection, run.run_id, path.relative_to(config.models_dir), sha256
+        )
+    return {"model_path": str(path), "sha256": sha256}
