@@ -16,11 +16,10 @@ The task logic lives in `dags/utils/`; this file only wires it. Settings come fr
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, TaskGroup, task
-
 from utils.config import PipelineConfig, param_defaults
 
 CONFIG = PipelineConfig.from_env()
@@ -29,7 +28,7 @@ with DAG(
     dag_id="ml_pipeline",
     description="Daily retrain: batch -> Postgres, k-fold CV over PCA x C, best model saved",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=3,
     is_paused_upon_creation=False,
@@ -40,9 +39,7 @@ with DAG(
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=5),
     },
-    params={
-        name: Param(default, **schema) for name, (default, schema) in param_defaults(CONFIG).items()
-    },
+    params={name: Param(default, **schema) for name, (default, schema) in param_defaults(CONFIG).items()},
     doc_md=__doc__,
 ) as dag:
     with TaskGroup("create_tables", tooltip="Idempotent DDL from dags/sql/") as create_tables:

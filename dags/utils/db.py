@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
@@ -16,7 +16,7 @@ SCHEMA_FILES = (
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def sql(name: str) -> str:
     """The text of ``dags/sql/<name>.sql``."""
     return (SQL_DIR / f"{name}.sql").read_text()

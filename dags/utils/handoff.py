@@ -26,13 +26,9 @@ class Batch:
 
     def __post_init__(self):
         if self.features.ndim != 2 or len(self.features) != len(self.labels):
-            raise ValueError(
-                f"features {self.features.shape} and labels {self.labels.shape} do not line up"
-            )
+            raise ValueError(f"features {self.features.shape} and labels {self.labels.shape} do not line up")
         if self.features.shape[1] != len(self.feature_names):
-            raise ValueError(
-                f"{self.features.shape[1]} feature columns but {len(self.feature_names)} names"
-            )
+            raise ValueError(f"{self.features.shape[1]} feature columns but {len(self.feature_names)} names")
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -14,9 +14,7 @@ from utils.tuning import C_PARAM, PCA_PARAM, build_pipeline
 
 
 def refit(batch: Batch, best_params: dict) -> Pipeline:
-    return build_pipeline(best_params[PCA_PARAM], best_params[C_PARAM]).fit(
-        batch.features, batch.labels
-    )
+    return build_pipeline(best_params[PCA_PARAM], best_params[C_PARAM]).fit(batch.features, batch.labels)
 
 
 def save_model(model: Pipeline, path: Path) -> str:

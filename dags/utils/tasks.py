@@ -7,9 +7,10 @@ the other modules, and returns only small values (paths, ids, scores) for XCom.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 from utils import batch_store, data_source, handoff, model_store, results, split, tuning
 from utils.config import PipelineConfig
@@ -115,7 +116,5 @@ def refit_final_model(context: Context, fetched: dict, tuned: dict) -> dict:
     path = model_path(config, run)
     sha256 = model_store.save_model(model, path)
     with pipeline_connection(config) as connection:
-        model_store.record_model(
-            connection, run.run_id, path.relative_to(config.models_dir), sha256
-        )
+        model_store.record_model(connection, run.run_id, path.relative_to(config.models_dir), sha256)
     return {"model_path": str(path), "sha256": sha256}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -54,9 +54,7 @@ def param_grid(config: PipelineConfig, n_features: int) -> dict[str, list]:
 
 def candidates(grid: dict[str, list]) -> list[dict]:
     """Every combination, in ``sklearn.model_selection.ParameterGrid``'s order."""
-    return [
-        {C_PARAM: c, PCA_PARAM: k} for c in grid[C_PARAM] for k in grid[PCA_PARAM]
-    ]
+    return [{C_PARAM: c, PCA_PARAM: k} for c in grid[C_PARAM] for k in grid[PCA_PARAM]]
 
 
 @dataclass
@@ -103,7 +101,7 @@ def cross_validate_grid(
     # scores[fold, c, k], then flattened in candidate order (C outer, PCA size inner).
     scores = np.empty((folds, len(c_values), len(sizes)))
     position = {k: i for i, k in enumerate(sizes)}
-    for (fold, group, _), output in zip(jobs, outputs):
+    for (fold, group, _), output in zip(jobs, outputs, strict=True):
         for row, k in enumerate(group):
             scores[fold, :, position[k]] = output[row]
     per_candidate = scores.reshape(folds, -1)
@@ -177,7 +175,7 @@ class TuningReport:
 
 def tune(train: Batch, test: Batch, config: PipelineConfig) -> TuningReport:
     """Search the grid on the training split, then score the winner on the test split."""
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     grid = param_grid(config, train.features.shape[1])
     search = cross_validate_grid(train, grid, config.cv_folds, config.random_seed, config.n_jobs)
     best = search.best_params
@@ -206,5 +204,5 @@ def tune(train: Batch, test: Batch, config: PipelineConfig) -> TuningReport:
         train_rows=len(train),
         test_rows=len(test),
         started_at=started_at.isoformat(),
-        finished_at=datetime.now(timezone.utc).isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
     )
