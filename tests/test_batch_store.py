@@ -1,0 +1,76 @@
+"""Binary COPY into PostgreSQL: exact values, one batch per date, all or nothing."""
+
+from datetime import date
+
+import numpy as np
+import psycopg
+import pytest
+
+from utils.batch_store import copy_payload, replace_batch
+from utils.data_source import FEATURE_COLUMNS
+from utils.handoff import Batch
+
+DAY = date(2026, 2, 3)
+
+
+def stored(db, day):
+    columns = ", ".join(FEATURE_COLUMNS)
+    result = db.execute(
+        f"SELECT {columns}, label FROM batch_rows WHERE batch_date = %s ORDER BY row_id", (day,)
+    ).fetchall()
+    values = np.array(result, dtype=np.float64).reshape(-1, len(FEATURE_COLUMNS) + 1)
+    return values[:, :-1], values[:, -1].astype(np.int8)
+
+
+def test_binary_load_round_trips_every_value_exactly(db, rng):
+    features = rng.standard_normal((500, 30)) * 10.0 ** rng.integers(-300, 300, size=(500, 30))
+    features[0, :4] = [0.0, -0.0, np.finfo(float).tiny, np.finfo(float).max]
+    labels = rng.integers(0, 2, 500).astype(np.int8)
+    batch = Batch(features, labels, FEATURE_COLUMNS)
+    assert replace_batch(db, batch, DAY, "run-1", "test") == 500
+    loaded_features, loaded_labels = stored(db, DAY)
+    assert loaded_features.tobytes() == features.tobytes()
+    np.testing.assert_array_equal(loaded_labels, labels)
+
+
+def test_batch_row_records_its_run_and_counts(db, cancer):
+    replace_batch(db, cancer, DAY, "run-1", "breast_cancer")
+    row = db.execute(
+        "SELECT dag_run_id, source, row_count, positive_count, data_sha256 FROM batches"
+    ).fetchone()
+    assert row == ("run-1", "breast_cancer", 569, 357, cancer.sha256())
+
+
+def test_reloading_a_date_replaces_its_rows(db, cancer):
+    replace_batch(db, cancer, DAY, "run-1", "breast_cancer")
+    replace_batch(db, cancer.take(np.arange(100)), DAY, "run-2", "breast_cancer")
+    replace_batch(db, cancer, date(2026, 2, 4), "run-3", "breast_cancer")
+    counts = db.execute(
+        "SELECT batch_date, count(*) FROM batch_rows GROUP BY batch_date ORDER BY 1"
+    ).fetchall()
+    assert counts == [(DAY, 100), (date(2026, 2, 4), 569)]
+    assert db.execute("SELECT dag_run_id FROM batches WHERE batch_date = %s", (DAY,)).fetchone() == ("run-2",)
+
+
+def test_a_failed_load_keeps_the_previous_batch_whole(db, cancer):
+    replace_batch(db, cancer, DAY, "run-1", "breast_cancer")
+    broken = Batch(cancer.features, np.full(len(cancer), 2, dtype=np.int8), cancer.feature_names)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        replace_batch(db, broken, DAY, "run-2", "breast_cancer")
+    assert db.execute("SELECT count(*) FROM batch_rows").fetchone() == (569,)
+    assert db.execute("SELECT dag_run_id FROM batches").fetchone() == ("run-1",)
+
+
+def test_columns_must_match_the_table(cancer):
+    renamed = Batch(cancer.features, cancer.labels, ("radius", *cancer.feature_names[1:]))
+    with pytest.raises(ValueError, match=r"missing \['mean_radius'\], unexpected \['radius'\]"):
+        copy_payload(renamed, DAY)
+
+
+def test_copy_statement_lists_the_table_columns_in_payload_order():
+    from utils.db import sql
+
+    statement = sql("copy_batch_rows")
+    start = statement.index("COPY batch_rows (") + len("COPY batch_rows (")
+    listed = statement[start : statement.index(")", start)]
+    assert [c.strip() for c in listed.split(",")] == ["batch_date", "row_id", *FEATURE_COLUMNS, "label"]

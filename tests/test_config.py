@@ -1,0 +1,72 @@
+import math
+
+import numpy as np
+import pytest
+
+from utils.config import PARAM_SCHEMAS, ConfigError, PipelineConfig, param_defaults
+
+
+def test_defaults_search_the_documented_grid():
+    config = PipelineConfig()
+    np.testing.assert_allclose(config.c_values(), np.logspace(-3, 3, 7))
+    assert config.pca_sizes(30) == list(range(1, 30))
+    assert config.cv_folds == 5
+    assert config.source == "breast_cancer"
+
+
+def test_pca_sizes_stop_below_the_feature_count():
+    assert PipelineConfig(max_pca_components=29).pca_sizes(5) == [1, 2, 3, 4]
+    assert PipelineConfig(max_pca_components=3).pca_sizes(30) == [1, 2, 3]
+
+
+def test_environment_overrides_defaults():
+    config = PipelineConfig.from_env(
+        {"ML_PIPELINE_CV_FOLDS": "3", "ML_PIPELINE_TEST_FRACTION": "0.3", "ML_PIPELINE_SOURCE": "synthetic"}
+    )
+    assert (config.cv_folds, config.test_fraction, config.source) == (3, 0.3, "synthetic")
+
+
+def test_params_override_environment():
+    config = PipelineConfig.from_env({"ML_PIPELINE_CV_FOLDS": "3"}).with_overrides({"cv_folds": 7})
+    assert config.cv_folds == 7
+
+
+def test_unknown_params_are_ignored():
+    assert PipelineConfig().with_overrides({"not_a_setting": 1}) == PipelineConfig()
+
+
+def test_bad_environment_value_names_the_variable():
+    with pytest.raises(ConfigError, match="ML_PIPELINE_CV_FOLDS is 'five'"):
+        PipelineConfig.from_env({"ML_PIPELINE_CV_FOLDS": "five"})
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"cv_folds": 1}, "cv_folds is 1; use 2 to 20 folds"),
+        ({"test_fraction": 0.9}, "test_fraction is 0.9"),
+        ({"source": "s3"}, "source is 's3'; choose one of breast_cancer, synthetic"),
+        ({"c_min": 10.0, "c_max": 1.0}, "need 0 < c_min <= c_max"),
+        ({"cv_folds": 2.5}, "param cv_folds is 2.5, which is not a valid int"),
+    ],
+)
+def test_invalid_settings_are_refused_with_the_reason(override, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        PipelineConfig().with_overrides(override)
+
+
+def test_every_form_field_is_a_setting_with_a_valid_default():
+    config = PipelineConfig()
+    for name, (default, schema) in param_defaults(config).items():
+        assert default == getattr(config, name)
+        assert schema["description"]
+        if "minimum" in schema:
+            assert default >= schema["minimum"]
+        if "maximum" in schema:
+            assert default <= schema["maximum"]
+    assert set(PARAM_SCHEMAS) <= set(config.as_dict())
+
+
+def test_single_c_value():
+    assert PipelineConfig(c_min=0.5, c_max=0.5, c_count=1).c_values() == [0.5]
+    assert math.isclose(PipelineConfig(c_min=0.01, c_max=100, c_count=5).c_values()[2], 1.0)

@@ -1,0 +1,86 @@
+"""Fetching, handing off and splitting a batch."""
+
+from datetime import UTC, date
+
+import numpy as np
+import pytest
+
+from utils.config import PipelineConfig
+from utils.data_source import FEATURE_COLUMNS, column_name, fetch_batch
+from utils.handoff import Batch, load_batch, save_batch
+from utils.runs import RunKey, model_path, run_dir
+from utils.split import split_batch
+
+
+def test_breast_cancer_source_is_the_whole_table(cancer):
+    assert cancer.features.shape == (569, 30)
+    assert np.bincount(cancer.labels).tolist() == [212, 357]
+    assert cancer.feature_names[:2] == ("mean_radius", "mean_texture")
+    assert cancer.feature_names[-1] == "worst_fractal_dimension"
+
+
+def test_column_names_are_plain_sql_identifiers():
+    assert column_name("mean concave points") == "mean_concave_points"
+    assert all(name.isidentifier() and name.islower() for name in FEATURE_COLUMNS)
+
+
+def test_synthetic_source_is_seeded_and_shaped_like_the_table():
+    config = PipelineConfig(source="synthetic", synthetic_rows=1000, random_seed=3)
+    first, second = fetch_batch(config, date(2026, 1, 1)), fetch_batch(config, date(2026, 1, 1))
+    assert first.features.shape == (1000, 30) and first.feature_names == FEATURE_COLUMNS
+    assert first.sha256() == second.sha256()
+    assert set(np.unique(first.labels)) == {0, 1}
+
+
+def test_handoff_round_trips_values_and_names(tmp_path, cancer):
+    loaded = load_batch(save_batch(cancer, tmp_path / "batch"))
+    np.testing.assert_array_equal(loaded.features, cancer.features)
+    np.testing.assert_array_equal(loaded.labels, cancer.labels)
+    assert loaded.feature_names == cancer.feature_names
+    assert loaded.sha256() == cancer.sha256()
+    assert not list((tmp_path / "batch").glob("*.tmp")), "no temporary files left behind"
+
+
+def test_batch_refuses_misaligned_arrays():
+    with pytest.raises(ValueError, match="do not line up"):
+        Batch(np.zeros((3, 2)), np.zeros(4), ("a", "b"))
+    with pytest.raises(ValueError, match="2 feature columns but 1 names"):
+        Batch(np.zeros((3, 2)), np.zeros(3), ("a",))
+
+
+def test_split_is_stratified_disjoint_and_reproducible(cancer):
+    train, test = split_batch(cancer, test_fraction=0.2, seed=42)
+    assert (len(train), len(test)) == (455, 114)
+    assert abs(test.labels.mean() - cancer.labels.mean()) < 0.01
+    again_train, again_test = split_batch(cancer, test_fraction=0.2, seed=42)
+    np.testing.assert_array_equal(train.features, again_train.features)
+    np.testing.assert_array_equal(test.labels, again_test.labels)
+    together = np.vstack([train.features, test.features])
+    assert len(np.unique(together, axis=0)) == len(np.unique(cancer.features, axis=0))
+
+
+def test_split_changes_with_the_seed(cancer):
+    first, _ = split_batch(cancer, 0.2, seed=1)
+    second, _ = split_batch(cancer, 0.2, seed=2)
+    assert not np.array_equal(first.features, second.features)
+
+
+def test_each_run_gets_its_own_folder_and_model_name(config):
+    day = date(2026, 3, 4)
+    first = RunKey(day, "manual__2026-03-04T10:00:00+00:00")
+    second = RunKey(day, "scheduled__2026-03-04T00:00:00+00:00")
+    assert run_dir(config, first) != run_dir(config, second)
+    assert run_dir(config, first).is_dir()
+    name = model_path(config, first).name
+    assert name.startswith("model_2026-03-04_manual__2026-03-04T10_00_00") and name.endswith(".joblib")
+
+
+def test_run_date_falls_back_to_run_after_without_a_logical_date():
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    run_after = datetime(2026, 5, 6, 23, 30, tzinfo=UTC)
+    context = {"logical_date": None, "dag_run": SimpleNamespace(run_after=run_after), "run_id": "manual__x"}
+    assert RunKey.from_context(context) == RunKey(date(2026, 5, 6), "manual__x")
+    context["logical_date"] = datetime(2026, 5, 1, tzinfo=UTC)
+    assert RunKey.from_context(context).run_date == date(2026, 5, 1)

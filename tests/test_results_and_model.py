@@ -1,0 +1,120 @@
+"""Experiment rows, best parameters and the saved model."""
+
+from datetime import date
+from pathlib import Path
+
+import joblib
+import pytest
+
+from utils.config import PipelineConfig
+from utils.model_store import record_model, refit, save_model
+from utils.results import RunRecord, save_experiment, store_best_params
+from utils.split import split_batch
+from utils.tuning import tune
+
+DAY = date(2026, 4, 5)
+
+
+@pytest.fixture(scope="module")
+def report(cancer):
+    config = PipelineConfig(max_pca_components=6, c_count=3, cv_folds=3)
+    train, test = split_batch(cancer, config.test_fraction, config.random_seed)
+    return tune(train, test, config)
+
+
+def record(run_id="run-1"):
+    return RunRecord(run_id, DAY, "breast_cancer", "abc123", PipelineConfig().as_dict())
+
+
+def test_experiment_and_candidates_are_written(db, report):
+    experiment_id = save_experiment(db, record(), report)
+    row = db.execute(
+        "SELECT run_date, cv_folds, best_params, cv_mean_score, test_accuracy, train_rows, test_rows,"
+        " param_grid -> 'classifier__C', settings ->> 'source', finished_at >= started_at"
+        " FROM experiments WHERE experiment_id = %s",
+        (experiment_id,),
+    ).fetchone()
+    assert row[:7] == (
+        DAY,
+        3,
+        report.best_params,
+        report.cv_mean_score,
+        report.test_metrics["accuracy"],
+        report.train_rows,
+        report.test_rows,
+    )
+    assert row[7] == report.param_grid["classifier__C"] and row[8] == "breast_cancer" and row[9]
+    ranks = db.execute(
+        "SELECT count(*), min(rank_test_score), max(mean_test_score) FROM cv_results"
+        " WHERE experiment_id = %s",
+        (experiment_id,),
+    ).fetchone()
+    assert ranks == (18, 1, report.cv_mean_score)
+
+
+def test_saving_a_run_twice_keeps_one_experiment_and_no_stale_candidates(db, report):
+    first = save_experiment(db, record(), report)
+    second = save_experiment(db, record(), report)
+    save_experiment(db, record("run-2"), report)
+    assert first == second
+    assert db.execute("SELECT count(*) FROM experiments").fetchone() == (2,)
+    assert db.execute("SELECT count(*) FROM cv_results WHERE experiment_id = %s", (first,)).fetchone() == (
+        18,
+    )
+
+
+def test_best_params_copy_the_winner(db, report):
+    experiment_id = save_experiment(db, record(), report)
+    assert store_best_params(db, "run-1") == experiment_id
+    assert store_best_params(db, "run-1") == experiment_id
+    row = db.execute("SELECT params, pca_n_components, c, cv_mean_score FROM best_params").fetchall()
+    assert row == [
+        (
+            report.best_params,
+            report.best_params["pca__n_components"],
+            report.best_params["classifier__C"],
+            report.cv_mean_score,
+        )
+    ]
+
+
+def test_best_params_without_an_experiment_say_what_to_run(db):
+    with pytest.raises(LookupError, match="run the save_results task"):
+        store_best_params(db, "no-such-run")
+
+
+def test_model_is_saved_atomically_and_loads(tmp_path, cancer, report):
+    path = tmp_path / "models" / "2026-04-05" / "model.joblib"
+    sha256 = save_model(refit(cancer, report.best_params), path)
+    assert [p.name for p in path.parent.iterdir()] == ["model.joblib"]
+    model = joblib.load(path)
+    assert model.score(cancer.features, cancer.labels) > 0.95
+    import hashlib
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+
+
+def test_a_crash_while_saving_leaves_the_previous_model(tmp_path, cancer, report):
+    path = tmp_path / "model.joblib"
+    save_model(refit(cancer, report.best_params), path)
+    before = path.read_bytes()
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_model(Unpicklable(), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.joblib"]
+
+
+def test_model_path_is_recorded_on_the_experiment(db, report):
+    save_experiment(db, record(), report)
+    record_model(db, "run-1", Path("2026-04-05/model.joblib"), "f" * 64)
+    assert db.execute("SELECT model_path, model_sha256 FROM experiments").fetchone() == (
+        "2026-04-05/model.joblib",
+        "f" * 64,
+    )
+    with pytest.raises(LookupError):
+        record_model(db, "other-run", Path("x.joblib"), "0" * 64)

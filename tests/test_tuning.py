@@ -1,0 +1,71 @@
+"""The fast cross-validation must score what GridSearchCV scores."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from utils.config import PipelineConfig
+from utils.split import split_batch
+from utils.tuning import (
+    C_PARAM,
+    PCA_PARAM,
+    _balanced_groups,
+    build_pipeline,
+    candidates,
+    cross_validate_grid,
+    param_grid,
+    tune,
+)
+
+
+def grid_search(batch, grid, folds, seed):
+    search = GridSearchCV(
+        build_pipeline(),
+        grid,
+        cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
+        n_jobs=1,
+    )
+    return search.fit(batch.features, batch.labels)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_fast_cv_agrees_with_grid_search(small_synthetic, n_jobs):
+    config = PipelineConfig(max_pca_components=8, c_count=4, cv_folds=4)
+    grid = param_grid(config, small_synthetic.features.shape[1])
+    ours = cross_validate_grid(small_synthetic, grid, config.cv_folds, seed=5, n_jobs=n_jobs)
+    reference = grid_search(small_synthetic, grid, config.cv_folds, seed=5)
+
+    assert [dict(p) for p in reference.cv_results_["params"]] == ours.candidates
+    np.testing.assert_allclose(ours.mean_scores, reference.cv_results_["mean_test_score"], atol=1e-3)
+    picked = reference.cv_results_["mean_test_score"][ours.best_index]
+    assert picked >= reference.best_score_ - 1e-3
+
+
+def test_candidates_follow_parameter_grid_order():
+    grid = {PCA_PARAM: [1, 2], C_PARAM: [0.1, 1.0]}
+    assert candidates(grid) == [
+        {C_PARAM: 0.1, PCA_PARAM: 1},
+        {C_PARAM: 0.1, PCA_PARAM: 2},
+        {C_PARAM: 1.0, PCA_PARAM: 1},
+        {C_PARAM: 1.0, PCA_PARAM: 2},
+    ]
+
+
+def test_groups_cover_every_size_once_with_similar_cost():
+    groups = _balanced_groups(list(range(1, 30)), 3)
+    assert sorted(k for group in groups for k in group) == list(range(1, 30))
+    costs = [sum(group) for group in groups]
+    assert max(costs) - min(costs) <= 29
+
+
+def test_tune_reports_the_winner_and_its_test_scores(cancer):
+    config = PipelineConfig(max_pca_components=10, c_count=3, cv_folds=3)
+    train, test = split_batch(cancer, config.test_fraction, config.random_seed)
+    report = tune(train, test, config)
+    assert len(report.candidates) == 10 * 3
+    assert report.best_params in [row["params"] for row in report.candidates if row["rank_test_score"] == 1]
+    assert report.cv_mean_score > 0.9
+    assert set(report.test_metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert report.test_metrics["accuracy"] > 0.9 and report.test_metrics["roc_auc"] > 0.95
+    assert (report.train_rows, report.test_rows) == (len(train), len(test))
+    assert report.started_at <= report.finished_at
