@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from urllib.parse import parse_qs, urlparse
 
@@ -12,6 +14,10 @@ import pytest
 from utils.config import PipelineConfig
 from utils.data_source import breast_cancer_batch, synthetic_batch
 from utils.db import create_tables
+
+# Airflow, imported by the DAG tests, must not write into the user's ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ml_pipeline_airflow_home_"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 
 @pytest.fixture(scope="session")

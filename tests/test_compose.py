@@ -1,0 +1,95 @@
+"""docker-compose.yaml: valid by the compose specification, and in agreement with the code.
+
+There is no Docker engine in CI, so the file is checked statically; the same Airflow version runs
+natively in the integration test.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from utils.config import PipelineConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_SERVICES = {
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+}
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+
+
+def pinned(package: str) -> str:
+    match = re.search(rf"^{re.escape(package)}==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)
+    assert match, f"{package} is not pinned in requirements.txt"
+    return match.group(1)
+
+
+def test_compose_file_is_valid_by_the_compose_specification():
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_services_are_the_local_executor_set(compose):
+    assert set(compose["services"]) == {"postgres"} | AIRFLOW_SERVICES
+    for name in AIRFLOW_SERVICES:
+        environment = compose["services"][name]["environment"]
+        assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert not any("CELERY" in key for key in environment)
+
+
+def test_project_folders_are_mounted_under_opt_airflow(compose):
+    for name in AIRFLOW_SERVICES:
+        volumes = compose["services"][name]["volumes"]
+        for folder in ("dags", "logs", "data", "models"):
+            assert f"./{folder}:/opt/airflow/{folder}" in volumes
+            assert (ROOT / folder).is_dir()
+
+
+def test_pipeline_connection_matches_the_dag_configuration(compose):
+    variable = f"AIRFLOW_CONN_{PipelineConfig().conn_id.upper()}"
+    for name in AIRFLOW_SERVICES:
+        uri = compose["services"][name]["environment"][variable]
+        assert uri.startswith("postgresql://") and uri.endswith("@postgres:5432/ml_pipeline")
+
+
+def test_image_runs_the_pinned_airflow_version(compose):
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    base = re.search(r"^FROM apache/airflow:(\S+)", dockerfile, re.M).group(1)
+    assert base == pinned("apache-airflow")
+    assert "requirements.txt" in dockerfile
+    assert compose["services"]["airflow-scheduler"]["build"] == "."
+    assert all("_PIP_ADDITIONAL_REQUIREMENTS" not in str(s) for s in compose["services"].values())
+
+
+def test_works_without_env_file_and_binds_ports_to_localhost(compose):
+    text = (ROOT / "docker-compose.yaml").read_text()
+    # `$${X}` is a literal `${X}` for the container's shell, not a compose variable.
+    variables = set(re.findall(r"(?<!\$)\$\{(\w+)", text))
+    without_default = {v for v in variables if not re.search(rf"\$\{{{v}:-", text)}
+    assert without_default == set(), f"variables with no default: {without_default}"
+    documented = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), re.M))
+    assert variables - {"AIRFLOW_IMAGE_NAME"} <= documented
+    for service in compose["services"].values():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:")
+
+
+def test_services_run_as_the_host_user(compose):
+    for name in AIRFLOW_SERVICES - {"airflow-init"}:
+        assert compose["services"][name]["user"] == "${AIRFLOW_UID:-50000}:0"

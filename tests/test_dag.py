@@ -1,0 +1,100 @@
+"""The DAG as the scheduler sees it: it parses, and its tasks are wired in the documented shape."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from utils.config import PipelineConfig
+from utils.db import SCHEMA_FILES, SQL_DIR, sql
+
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture(scope="module")
+def dag(dagbag):
+    return dagbag.dags["ml_pipeline"]
+
+
+def test_dag_folder_has_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert list(dagbag.dags) == ["ml_pipeline"]
+
+
+def upstream(dag, task_id):
+    return set(dag.get_task(task_id).upstream_task_ids)
+
+
+def test_tasks_are_wired_in_the_documented_shape(dag):
+    creates = {f"create_tables.create_{name}" for name in ("batch_tables", "experiments")}
+    assert upstream(dag, "create_tables.create_cv_results") == {"create_tables.create_experiments"}
+    assert upstream(dag, "create_tables.create_best_params") == {"create_tables.create_experiments"}
+    assert upstream(dag, "fetch_batch") == {
+        "create_tables.create_batch_tables",
+        "create_tables.create_cv_results",
+        "create_tables.create_best_params",
+    }
+    assert not creates & upstream(dag, "create_tables.create_batch_tables")
+    assert upstream(dag, "split_batch") == {"fetch_batch"}
+    assert upstream(dag, "save_batch") == {"fetch_batch"}
+    assert upstream(dag, "tune_hyperparameters") == {"split_batch"}
+    assert upstream(dag, "save_results") == {"fetch_batch", "tune_hyperparameters", "save_batch"}
+    assert upstream(dag, "after_crossvalidation.store_best_params") == {"save_results"}
+    assert upstream(dag, "after_crossvalidation.refit_final_model") == {
+        "save_results",
+        "fetch_batch",
+        "tune_hyperparameters",
+    }
+
+
+def test_after_crossvalidation_group_runs_its_two_tasks_in_parallel(dag):
+    group = dag.task_group.children["after_crossvalidation"]
+    assert set(group.children) == {
+        "after_crossvalidation.store_best_params",
+        "after_crossvalidation.refit_final_model",
+    }
+    store, refit = (dag.get_task(task_id) for task_id in group.children)
+    assert refit.task_id not in store.get_flat_relative_ids(upstream=False)
+    assert store.task_id not in refit.get_flat_relative_ids(upstream=False)
+
+
+def test_schedule_and_run_policy(dag):
+    assert dag.schedule == "@daily"
+    assert dag.timetable.expression == "0 0 * * *"
+    assert dag.catchup is False
+    assert "ml" in dag.tags
+    assert all(task.retries >= 1 for task in dag.tasks)
+
+
+def test_sql_tasks_create_every_table_from_dags_sql(dag):
+    sql_tasks = [t for t in dag.tasks if t.task_type == "SQLExecuteQueryOperator"]
+    # The DagBag has read each task's .sql file into its `sql` field.
+    assert sorted(t.sql for t in sql_tasks) == sorted(sql(name) for name in SCHEMA_FILES)
+    assert set(SCHEMA_FILES) == {p.stem for p in SQL_DIR.glob("create_*.sql")}
+    assert {t.conn_id for t in sql_tasks} == {PipelineConfig().conn_id}
+
+
+def test_trigger_form_offers_the_run_settings(dag):
+    params = dag.params.dump()
+    assert params["cv_folds"] == 5 and params["test_fraction"] == 0.2
+    assert params["source"] == "breast_cancer"
+
+
+def test_parsing_the_dag_imports_no_heavy_libraries():
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import ml_pipeline; "
+        "heavy = sorted({'sklearn', 'pandas', 'scipy', 'joblib'} & set(sys.modules)); "
+        "print(','.join(heavy))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS)], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
