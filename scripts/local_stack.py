@@ -425,7 +425,8 @@ def print_summary(run_id: str) -> None:
 
 
 def command_up(args) -> int:
-    env = prepare(scheduled=True)
+    # The daily schedule runs unless the caller turned it off (the integration tests do).
+    env = prepare(scheduled=os.environ.get("AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "True") == "True")
     stack = running_stack()
     if not stack:
         stack = start_services(env)

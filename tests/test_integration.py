@@ -1,0 +1,163 @@
+"""The whole pipeline, for real: Airflow's services with the LocalExecutor on an embedded PostgreSQL.
+
+Drives the same commands as `make up`, `make run`, `make psql` and `make down`, in folders of its
+own and on a port of its own, so it leaves a developer's local stack alone.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import joblib
+import psycopg
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_DATE = "2026-01-10"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, base: Path):
+        self.base = base
+        self.port = free_port()
+        self.env = dict(
+            os.environ,
+            ML_PIPELINE_STATE_DIR=str(base / "state"),
+            ML_PIPELINE_LOGS_DIR=str(base / "logs"),
+            ML_PIPELINE_DATA_DIR=str(base / "data"),
+            ML_PIPELINE_MODELS_DIR=str(base / "models"),
+            AIRFLOW_PORT=str(self.port),
+            # Only the runs the test starts: no scheduled run of today alongside them.
+            AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+        )
+        (base / "state").mkdir(parents=True)
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "local_stack.py"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"local_stack {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def processes(self) -> list[int]:
+        marker = f"AIRFLOW_HOME={self.base / 'state' / '.airflow'}".encode()
+        found = []
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(
+            host=str(self.base / "state" / ".pgdata"), user="postgres", dbname="ml_pipeline"
+        )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("stack"))
+    started = stack("up")
+    stack.up_output = started.stdout
+    try:
+        stack.first_run = stack("run", "--date", RUN_DATE)
+        stack.second_run = stack("run", "--date", RUN_DATE)
+        yield stack
+    finally:
+        stack("down", check=False)
+
+
+def test_up_prints_a_login_that_works(stack):
+    line = next(line for line in stack.up_output.splitlines() if "login:" in line)
+    assert f"http://localhost:{stack.port}" in line
+    user, password = line.split("login:")[1].split(" / ")
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.port}/auth/token",
+        data=json.dumps({"username": user.strip(), "password": password.strip()}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert json.loads(response.read())["access_token"]
+
+
+def test_run_prints_every_task_and_a_summary(stack):
+    output = stack.first_run.stdout
+    for task in (
+        "fetch_batch",
+        "split_batch",
+        "save_batch",
+        "tune_hyperparameters",
+        "save_results",
+        "after_crossvalidation.store_best_params",
+        "after_crossvalidation.refit_final_model",
+    ):
+        assert f"started   {task}" in output and f"success   {task}" in output
+    for label in ("best params", "CV accuracy", "test         accuracy", "model"):
+        assert label in output
+    assert "Re-running" in stack.second_run.stdout
+
+
+def test_every_table_holds_sane_rows(stack):
+    with stack.connect() as db:
+        batches = db.execute("SELECT batch_date::text, row_count, positive_count FROM batches").fetchall()
+        assert batches == [(RUN_DATE, 569, 357)]
+        assert db.execute("SELECT count(*), count(DISTINCT row_id) FROM batch_rows").fetchone() == (569, 569)
+        experiments = db.execute(
+            "SELECT experiment_id, run_date::text, cv_folds, cv_mean_score, test_accuracy, test_roc_auc,"
+            " train_rows, test_rows, jsonb_array_length(param_grid -> 'classifier__C'), model_path"
+            " FROM experiments"
+        ).fetchall()
+        assert len(experiments) == 1, "re-running a run must not add a second experiment"
+        experiment_id, run_date, folds, cv_score, accuracy, auc, train, test, c_count, model = experiments[0]
+        assert (run_date, folds, train, test, c_count) == (RUN_DATE, 5, 455, 114, 7)
+        assert cv_score > 0.95 and accuracy > 0.93 and auc > 0.97
+        assert db.execute(
+            "SELECT count(*), min(rank_test_score), count(DISTINCT c), max(pca_n_components)"
+            " FROM cv_results WHERE experiment_id = %s",
+            (experiment_id,),
+        ).fetchone() == (29 * 7, 1, 7, 29)
+        assert db.execute(
+            "SELECT count(*) FROM best_params WHERE experiment_id = %s", (experiment_id,)
+        ).fetchone() == (1,)
+        assert model.startswith(RUN_DATE + "/model_" + RUN_DATE)
+
+
+def test_saved_model_loads_and_scores(stack):
+    with stack.connect() as db:
+        relative_path, sha256 = db.execute("SELECT model_path, model_sha256 FROM experiments").fetchone()
+    path = stack.base / "models" / relative_path
+    import hashlib
+
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    data = load_breast_cancer()
+    assert joblib.load(path).score(data.data, data.target) >= 0.95
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_psql_reaches_the_pipeline_tables(stack):
+    result = stack("psql", "-At", "-c", "select count(*) from experiments")
+    assert result.stdout.strip() == "1"
+
+
+def test_down_leaves_no_process_behind(stack):
+    stack("down")
+    assert stack.processes() == []
+    assert not (stack.base / "state" / ".pgdata" / "postmaster.pid").exists()
