@@ -397,6 +397,7 @@ def command_run(args) -> int:
         log(f"Task logs: {LOGS_DIR / f'dag_id={DAG_ID}' / f'run_id={run_id}'}")
         return 1
     print_summary(run_id)
+    log("PostgreSQL keeps running for `make psql`; `make down` stops it.")
     return 0
 
 
@@ -421,7 +422,8 @@ def print_summary(run_id: str) -> None:
             for name in ("accuracy", "precision", "recall", "f1", "roc_auc")
         )
     )
-    log(f"  model        {models / row['model_path']}")
+    model = models / row["model_path"]
+    log(f"  model        {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model}")
 
 
 def command_up(args) -> int:
