@@ -8,8 +8,9 @@ from utils.config import PipelineConfig
 from utils.split import split_batch
 from utils.tuning import (
     C_PARAM,
+    FIT_COST_OFFSET,
     PCA_PARAM,
-    _balanced_groups,
+    _contiguous_ranges,
     build_pipeline,
     candidates,
     cross_validate_grid,
@@ -51,11 +52,14 @@ def test_candidates_follow_parameter_grid_order():
     ]
 
 
-def test_groups_cover_every_size_once_with_similar_cost():
-    groups = _balanced_groups(list(range(1, 30)), 3)
-    assert sorted(k for group in groups for k in group) == list(range(1, 30))
-    costs = [sum(group) for group in groups]
-    assert max(costs) - min(costs) <= 29
+def test_ranges_cover_every_size_once_in_runs_of_similar_cost():
+    for count in (1, 2, 3, 5):
+        ranges = _contiguous_ranges(list(range(1, 30)), count)
+        assert len(ranges) == count
+        assert [k for part in ranges for k in part] == list(range(1, 30))
+        costs = [sum(k + FIT_COST_OFFSET for k in part) for part in ranges]
+        assert max(costs) - min(costs) <= 2 * (29 + FIT_COST_OFFSET)
+    assert _contiguous_ranges([1, 2], 4) == [[1], [2]]
 
 
 def test_tune_reports_the_winner_and_its_test_scores(cancer):
