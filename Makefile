@@ -14,6 +14,7 @@ help:
 	@echo "make psql [ARGS='-c ...']  psql on the pipeline database"
 	@echo "make test                  unit, DAG, integration and compose tests"
 	@echo "make lint                  ruff"
+	@echo "make bench [ARGS=...]      the heavy steps against the seed project's approach"
 
 # The virtualenv is rebuilt only when the requirements change.
 $(BIN)/.installed: requirements.txt requirements-dev.txt
@@ -44,6 +45,10 @@ test: install lint
 
 lint: install
 	$(BIN)/ruff check .
+
+# Minutes, not seconds: the seed's GridSearchCV and to_sql at 100,000 rows are the slow part.
+bench: install
+	$(BIN)/python bench/bench.py $(ARGS)
 
 clean: down
 	rm -rf .pgdata .airflow data/runs models/*/ logs/*/

@@ -1,7 +1,7 @@
 """
 ### ml_pipeline: a daily retrain of a breast-cancer classifier
 
-1. **create_tables**: the pipeline's tables, from `dags/sql/` (idempotent DDL).
+1. **create_tables** (while **fetch_batch** gets the day's batch): the tables, from `dags/sql/`.
 2. **fetch_batch**: the day's batch; then, in parallel, **split_batch** (stratified train/test) and
    **save_batch** (binary COPY into `batch_rows`, replacing the date's previous batch).
 3. **tune_hyperparameters**: stratified k-fold CV over StandardScaler -> PCA -> LogisticRegression
@@ -117,5 +117,5 @@ with DAG(
         store_best_params() << saved
         refit_final_model(fetched, tuned) << saved
 
-    create_tables >> fetched
-    saved_batch >> saved
+    # Fetching needs no table, so it runs while the tables are created.
+    create_tables >> saved_batch >> saved

@@ -116,6 +116,9 @@ def stack_env(server, scheduled: bool = True) -> dict[str, str]:
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(LOGS_DIR),
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(scheduled),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # When idle, look for finished tasks 4 times a second rather than once: a run's tasks
+            # follow each other sooner, for a few milliseconds of CPU.
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
             f"AIRFLOW_CONN_{PipelineConfig.from_env().conn_id.upper()}": json.dumps(
                 {"conn_type": "postgres", "host": host, "login": "postgres", "schema": PIPELINE_DB}
             ),

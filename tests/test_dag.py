@@ -37,14 +37,15 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     creates = {f"create_tables.create_{name}" for name in ("batch_tables", "experiments")}
     assert upstream(dag, "create_tables.create_cv_results") == {"create_tables.create_experiments"}
     assert upstream(dag, "create_tables.create_best_params") == {"create_tables.create_experiments"}
-    assert upstream(dag, "fetch_batch") == {
+    assert upstream(dag, "fetch_batch") == set()
+    assert not creates & upstream(dag, "create_tables.create_batch_tables")
+    assert upstream(dag, "split_batch") == {"fetch_batch"}
+    assert upstream(dag, "save_batch") == {
+        "fetch_batch",
         "create_tables.create_batch_tables",
         "create_tables.create_cv_results",
         "create_tables.create_best_params",
     }
-    assert not creates & upstream(dag, "create_tables.create_batch_tables")
-    assert upstream(dag, "split_batch") == {"fetch_batch"}
-    assert upstream(dag, "save_batch") == {"fetch_batch"}
     assert upstream(dag, "tune_hyperparameters") == {"split_batch"}
     assert upstream(dag, "save_results") == {"fetch_batch", "tune_hyperparameters", "save_batch"}
     assert upstream(dag, "after_crossvalidation.store_best_params") == {"save_results"}

@@ -1,14 +1,17 @@
 """Cross-validated grid search over StandardScaler -> PCA -> LogisticRegression.
 
-It scores exactly the candidates ``GridSearchCV(build_pipeline(), param_grid(...), cv=folds)`` would,
-on the same stratified folds, but with far less work:
+It scores the candidates ``GridSearchCV(build_pipeline(), param_grid(...), cv=folds)`` scores, on the
+same stratified folds, to solver tolerance, with far less work:
 
 - PCA components are nested: the first k components of a PCA fitted at the largest size are those of
-  a PCA fitted at size k. So each fold fits the scaler and PCA once and slices the projection to each k.
-- Along the C path, each LogisticRegression starts from the previous C's solution (warm start), which
-  converges in a few iterations; scores agree with cold starts to solver tolerance.
-- Work is spread over worker processes as (fold, group of PCA sizes) jobs of similar cost, with one
-  BLAS thread per worker so processes and threads don't fight over the cores.
+  a PCA fitted at size k. So each fold standardises and projects its rows once, at the largest size,
+  and every k uses the first k columns of that projection.
+- Each fit of LogisticRegression's objective (L-BFGS, as its default solver) starts from the nearest
+  solution already found: the previous C for the same k, or the smallest C of k - 1. Warm-started fits
+  converge in a few iterations.
+- Within a fold, runs of consecutive PCA sizes of similar cost go to one thread per core. NumPy and
+  SciPy release the GIL in the row-sized work, and BLAS keeps to one thread per worker, so threads and
+  BLAS don't fight over the cores, and the fold's projection is shared rather than copied.
 """
 
 from __future__ import annotations
@@ -91,7 +94,8 @@ def cross_validate_grid(
     sizes, c_values = sorted(grid[PCA_PARAM]), list(grid[C_PARAM])
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     workers = min(n_jobs or available_cores(), len(sizes))
-    ranges = _contiguous_ranges(sizes, workers)
+    # Three runs of sizes per thread: a thread that finishes early takes the next run of its fold.
+    ranges = _contiguous_ranges(sizes, 3 * workers if workers > 1 else 1)
     labels = np.asarray(batch.labels)
     # scores[fold, c, k], then flattened in candidate order (C outer, PCA size inner).
     scores = np.empty((folds, len(c_values), len(sizes)))

