@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -335,7 +334,8 @@ def bench_whole_runs(report: Report, base: Path, repeats: int) -> None:
         )
     )
     print(
-        f"  seed steps as one script, 100000 rows: {seed:.1f} s; ml_pipeline {ours:.1f} s = {ours / seed:.2f}x",
+        f"  seed steps as one script, 100000 rows: {seed:.1f} s; "
+        f"ml_pipeline {ours:.1f} s = {ours / seed:.2f}x",
         flush=True,
     )
     report.ratios["whole_run"] = ours / seed
