@@ -387,7 +387,11 @@ def airflow_services(scheduled: bool):
 
 
 def command_run(args) -> int:
-    run_date = date.fromisoformat(args.date) if args.date else datetime.now(UTC).date()
+    today = datetime.now(UTC).date()
+    run_date = date.fromisoformat(args.date) if args.date else today
+    if run_date > today:
+        log(f"DS={run_date} is in the future: Airflow starts no run before its date. Use {today} or earlier.")
+        return 2
     started = time.monotonic()
     with airflow_services(scheduled=False) as api:
         api.login(LOGIN_USER, login_password())

@@ -64,7 +64,7 @@ def test_a_failed_load_keeps_the_previous_batch_whole(db, cancer):
 def test_columns_must_match_the_table(cancer):
     renamed = Batch(cancer.features, cancer.labels, ("radius", *cancer.feature_names[1:]))
     with pytest.raises(ValueError, match=r"missing \['mean_radius'\], unexpected \['radius'\]"):
-        copy_payload(renamed, DAY)
+        b"".join(copy_payload(renamed, DAY))
 
 
 def test_copy_statement_lists_the_table_columns_in_payload_order():

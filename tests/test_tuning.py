@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from utils.config import PipelineConfig
@@ -14,6 +15,7 @@ from utils.tuning import (
     build_pipeline,
     candidates,
     cross_validate_grid,
+    evaluate_on_test,
     param_grid,
     tune,
 )
@@ -73,3 +75,12 @@ def test_tune_reports_the_winner_and_its_test_scores(cancer):
     assert report.test_metrics["accuracy"] > 0.9 and report.test_metrics["roc_auc"] > 0.95
     assert (report.train_rows, report.test_rows) == (len(train), len(test))
     assert report.started_at <= report.finished_at
+
+
+def test_test_scores_are_those_of_the_scikit_learn_pipeline(cancer):
+    train, test = split_batch(cancer, 0.2, seed=42)
+    ours = evaluate_on_test(train, test, {C_PARAM: 0.1, PCA_PARAM: 9})
+    model = build_pipeline(9, 0.1).fit(train.features, train.labels)
+    assert ours["accuracy"] == pytest.approx(model.score(test.features, test.labels), abs=1 / len(test))
+    auc = roc_auc_score(test.labels, model.decision_function(test.features))
+    assert ours["roc_auc"] == pytest.approx(auc, abs=1e-3)

@@ -7,6 +7,7 @@ as one NumPy structured array: no per-row Python, no float-to-text formatting.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from datetime import date
 
 import numpy as np
@@ -20,8 +21,11 @@ COPY_TRAILER = struct.pack("!h", -1)
 POSTGRES_EPOCH = date(2000, 1, 1)
 
 
-def copy_payload(batch: Batch, batch_date: date) -> bytes:
-    """The batch's rows as a binary COPY stream for copy_batch_rows.sql's column list."""
+def copy_payload(batch: Batch, batch_date: date, rows_per_chunk: int = 8192) -> Iterator[bytes]:
+    """The batch's rows as a binary COPY stream for copy_batch_rows.sql's column list, in chunks.
+
+    Chunks keep the payload's memory small, and let PostgreSQL store one chunk while the next is built.
+    """
     if batch.feature_names != FEATURE_COLUMNS:
         missing = sorted(set(FEATURE_COLUMNS) - set(batch.feature_names))
         extra = sorted(set(batch.feature_names) - set(FEATURE_COLUMNS))
@@ -35,21 +39,28 @@ def copy_payload(batch: Batch, batch_date: date) -> bytes:
     for index in range(len(FEATURE_COLUMNS)):
         layout += [(f"size_{index}", ">i4"), (f"value_{index}", ">f8")]
     layout += [("label_size", ">i4"), ("label", ">i2")]
-    rows = np.empty(len(batch), dtype=np.dtype(layout))
-    rows["field_count"] = len(FEATURE_COLUMNS) + 3
-    rows["date_size"], rows["date"] = 4, (batch_date - POSTGRES_EPOCH).days
-    rows["row_id_size"], rows["row_id"] = 4, np.arange(len(batch), dtype=np.int32)
-    features = np.asarray(batch.features, dtype=np.float64)
-    for index in range(len(FEATURE_COLUMNS)):
-        rows[f"size_{index}"], rows[f"value_{index}"] = 8, features[:, index]
-    rows["label_size"], rows["label"] = 2, batch.labels
-    return COPY_SIGNATURE + rows.tobytes() + COPY_TRAILER
+    yield COPY_SIGNATURE
+    for first in range(0, len(batch), rows_per_chunk):
+        last = min(first + rows_per_chunk, len(batch))
+        rows = np.empty(last - first, dtype=np.dtype(layout))
+        rows["field_count"] = len(FEATURE_COLUMNS) + 3
+        rows["date_size"], rows["date"] = 4, (batch_date - POSTGRES_EPOCH).days
+        rows["row_id_size"], rows["row_id"] = 4, np.arange(first, last, dtype=np.int32)
+        features = np.asarray(batch.features[first:last], dtype=np.float64)
+        for index in range(len(FEATURE_COLUMNS)):
+            rows[f"size_{index}"], rows[f"value_{index}"] = 8, features[:, index]
+        rows["label_size"], rows["label"] = 2, batch.labels[first:last]
+        yield rows.tobytes()
+    yield COPY_TRAILER
 
 
-def replace_batch(connection, batch: Batch, batch_date: date, dag_run_id: str, source: str) -> int:
+def replace_batch(
+    connection, batch: Batch, batch_date: date, dag_run_id: str, source: str, sha256: str | None = None
+) -> int:
     """Store ``batch`` as the batch of ``batch_date`` in one transaction; return the row count.
 
     Either the old batch stays whole or the new one is stored whole: a failure midway rolls back.
+    ``sha256`` is the batch's fingerprint if the caller has it already.
     """
     payload = copy_payload(batch, batch_date)
     with connection.transaction(), connection.cursor() as cursor:
@@ -62,9 +73,10 @@ def replace_batch(connection, batch: Batch, batch_date: date, dag_run_id: str, s
                 "source": source,
                 "row_count": len(batch),
                 "positive_count": int(np.count_nonzero(batch.labels)),
-                "data_sha256": batch.sha256(),
+                "data_sha256": sha256 or batch.sha256(),
             },
         )
         with cursor.copy(sql("copy_batch_rows")) as copy:
-            copy.write(payload)
+            for chunk in payload:
+                copy.write(chunk)
         return cursor.rowcount

@@ -27,6 +27,12 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
+def write_text_atomically(path: Path, text: str) -> Path:
+    with atomic_writer(path) as stream:
+        stream.write(text.encode())
+    return path
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.files import atomic_writer
+from utils.files import atomic_writer, write_text_atomically
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,7 @@ def save_batch(batch: Batch, folder: Path) -> Path:
     for name, array in (("features", batch.features), ("labels", batch.labels)):
         with atomic_writer(folder / f"{name}.npy") as stream:
             np.save(stream, np.ascontiguousarray(array), allow_pickle=False)
-    with atomic_writer(folder / "columns.json") as stream:
-        stream.write(json.dumps(list(batch.feature_names)).encode())
+    write_text_atomically(folder / "columns.json", json.dumps(list(batch.feature_names)))
     return folder
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from utils import batch_store, data_source, handoff, model_store, results, split, tuning
 from utils.config import PipelineConfig
+from utils.files import write_text_atomically
 from utils.runs import RunKey, model_path, run_dir
 
 Context = Mapping[str, Any]
@@ -69,7 +70,9 @@ def save_batch(context: Context, fetched: dict) -> dict:
     config, run = settings(context), RunKey.from_context(context)
     batch = handoff.load_batch(Path(fetched["folder"]))
     with pipeline_connection(config) as connection:
-        rows = batch_store.replace_batch(connection, batch, run.run_date, run.run_id, config.source)
+        rows = batch_store.replace_batch(
+            connection, batch, run.run_date, run.run_id, config.source, fetched["sha256"]
+        )
     return {"batch_date": run.run_date.isoformat(), "rows": rows}
 
 
@@ -78,8 +81,7 @@ def tune_hyperparameters(context: Context, splits: dict) -> dict:
     report = tuning.tune(
         handoff.load_batch(Path(splits["train"])), handoff.load_batch(Path(splits["test"])), config
     )
-    path = run_dir(config, run) / "tuning_report.json"
-    path.write_text(json.dumps(report.as_dict(), indent=1))
+    path = write_text_atomically(run_dir(config, run) / "tuning_report.json", json.dumps(report.as_dict()))
     return {
         "report": str(path),
         "best_params": report.best_params,

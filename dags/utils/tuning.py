@@ -105,9 +105,9 @@ def cross_validate_grid(
     test_buffer = np.empty((max(len(test) for _, test in fold_rows), max(sizes)), order="F")
     with ThreadPoolExecutor(max_workers=workers) as pool, threadpool_limits(limits=1):
         for fold, (train, test) in enumerate(fold_rows):
-            projected_train, projected_test = _project(
-                batch.features, train, test, train_buffer[: len(train)], test_buffer[: len(test)]
-            )
+            projection = _fit_projection(batch.features, train, max(sizes))
+            projected_train = _apply_projection(batch.features, train, projection, train_buffer[: len(train)])
+            projected_test = _apply_projection(batch.features, test, projection, test_buffer[: len(test)])
             jobs = [
                 pool.submit(
                     _score_sizes, projected_train, labels[train], projected_test, labels[test], part, c_values
@@ -146,34 +146,38 @@ def _contiguous_ranges(sizes: list[int], count: int) -> list[list[int]]:
     return ranges + ([current] if current else [])
 
 
-def _project(
-    features: np.ndarray, train: np.ndarray, test: np.ndarray, train_out: np.ndarray, test_out: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Both splits standardised and projected on the first principal components of the training rows.
+def _fit_projection(
+    features: np.ndarray, rows: np.ndarray, components: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``StandardScaler`` then ``PCA(components)`` fitted on ``rows``: mean, scale and PCA axes.
 
-    The same transformation as ``StandardScaler`` then ``PCA`` fitted on the training rows, computed
-    from per-feature sums over blocks of rows. The projections are written into ``train_out`` and
-    ``test_out``, column-major, so that the first k columns of each are one block of memory.
+    Computed from per-feature sums over blocks of rows, so no full copy of the rows is ever made.
     """
-    mean = sum(block.sum(axis=0) for block in _row_blocks(features, train)) / len(train)
-    centered_square = sum(((block - mean) ** 2).sum(axis=0) for block in _row_blocks(features, train))
-    scale = np.sqrt(centered_square / len(train))
+    mean = sum(block.sum(axis=0) for block in _row_blocks(features, rows)) / len(rows)
+    centered_square = sum(((block - mean) ** 2).sum(axis=0) for block in _row_blocks(features, rows))
+    scale = np.sqrt(centered_square / len(rows))
     scale[scale < 10 * np.finfo(np.float64).eps] = 1.0  # constant columns stay as they are
     gram = sum(
         standardised.T @ standardised
-        for standardised in ((block - mean) / scale for block in _row_blocks(features, train))
+        for standardised in ((block - mean) / scale for block in _row_blocks(features, rows))
     )
-    eigenvalues, eigenvectors = np.linalg.eigh(gram / (len(train) - 1))
-    axes = eigenvectors[:, np.argsort(eigenvalues)[::-1][: train_out.shape[1]]]
-    for rows, out in ((train, train_out), (test, test_out)):
-        first = 0
-        for block in _row_blocks(features, rows):
-            out[first : first + len(block)] = ((block - mean) / scale) @ axes
-            first += len(block)
-    return train_out, test_out
+    eigenvalues, eigenvectors = np.linalg.eigh(gram / (len(rows) - 1))
+    return mean, scale, eigenvectors[:, np.argsort(eigenvalues)[::-1][:components]]
 
 
-def _row_blocks(features: np.ndarray, rows: np.ndarray, size: int = 16_384):
+def _apply_projection(
+    features: np.ndarray, rows: np.ndarray, projection: tuple, out: np.ndarray
+) -> np.ndarray:
+    """Standardise and project ``rows`` into ``out`` (column-major: the first k columns are one block)."""
+    mean, scale, axes = projection
+    first = 0
+    for block in _row_blocks(features, rows):
+        out[first : first + len(block)] = ((block - mean) / scale) @ axes
+        first += len(block)
+    return out
+
+
+def _row_blocks(features: np.ndarray, rows: np.ndarray, size: int = 4096):
     for first in range(0, len(rows), size):
         yield np.asarray(features[rows[first : first + size]], dtype=np.float64)
 
@@ -245,17 +249,36 @@ class _LogisticObjective:
         ).x
 
 
-def test_metrics(model: Pipeline, test: Batch) -> dict[str, float]:
-    """Scores of a fitted model on the held-out split."""
-    predicted = model.predict(test.features)
-    probability = model.predict_proba(test.features)[:, 1]
-    labels = test.labels
+def evaluate_on_test(train: Batch, test: Batch, params: dict) -> dict[str, float]:
+    """The candidate ``params`` fitted on the whole training split, scored on the test split.
+
+    The model is ``build_pipeline(**params)`` fitted the way the cross-validation fits candidates, so
+    this step holds no more than the two projections (``Pipeline.fit`` holds several full copies of
+    the training rows at once).
+    """
+    k, C = params[PCA_PARAM], params[C_PARAM]
+    train_rows, test_rows = np.arange(len(train)), np.arange(len(test))
+    projection = _fit_projection(train.features, train_rows, k)
+    projected_train = _apply_projection(
+        train.features, train_rows, projection, np.empty((len(train), k), order="F")
+    )
+    projected_test = _apply_projection(
+        test.features, test_rows, projection, np.empty((len(test), k), order="F")
+    )
+    objective = _LogisticObjective(projected_train, np.asarray(train.labels, dtype=np.float64))
+    solution = objective.minimise(C, np.zeros(k + 1))
+    return test_metrics(np.asarray(test.labels), projected_test @ solution[:-1] + solution[-1])
+
+
+def test_metrics(labels: np.ndarray, decision: np.ndarray) -> dict[str, float]:
+    """Scores on held-out rows from a model's decision function (positive means class 1)."""
+    predicted = (decision > 0).astype(labels.dtype)
     return {
         "accuracy": float(accuracy_score(labels, predicted)),
         "precision": float(precision_score(labels, predicted, zero_division=0)),
         "recall": float(recall_score(labels, predicted, zero_division=0)),
         "f1": float(f1_score(labels, predicted, zero_division=0)),
-        "roc_auc": float(roc_auc_score(labels, probability)),
+        "roc_auc": float(roc_auc_score(labels, decision)),
     }
 
 
@@ -285,8 +308,7 @@ def tune(train: Batch, test: Batch, config: PipelineConfig) -> TuningReport:
     grid = param_grid(config, train.features.shape[1])
     search = cross_validate_grid(train, grid, config.cv_folds, config.random_seed, config.n_jobs)
     best = search.best_params
-    model = build_pipeline(best[PCA_PARAM], best[C_PARAM]).fit(train.features, train.labels)
-    metrics = test_metrics(model, test)
+    metrics = evaluate_on_test(train, test, best)
     rows = [
         {
             "candidate": index,
