@@ -103,7 +103,7 @@ def stack_env(server, scheduled: bool = True) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             # Tasks mostly wait on PostgreSQL or run CV on all cores: a few slots per core suffice.
-            "AIRFLOW__CORE__PARALLELISM": str(max(4, 2 * (cores or 1))),
+            "AIRFLOW__CORE__PARALLELISM": str(max(8, 4 * (cores or 1))),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOGIN_USER}:admin",
             "AIRFLOW__API__HOST": "127.0.0.1",

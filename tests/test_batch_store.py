@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from utils.batch_store import copy_payload, replace_batch
-from utils.data_source import FEATURE_COLUMNS
+from utils.columns import FEATURE_COLUMNS
 from utils.handoff import Batch
 
 DAY = date(2026, 2, 3)

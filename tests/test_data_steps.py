@@ -5,8 +5,9 @@ from datetime import UTC, date
 import numpy as np
 import pytest
 
+from utils.columns import FEATURE_COLUMNS
 from utils.config import PipelineConfig
-from utils.data_source import FEATURE_COLUMNS, column_name, fetch_batch
+from utils.data_source import breast_cancer_batch, column_name, fetch_batch
 from utils.handoff import Batch, load_batch, save_batch
 from utils.runs import RunKey, model_path, run_dir
 from utils.split import split_batch
@@ -17,6 +18,10 @@ def test_breast_cancer_source_is_the_whole_table(cancer):
     assert np.bincount(cancer.labels).tolist() == [212, 357]
     assert cancer.feature_names[:2] == ("mean_radius", "mean_texture")
     assert cancer.feature_names[-1] == "worst_fractal_dimension"
+
+
+def test_feature_columns_are_the_tables_features_in_order():
+    assert breast_cancer_batch().feature_names == FEATURE_COLUMNS
 
 
 def test_column_names_are_plain_sql_identifiers():

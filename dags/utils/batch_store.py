@@ -12,7 +12,7 @@ from datetime import date
 
 import numpy as np
 
-from utils.data_source import FEATURE_COLUMNS
+from utils.columns import FEATURE_COLUMNS
 from utils.db import sql
 from utils.handoff import Batch
 

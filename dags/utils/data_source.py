@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 from sklearn.datasets import load_breast_cancer, make_classification
 
+from utils.columns import FEATURE_COLUMNS
 from utils.config import PipelineConfig
 from utils.handoff import Batch
 
@@ -22,9 +23,6 @@ def breast_cancer_batch() -> Batch:
     data = load_breast_cancer()
     names = tuple(column_name(name) for name in data.feature_names)
     return Batch(data.data.astype(np.float64), data.target.astype(np.int8), names)
-
-
-FEATURE_COLUMNS = breast_cancer_batch().feature_names
 
 
 def synthetic_batch(rows: int, seed: int) -> Batch:

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from psycopg.types.json import Jsonb
 
 from utils.db import sql
-from utils.tuning import TuningReport
+from utils.report import TuningReport
 
 
 @dataclass(frozen=True)

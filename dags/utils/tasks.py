@@ -1,7 +1,8 @@
 """What each task of the DAG does, given its Airflow context.
 
 Each function reads its settings and run identity from the context, calls the plain functions of
-the other modules, and returns only small values (paths, ids, scores) for XCom.
+the other modules, and returns only small values (paths, ids, scores) for XCom. Modules that import
+scikit-learn are imported by the tasks that use them: the others start a second sooner.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from utils import batch_store, data_source, handoff, model_store, results, split, tuning
+from utils import batch_store, handoff, results
 from utils.config import PipelineConfig
 from utils.files import write_text_atomically
+from utils.report import TuningReport
 from utils.runs import RunKey, model_path, run_dir
 
 Context = Mapping[str, Any]
@@ -46,6 +48,8 @@ def pipeline_connection(config: PipelineConfig) -> Iterator:
 
 
 def fetch_batch(context: Context) -> dict:
+    from utils import data_source
+
     config, run = settings(context), RunKey.from_context(context)
     batch = data_source.fetch_batch(config, run.run_date)
     folder = handoff.save_batch(batch, run_dir(config, run) / "batch")
@@ -53,6 +57,8 @@ def fetch_batch(context: Context) -> dict:
 
 
 def split_batch(context: Context, fetched: dict) -> dict:
+    from utils import split
+
     config, run = settings(context), RunKey.from_context(context)
     train, test = split.split_batch(
         handoff.load_batch(Path(fetched["folder"])), config.test_fraction, config.random_seed
@@ -77,6 +83,8 @@ def save_batch(context: Context, fetched: dict) -> dict:
 
 
 def tune_hyperparameters(context: Context, splits: dict) -> dict:
+    from utils import tuning
+
     config, run = settings(context), RunKey.from_context(context)
     report = tuning.tune(
         handoff.load_batch(Path(splits["train"])), handoff.load_batch(Path(splits["test"])), config
@@ -92,7 +100,7 @@ def tune_hyperparameters(context: Context, splits: dict) -> dict:
 
 def save_results(context: Context, fetched: dict, tuned: dict) -> dict:
     config, run = settings(context), RunKey.from_context(context)
-    report = tuning.TuningReport(**json.loads(Path(tuned["report"]).read_text()))
+    report = TuningReport(**json.loads(Path(tuned["report"]).read_text()))
     record = results.RunRecord(
         dag_run_id=run.run_id,
         run_date=run.run_date,
@@ -113,6 +121,8 @@ def store_best_params(context: Context) -> dict:
 
 
 def refit_final_model(context: Context, fetched: dict, tuned: dict) -> dict:
+    from utils import model_store
+
     config, run = settings(context), RunKey.from_context(context)
     model = model_store.refit(handoff.load_batch(Path(fetched["folder"])), tuned["best_params"])
     path = model_path(config, run)

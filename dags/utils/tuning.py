@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -35,6 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from utils.config import PipelineConfig
 from utils.handoff import Batch
+from utils.report import TuningReport
 
 PCA_PARAM = "pca__n_components"
 C_PARAM = "classifier__C"
@@ -280,26 +281,6 @@ def test_metrics(labels: np.ndarray, decision: np.ndarray) -> dict[str, float]:
         "f1": float(f1_score(labels, predicted, zero_division=0)),
         "roc_auc": float(roc_auc_score(labels, decision)),
     }
-
-
-@dataclass
-class TuningReport:
-    """Everything the save-results and refit steps need from the tuning step."""
-
-    param_grid: dict
-    candidates: list[dict]
-    best_params: dict
-    cv_folds: int
-    cv_mean_score: float
-    cv_std_score: float
-    test_metrics: dict
-    train_rows: int
-    test_rows: int
-    started_at: str
-    finished_at: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def tune(train: Batch, test: Batch, config: PipelineConfig) -> TuningReport:
