@@ -55,7 +55,8 @@ def test_batch_refuses_misaligned_arrays():
 
 def test_split_is_stratified_disjoint_and_reproducible(cancer):
     train, test = split_batch(cancer, test_fraction=0.2, seed=42)
-    assert (len(train), len(test)) == (455, 114)
+    assert (len(train), len(test)) == (456, 113)
+    assert np.bincount(test.labels).tolist() == [42, 71]  # 20 % of each class
     assert abs(test.labels.mean() - cancer.labels.mean()) < 0.01
     again_train, again_test = split_batch(cancer, test_fraction=0.2, seed=42)
     np.testing.assert_array_equal(train.features, again_train.features)

@@ -224,6 +224,7 @@ class _LogisticObjective:
         self.features, self.target = features, target
         self.raw, self.work = np.empty(len(target)), np.empty(len(target))
         self.l2 = 0.0
+        self.last_point, self.last_data_gradient = None, None
 
     def __call__(self, parameters: np.ndarray) -> tuple[float, np.ndarray]:
         rows = len(self.target)
@@ -234,13 +235,17 @@ class _LogisticObjective:
         loss = np.logaddexp(0.0, raw, out=work).mean() - self.target @ raw / rows
         residual = np.subtract(expit(raw, out=work), self.target, out=work)
         gradient = np.empty_like(parameters)
-        gradient[:-1] = self.features.T @ residual / rows + self.l2 * weights
+        gradient[:-1] = self.features.T @ residual / rows
         gradient[-1] = residual.mean()
+        self.last_point, self.last_data_gradient = parameters.copy(), gradient.copy()
+        gradient[:-1] += self.l2 * weights
         return loss + 0.5 * self.l2 * (weights @ weights), gradient
 
     def minimise(self, C: float, start: np.ndarray) -> np.ndarray:
         """Weights and intercept at the optimum for C, with LogisticRegression's L-BFGS settings."""
         self.l2 = 1.0 / (C * len(self.target))
+        if self._converged_at(start):
+            return start
         return minimize(
             self,
             start,
@@ -248,6 +253,19 @@ class _LogisticObjective:
             jac=True,
             options={"maxiter": MAX_ITER, "maxls": 50, "gtol": LBFGS_TOL, "ftol": 64 * np.finfo(float).eps},
         ).x
+
+    def _converged_at(self, point: np.ndarray) -> bool:
+        """L-BFGS-B's own first test, answered without evaluating the objective again.
+
+        Along the C path, a start is often the previous C's optimum: the loss part of its gradient is
+        known, only the penalty changed. When the gradient is already within tolerance there,
+        L-BFGS-B would stop at its first evaluation; this returns the same answer without it.
+        """
+        if self.last_point is None or not np.array_equal(point, self.last_point):
+            return False
+        gradient = self.last_data_gradient.copy()
+        gradient[:-1] += self.l2 * point[:-1]
+        return float(np.max(np.abs(gradient))) <= LBFGS_TOL
 
 
 def evaluate_on_test(train: Batch, test: Batch, params: dict) -> dict[str, float]:
