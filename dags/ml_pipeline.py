@@ -29,7 +29,7 @@ with DAG(
     dag_id="ml_pipeline",
     description="Daily retrain: batch -> Postgres, k-fold CV over PCA x C, best model saved",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=datetime(2020, 1, 1, tzinfo=UTC),  # how far back backfills may go; catchup is off
     catchup=False,
     max_active_runs=3,
     is_paused_upon_creation=False,

@@ -403,18 +403,25 @@ def command_run(args) -> int:
     if state != "success":
         log(f"Task logs: {LOGS_DIR / f'dag_id={DAG_ID}' / f'run_id={run_id}'}")
         return 1
-    print_summary(run_id)
+    if not print_summary(run_id):
+        return 1
     log("PostgreSQL keeps running for `make psql`; `make down` stops it.")
     return 0
 
 
-def print_summary(run_id: str) -> None:
+def print_summary(run_id: str) -> bool:
     import psycopg
     from psycopg.rows import dict_row
 
     sql = (ROOT / "dags" / "sql" / "run_summary.sql").read_text()
     with psycopg.connect(dbname=PIPELINE_DB, user="postgres", host=socket_dir(postgres())) as db:
-        row = db.cursor(row_factory=dict_row).execute(sql, {"dag_run_id": run_id}).fetchone()
+        try:
+            row = db.cursor(row_factory=dict_row).execute(sql, {"dag_run_id": run_id}).fetchone()
+        except psycopg.errors.UndefinedTable:
+            row = None
+    if row is None:
+        log(f"The run finished but recorded no experiment: its tasks did not run. See {SERVICE_LOGS}.")
+        return False
     models = Path(PipelineConfig.from_env().models_dir)
     log(
         f"  batch        {row['batch_rows']} rows on {row['run_date']} "
@@ -431,6 +438,7 @@ def print_summary(run_id: str) -> None:
     )
     model = models / row["model_path"]
     log(f"  model        {model.relative_to(ROOT) if model.is_relative_to(ROOT) else model}")
+    return True
 
 
 def command_up(args) -> int:

@@ -1,5 +1,7 @@
 -- The daily batches: one row per batch date in `batches`, its rows in `batch_rows`.
--- Re-running a date replaces its batch; deleting a batch deletes its rows.
+-- Re-running a date replaces its batch. A batch and its rows are written, and deleted, together in one
+-- transaction (utils/batch_store.py); batch_rows has no foreign key to batches because checking it
+-- row by row more than doubled the time of a load.
 
 -- Runs that start together would race on CREATE TABLE IF NOT EXISTS; take turns.
 SELECT pg_advisory_xact_lock(hashtext('ml_pipeline.schema'));
@@ -19,7 +21,7 @@ COMMENT ON COLUMN batches.dag_run_id IS 'The Airflow run that loaded this batch 
 COMMENT ON COLUMN batches.positive_count IS 'Rows with label 1 (benign, in the breast-cancer data).';
 
 CREATE TABLE IF NOT EXISTS batch_rows (
-    batch_date              date NOT NULL REFERENCES batches (batch_date) ON DELETE CASCADE,
+    batch_date              date NOT NULL,
     row_id                  integer NOT NULL CHECK (row_id >= 0),
     mean_radius             double precision NOT NULL,
     mean_texture            double precision NOT NULL,
