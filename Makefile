@@ -6,10 +6,11 @@ STACK := $(BIN)/python scripts/local_stack.py
 DS ?=
 ARGS ?=
 
-.PHONY: help install run up down status psql test lint bench clean
+.PHONY: help install run backfill up down status psql test lint bench clean
 
 help:
 	@echo "make run [DS=YYYY-MM-DD]   one complete ml_pipeline run (default: today), then a summary"
+	@echo "make backfill FROM=.. TO=..  one run per day of the range, through the scheduler"
 	@echo "make up / make down        the Airflow UI on http://localhost:8080 / stop everything"
 	@echo "make psql [ARGS='-c ...']  psql on the pipeline database"
 	@echo "make test                  unit, DAG, integration and compose tests"
@@ -27,6 +28,10 @@ install: $(BIN)/.installed
 
 run: install
 	$(STACK) run $(if $(DS),--date $(DS))
+
+# FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]
+backfill: install
+	$(STACK) backfill --from $(FROM) --to $(TO) $(if $(REPROCESS),--reprocess $(REPROCESS))
 
 up: install
 	$(STACK) up

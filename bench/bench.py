@@ -84,7 +84,8 @@ class Report:
             "|---|---:|---:|---:|---:|---|",
         ]
         for step, rows, seed, ours, ratio, note in self.rows:
-            lines.append(f"| {step} | {rows:,} | {seed:.2f} | {ours:.3f} | {ratio} | {note} |")
+            seed_text = "—" if seed != seed else f"{seed:.2f}"  # NaN: no seed counterpart
+            lines.append(f"| {step} | {rows:,} | {seed_text} | {ours:.3f} | {ratio} | {note} |")
         return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
 """
 ### ml_pipeline: a daily retrain of a breast-cancer classifier
 
-1. **create_tables** (while **fetch_batch** gets the day's batch): the tables, from `dags/sql/`.
-2. **fetch_batch**: the day's batch; then, in parallel, **split_batch** (stratified train/test) and
-   **save_batch** (binary COPY into `batch_rows`, replacing the date's previous batch).
+1. **create_tables** (while the batch is fetched): the tables, from `dags/sql/`.
+2. **wait_for_batch_file** (drop-folder source only), **fetch_batch**: the day's batch, validated;
+   then, in parallel, **split_batch** (the training window, stratified train/test) and **save_batch**
+   (binary COPY into `batch_rows`, replacing the date's previous batch in one transaction).
 3. **tune_hyperparameters**: stratified k-fold CV over StandardScaler -> PCA -> LogisticRegression
    (PCA size x C), and the winner's scores on the test split; **save_results** writes `experiments`
    and `cv_results`.
@@ -22,6 +23,7 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, TaskGroup, task
 
 from utils.config import PipelineConfig, param_defaults
+from utils.sensors import BatchFileSensor
 
 CONFIG = PipelineConfig.from_env()
 
@@ -58,9 +60,17 @@ with DAG(
         )
         create_experiments >> [create_cv_results, create_best_params]
 
+    wait_for_batch_file = BatchFileSensor(
+        task_id="wait_for_batch_file",
+        mode="reschedule",
+        poke_interval=timedelta(minutes=1),
+        timeout=timedelta(hours=CONFIG.wait_timeout_hours),
+        doc_md="For the drop_folder source, waits for data/incoming/<date>.csv; passes at once otherwise.",
+    )
+
     @task
     def fetch_batch(**context) -> dict:
-        """The day's batch from the configured source, saved in the run's folder."""
+        """The day's batch from the configured source, validated, saved in the run's folder."""
         from utils import tasks
 
         return tasks.fetch_batch(context)
@@ -101,11 +111,11 @@ with DAG(
         return tasks.store_best_params(context)
 
     @task
-    def refit_final_model(fetched: dict, tuned: dict, **context) -> dict:
-        """The winner refit on the whole batch, saved atomically with joblib."""
+    def refit_final_model(splits: dict, tuned: dict, **context) -> dict:
+        """The winner refit on all the training data (train and test), saved atomically with joblib."""
         from utils import tasks
 
-        return tasks.refit_final_model(context, fetched, tuned)
+        return tasks.refit_final_model(context, splits, tuned)
 
     fetched = fetch_batch()
     splits = split_batch(fetched)
@@ -115,7 +125,8 @@ with DAG(
 
     with TaskGroup("after_crossvalidation") as after_crossvalidation:
         store_best_params() << saved
-        refit_final_model(fetched, tuned) << saved
+        refit_final_model(splits, tuned) << saved
 
     # Fetching needs no table, so it runs while the tables are created.
+    wait_for_batch_file >> fetched
     create_tables >> saved_batch >> saved

@@ -368,22 +368,29 @@ def watch_run(api: Api, run_id: str, timeout: float, earlier: set[tuple]) -> str
 
 @contextmanager
 def airflow_services(scheduled: bool):
-    """Services to run on: the ones `up` started, or a private set stopped on exit."""
+    """Services to run on, with a logged-in API client and the DAG parsed and active.
+
+    The services `up` started if they run, or else a private set, stopped on exit.
+    """
     env = prepare(scheduled)
     stack = running_stack()
-    if stack:
+    owned = stack is None
+    if owned:
+        log("Starting Airflow (api-server, scheduler, dag-processor, triggerer) ...")
+        stack = start_services(env)
+    else:
         log(f"Using the running stack (`make up`) on port {stack['port']}.")
-        yield Api(stack["port"])
-        return
-    log("Starting Airflow (api-server, scheduler, dag-processor, triggerer) ...")
-    stack = start_services(env)
     try:
         api = Api(stack["port"])
         api.wait_until_ready()
-        yield api
+        api.login(LOGIN_USER, login_password())
+        wait_for_dag(api)
+        api.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+        yield api, env
     finally:
-        log("Stopping Airflow ...")
-        stop_services(stack, timeout=3)
+        if owned:
+            log("Stopping Airflow ...")
+            stop_services(stack, timeout=3)
 
 
 def command_run(args) -> int:
@@ -393,10 +400,7 @@ def command_run(args) -> int:
         log(f"DS={run_date} is in the future: Airflow starts no run before its date. Use {today} or earlier.")
         return 2
     started = time.monotonic()
-    with airflow_services(scheduled=False) as api:
-        api.login(LOGIN_USER, login_password())
-        wait_for_dag(api)
-        api.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    with airflow_services(scheduled=False) as (api, _):
         run_id, earlier = start_run(api, run_date, json.loads(args.conf))
         state = watch_run(api, run_id, args.timeout, earlier)
     log(f"\n{DAG_ID} {run_id}: {state} in {time.monotonic() - started:.1f} s (wall time, with startup)")
@@ -407,6 +411,58 @@ def command_run(args) -> int:
         return 1
     log("PostgreSQL keeps running for `make psql`; `make down` stops it.")
     return 0
+
+
+def command_backfill(args) -> int:
+    """`airflow backfill create` over a range of dates, then each run's outcome as it ends."""
+    first, last = date.fromisoformat(args.from_date), date.fromisoformat(args.to_date)
+    if first > last or last > datetime.now(UTC).date():
+        log(f"FROM={first} TO={last}: need FROM <= TO <= today.")
+        return 2
+    with airflow_services(scheduled=False) as (api, env):
+        airflow(
+            env,
+            "backfill",
+            "create",
+            "--dag-id",
+            DAG_ID,
+            "--from-date",
+            first.isoformat(),
+            "--to-date",
+            last.isoformat(),
+            "--reprocess-behavior",
+            args.reprocess,
+            "--max-active-runs",
+            str(args.max_active_runs),
+        )
+        log(f"Backfill of {first} .. {last} created; waiting for its runs.")
+        states = watch_runs(api, first, last, args.timeout)
+    failed = [run_id for run_id, state in states.items() if state != "success"]
+    for run_id, state in states.items():
+        log(f"{run_id}: {state}")
+        if state == "success":
+            print_summary(run_id)
+    return 1 if failed else 0
+
+
+def watch_runs(api: Api, first: date, last: date, timeout: float) -> dict[str, str]:
+    """Wait until every run of the DAG with a logical date in [first, last] has ended."""
+    query = (
+        f"/api/v2/dags/{DAG_ID}/dagRuns?limit=1000"
+        f"&logical_date_gte={quote(f'{first.isoformat()}T00:00:00+00:00')}"
+        f"&logical_date_lte={quote(f'{last.isoformat()}T23:59:59+00:00')}"
+    )
+    deadline, reported = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        runs = {run["dag_run_id"]: run["state"] for run in api.request("GET", query)["dag_runs"]}
+        for run_id, state in runs.items():
+            if state in ("success", "failed") and run_id not in reported:
+                reported[run_id] = state
+                log(f"  {state:<9} {run_id}")
+        if runs and all(state in ("success", "failed") for state in runs.values()):
+            return dict(sorted(runs.items()))
+        time.sleep(2)
+    raise TimeoutError(f"The backfill's runs did not all end within {timeout:.0f} s.")
 
 
 def print_summary(run_id: str) -> bool:
@@ -505,6 +561,18 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--conf", default="{}", help="JSON params for the run, e.g. '{\"cv_folds\": 3}'")
     run.add_argument("--timeout", type=float, default=3600)
     run.set_defaults(handler=command_run)
+    backfill = commands.add_parser("backfill", help="airflow backfill create over FROM..TO, then watch")
+    backfill.add_argument("--from", dest="from_date", required=True, help="YYYY-MM-DD")
+    backfill.add_argument("--to", dest="to_date", required=True, help="YYYY-MM-DD")
+    backfill.add_argument(
+        "--reprocess",
+        default="failed",
+        choices=("none", "failed", "completed"),
+        help="dates that already have a run: keep them, re-run failed ones, or re-run all",
+    )
+    backfill.add_argument("--max-active-runs", type=int, default=2)
+    backfill.add_argument("--timeout", type=float, default=3 * 3600)
+    backfill.set_defaults(handler=command_backfill)
     for name, handler in (
         ("up", command_up),
         ("down", command_down),

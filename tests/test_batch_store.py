@@ -74,3 +74,18 @@ def test_copy_statement_lists_the_table_columns_in_payload_order():
     start = statement.index("COPY batch_rows (") + len("COPY batch_rows (")
     listed = statement[start : statement.index(")", start)]
     assert [c.strip() for c in listed.split(",")] == ["batch_date", "row_id", *FEATURE_COLUMNS, "label"]
+
+
+def test_a_window_of_stored_batches_reads_back_exactly(db, cancer, small_synthetic):
+    from datetime import timedelta
+
+    from utils.batch_store import load_batches
+
+    days = [DAY + timedelta(days=offset) for offset in range(3)]
+    for day, batch in zip(days, (cancer, small_synthetic, cancer), strict=True):
+        replace_batch(db, batch, day, "run", "test")
+    window = load_batches(db, days[0], days[2])
+    assert len(window) == len(cancer) + len(small_synthetic)
+    assert window.features.tobytes() == np.vstack([cancer.features, small_synthetic.features]).tobytes()
+    np.testing.assert_array_equal(window.labels, np.concatenate([cancer.labels, small_synthetic.labels]))
+    assert len(load_batches(db, days[2] + timedelta(days=1), days[2] + timedelta(days=5))) == 0

@@ -37,7 +37,8 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     creates = {f"create_tables.create_{name}" for name in ("batch_tables", "experiments")}
     assert upstream(dag, "create_tables.create_cv_results") == {"create_tables.create_experiments"}
     assert upstream(dag, "create_tables.create_best_params") == {"create_tables.create_experiments"}
-    assert upstream(dag, "fetch_batch") == set()
+    assert upstream(dag, "wait_for_batch_file") == set()
+    assert upstream(dag, "fetch_batch") == {"wait_for_batch_file"}
     assert not creates & upstream(dag, "create_tables.create_batch_tables")
     assert upstream(dag, "split_batch") == {"fetch_batch"}
     assert upstream(dag, "save_batch") == {
@@ -51,7 +52,7 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     assert upstream(dag, "after_crossvalidation.store_best_params") == {"save_results"}
     assert upstream(dag, "after_crossvalidation.refit_final_model") == {
         "save_results",
-        "fetch_batch",
+        "split_batch",
         "tune_hyperparameters",
     }
 
@@ -72,7 +73,9 @@ def test_schedule_and_run_policy(dag):
     assert dag.timetable.expression == "0 0 * * *"
     assert dag.catchup is False
     assert "ml" in dag.tags
-    assert all(task.retries >= 1 for task in dag.tasks)
+    # A database that is briefly away (restart, failover) is waited out: 3 tries, growing pauses.
+    for task in dag.tasks:
+        assert task.retries >= 2 and task.retry_exponential_backoff, task.task_id
 
 
 def test_sql_tasks_create_every_table_from_dags_sql(dag):

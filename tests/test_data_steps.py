@@ -31,7 +31,7 @@ def test_column_names_are_plain_sql_identifiers():
 
 def test_synthetic_source_is_seeded_and_shaped_like_the_table():
     config = PipelineConfig(source="synthetic", synthetic_rows=1000, random_seed=3)
-    first, second = fetch_batch(config, date(2026, 1, 1)), fetch_batch(config, date(2026, 1, 1))
+    first, second = (fetch_batch(config, date(2026, 1, 1)).batch for _ in range(2))
     assert first.features.shape == (1000, 30) and first.feature_names == FEATURE_COLUMNS
     assert first.sha256() == second.sha256()
     assert set(np.unique(first.labels)) == {0, 1}

@@ -9,6 +9,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from sklearn.datasets import load_breast_cancer
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DATE = "2026-01-10"
+BACKFILL_DATES = ("2026-02-01", "2026-02-02", "2026-02-03")
 
 
 def free_port() -> int:
@@ -66,6 +69,24 @@ class Stack:
                 continue
         return found
 
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        home = self.base / "state" / ".airflow"
+        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        token = self._request("POST", "/auth/token", {"username": "admin", "password": password})
+        return self._request(method, path, body, token["access_token"])
+
+    def _request(self, method, path, body=None, token=None) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=json.dumps(body).encode() if body is not None else None,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(
             host=str(self.base / "state" / ".pgdata"), user="postgres", dbname="ml_pipeline"
@@ -80,6 +101,7 @@ def stack(tmp_path_factory):
     try:
         stack.first_run = stack("run", "--date", RUN_DATE)
         stack.second_run = stack("run", "--date", RUN_DATE)
+        stack.backfill = stack("backfill", "--from", BACKFILL_DATES[0], "--to", BACKFILL_DATES[-1])
         yield stack
     finally:
         stack("down", check=False)
@@ -117,13 +139,19 @@ def test_run_prints_every_task_and_a_summary(stack):
 
 def test_every_table_holds_sane_rows(stack):
     with stack.connect() as db:
-        batches = db.execute("SELECT batch_date::text, row_count, positive_count FROM batches").fetchall()
+        batches = db.execute(
+            "SELECT batch_date::text, row_count, positive_count FROM batches WHERE batch_date = %s",
+            (RUN_DATE,),
+        ).fetchall()
         assert batches == [(RUN_DATE, 569, 357)]
-        assert db.execute("SELECT count(*), count(DISTINCT row_id) FROM batch_rows").fetchone() == (569, 569)
+        assert db.execute(
+            "SELECT count(*), count(DISTINCT row_id) FROM batch_rows WHERE batch_date = %s", (RUN_DATE,)
+        ).fetchone() == (569, 569)
         experiments = db.execute(
             "SELECT experiment_id, run_date::text, cv_folds, cv_mean_score, test_accuracy, test_roc_auc,"
             " train_rows, test_rows, jsonb_array_length(param_grid -> 'classifier__C'), model_path"
-            " FROM experiments"
+            " FROM experiments WHERE run_date = %s",
+            (RUN_DATE,),
         ).fetchall()
         assert len(experiments) == 1, "re-running a run must not add a second experiment"
         experiment_id, run_date, folds, cv_score, accuracy, auc, train, test, c_count, model = experiments[0]
@@ -142,7 +170,9 @@ def test_every_table_holds_sane_rows(stack):
 
 def test_saved_model_loads_and_scores(stack):
     with stack.connect() as db:
-        relative_path, sha256 = db.execute("SELECT model_path, model_sha256 FROM experiments").fetchone()
+        relative_path, sha256 = db.execute(
+            "SELECT model_path, model_sha256 FROM experiments WHERE run_date = %s", (RUN_DATE,)
+        ).fetchone()
     path = stack.base / "models" / relative_path
     import hashlib
 
@@ -153,8 +183,82 @@ def test_saved_model_loads_and_scores(stack):
 
 
 def test_psql_reaches_the_pipeline_tables(stack):
-    result = stack("psql", "-At", "-c", "select count(*) from experiments")
+    result = stack("psql", "-At", "-c", "select count(*) from experiments where run_date = '2026-01-10'")
     assert result.stdout.strip() == "1"
+
+
+def snapshot(stack) -> dict:
+    """What a user could inspect after a run, without the times things were written at."""
+    with stack.connect() as db:
+        tables = {
+            "batches": db.execute(
+                "SELECT batch_date, dag_run_id, row_count, data_sha256 FROM batches ORDER BY 1"
+            ).fetchall(),
+            "batch_rows": db.execute(
+                "SELECT batch_date, count(*), sum(mean_radius), sum(label) FROM batch_rows"
+                " GROUP BY 1 ORDER BY 1"
+            ).fetchall(),
+            "experiments": db.execute(
+                "SELECT experiment_id, dag_run_id, best_params, cv_mean_score, test_accuracy, model_path,"
+                " model_sha256 FROM experiments ORDER BY 1"
+            ).fetchall(),
+            "cv_results": db.execute(
+                "SELECT experiment_id, count(*), sum(mean_test_score) FROM cv_results GROUP BY 1 ORDER BY 1"
+            ).fetchall(),
+            "best_params": db.execute(
+                "SELECT experiment_id, params, c FROM best_params ORDER BY 1"
+            ).fetchall(),
+        }
+    files = sorted(
+        (str(path.relative_to(stack.base)), path.stat().st_size)
+        for folder in ("data", "models")
+        for path in (stack.base / folder).rglob("*")
+        if path.is_file()
+    )
+    return {"tables": tables, "files": files}
+
+
+def test_clearing_tasks_and_running_them_again_changes_nothing(stack):
+    before = snapshot(stack)
+    run_id = next(
+        run["dag_run_id"]
+        for run in stack.api("GET", "/api/v2/dags/ml_pipeline/dagRuns")["dag_runs"]
+        if run["logical_date"].startswith(RUN_DATE)
+    )
+    stack.api(
+        "POST",
+        "/api/v2/dags/ml_pipeline/clearTaskInstances",
+        {
+            "dag_run_id": run_id,
+            "task_ids": ["save_batch", "save_results", "after_crossvalidation.refit_final_model"],
+            "include_downstream": False,
+            "only_failed": False,
+            "dry_run": False,
+            "reset_dag_runs": True,
+        },
+    )
+    deadline = time.monotonic() + 300
+    path = f"/api/v2/dags/ml_pipeline/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+    while stack.api("GET", path)["state"] != "success":
+        assert time.monotonic() < deadline, "the cleared tasks did not run again in time"
+        time.sleep(1)
+    assert snapshot(stack) == before
+
+
+def test_a_backfill_gives_one_batch_experiment_and_model_per_day(stack):
+    assert stack.backfill.stdout.count("success ") >= 3
+    with stack.connect() as db:
+        rows = db.execute(
+            "SELECT b.batch_date::text, b.row_count, count(e.*), min(e.model_path), min(e.dag_run_id)"
+            " FROM batches b JOIN experiments e ON e.run_date = b.batch_date"
+            " WHERE b.batch_date BETWEEN %s AND %s GROUP BY 1, 2 ORDER BY 1",
+            (BACKFILL_DATES[0], BACKFILL_DATES[-1]),
+        ).fetchall()
+    assert [row[:3] for row in rows] == [(day, 569, 1) for day in BACKFILL_DATES]
+    assert all(row[4].startswith("backfill__") for row in rows)
+    for day, *_, model, _ in rows:
+        assert (stack.base / "models" / model).is_file() and model.startswith(day)
+        assert len(list((stack.base / "data" / "runs" / day).iterdir())) == 1, "each day has its own folder"
 
 
 def test_down_leaves_no_process_behind(stack):

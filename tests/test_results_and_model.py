@@ -118,3 +118,14 @@ def test_model_path_is_recorded_on_the_experiment(db, report):
     )
     with pytest.raises(LookupError):
         record_model(db, "other-run", Path("x.joblib"), "0" * 64)
+
+
+def test_a_model_loads_only_if_its_file_is_unchanged(tmp_path, cancer, report):
+    from utils.model_store import ModelIntegrityError, load_model
+
+    path = tmp_path / "model.joblib"
+    sha256 = save_model(refit(cancer, report.best_params), path)
+    assert load_model(path, sha256).score(cancer.features, cancer.labels) > 0.95
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(ModelIntegrityError, match="was recorded when it was saved.*retrain"):
+        load_model(path, sha256)

@@ -21,6 +21,16 @@ COPY_TRAILER = struct.pack("!h", -1)
 POSTGRES_EPOCH = date(2000, 1, 1)
 
 
+def _row_layout() -> np.dtype:
+    """One row of batch_rows in binary COPY format: a field count, then (size, value) per column."""
+    layout = [("field_count", ">i2"), ("date_size", ">i4"), ("date", ">i4")]
+    layout += [("row_id_size", ">i4"), ("row_id", ">i4")]
+    for index in range(len(FEATURE_COLUMNS)):
+        layout += [(f"size_{index}", ">i4"), (f"value_{index}", ">f8")]
+    layout += [("label_size", ">i4"), ("label", ">i2")]
+    return np.dtype(layout)
+
+
 def copy_payload(batch: Batch, batch_date: date, rows_per_chunk: int = 8192) -> Iterator[bytes]:
     """The batch's rows as a binary COPY stream for copy_batch_rows.sql's column list, in chunks.
 
@@ -34,15 +44,11 @@ def copy_payload(batch: Batch, batch_date: date, rows_per_chunk: int = 8192) -> 
             f"missing {missing or 'none'}, unexpected {extra or 'none'} "
             "(the order must be that of the breast-cancer table)."
         )
-    layout = [("field_count", ">i2"), ("date_size", ">i4"), ("date", ">i4")]
-    layout += [("row_id_size", ">i4"), ("row_id", ">i4")]
-    for index in range(len(FEATURE_COLUMNS)):
-        layout += [(f"size_{index}", ">i4"), (f"value_{index}", ">f8")]
-    layout += [("label_size", ">i4"), ("label", ">i2")]
+    layout = _row_layout()
     yield COPY_SIGNATURE
     for first in range(0, len(batch), rows_per_chunk):
         last = min(first + rows_per_chunk, len(batch))
-        rows = np.empty(last - first, dtype=np.dtype(layout))
+        rows = np.empty(last - first, dtype=layout)
         rows["field_count"] = len(FEATURE_COLUMNS) + 3
         rows["date_size"], rows["date"] = 4, (batch_date - POSTGRES_EPOCH).days
         rows["row_id_size"], rows["row_id"] = 4, np.arange(first, last, dtype=np.int32)
@@ -80,3 +86,21 @@ def replace_batch(
             for chunk in payload:
                 copy.write(chunk)
         return cursor.rowcount
+
+
+def load_batches(connection, first_date: date, before_date: date) -> Batch:
+    """The stored rows of the batches from ``first_date`` up to, not including, ``before_date``."""
+    payload = bytearray()
+    with connection.transaction(), connection.cursor() as cursor:
+        params = {"first_date": first_date, "before_date": before_date}
+        with cursor.copy(sql("copy_batch_window"), params) as copy:
+            for chunk in copy:
+                payload += chunk
+    rows = np.frombuffer(payload, dtype=_row_layout(), offset=len(COPY_SIGNATURE), count=_row_count(payload))
+    features = np.column_stack([rows[f"value_{index}"] for index in range(len(FEATURE_COLUMNS))])
+    return Batch(features.astype(np.float64), rows["label"].astype(np.int8), FEATURE_COLUMNS)
+
+
+def _row_count(payload: bytes) -> int:
+    body = len(payload) - len(COPY_SIGNATURE) - len(COPY_TRAILER)
+    return body // _row_layout().itemsize

@@ -11,12 +11,13 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "ML_PIPELINE_"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("breast_cancer", "synthetic")
+SOURCES = ("breast_cancer", "synthetic", "drop_folder")
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,8 @@ class PipelineConfig:
     c_count: int = 7
     max_pca_components: int = 29
     random_seed: int = 42
+    training_window_days: int = 1
+    wait_timeout_hours: float = 6.0
     n_jobs: int = 0
     conn_id: str = "ml_pipeline_db"
     data_dir: str = str(PROJECT_ROOT / "data")
@@ -78,6 +81,10 @@ class PipelineConfig:
             problems.append(f"max_pca_components is {self.max_pca_components}; use at least 1")
         if self.synthetic_rows < 100:
             problems.append(f"synthetic_rows is {self.synthetic_rows}; use at least 100 rows")
+        if not 1 <= self.training_window_days <= 365:
+            problems.append(f"training_window_days is {self.training_window_days}; use 1 to 365 days")
+        if self.wait_timeout_hours <= 0:
+            problems.append(f"wait_timeout_hours is {self.wait_timeout_hours}; use a positive number")
         if self.n_jobs < 0:
             problems.append(f"n_jobs is {self.n_jobs}; use 0 for every core, or a positive count")
         if problems:
@@ -94,6 +101,14 @@ class PipelineConfig:
     def pca_sizes(self, n_features: int) -> list[int]:
         """PCA sizes to search: 1 .. min(max_pca_components, n_features - 1)."""
         return list(range(1, max(1, min(self.max_pca_components, n_features - 1)) + 1))
+
+    def incoming_file(self, run_date: date) -> Path:
+        """Where the drop-folder source expects the batch of ``run_date``."""
+        return Path(self.data_dir) / "incoming" / f"{run_date.isoformat()}.csv"
+
+    def rejected_dir(self, run_date: date) -> Path:
+        """Where a rejected batch file of ``run_date`` goes, with the reasons beside it."""
+        return Path(self.data_dir) / "rejected" / run_date.isoformat()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,7 +133,8 @@ PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "string",
         "enum": list(SOURCES),
         "description": "Where the day's batch comes from: the breast-cancer table shipped with "
-        "scikit-learn, or a synthetic batch of the same shape (synthetic_rows rows).",
+        "scikit-learn, a synthetic batch of the same shape (synthetic_rows rows), or the file "
+        "data/incoming/<date>.csv (drop_folder), waited for up to wait_timeout_hours.",
     },
     "synthetic_rows": {
         "type": "integer",
@@ -159,6 +175,12 @@ PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
         "minimum": 1,
         "maximum": 200,
         "description": "Largest PCA size searched (capped at the number of features - 1).",
+    },
+    "training_window_days": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 365,
+        "description": "Train on the batches of the last N days stored in PostgreSQL (1: today's only).",
     },
     "random_seed": {
         "type": "integer",

@@ -11,6 +11,7 @@ from sklearn.datasets import load_breast_cancer, make_classification
 from utils.columns import FEATURE_COLUMNS
 from utils.config import PipelineConfig
 from utils.handoff import Batch
+from utils.validation import Checked, check_batch, read_batch_csv
 
 
 def column_name(feature: str) -> str:
@@ -38,10 +39,12 @@ def synthetic_batch(rows: int, seed: int) -> Batch:
     return Batch(features, labels.astype(np.int8), FEATURE_COLUMNS)
 
 
-def fetch_batch(config: PipelineConfig, run_date: date) -> Batch:
-    """The batch for ``run_date`` from the configured source."""
+def fetch_batch(config: PipelineConfig, run_date: date) -> Checked:
+    """The batch for ``run_date`` from the configured source, validated; BatchRejected if unusable."""
+    if config.source == "drop_folder":
+        return read_batch_csv(config.incoming_file(run_date), config.cv_folds, config.test_fraction)
     if config.source == "breast_cancer":
-        return breast_cancer_batch()
-    if config.source == "synthetic":
-        return synthetic_batch(config.synthetic_rows, config.random_seed)
-    raise ValueError(f"Unknown source {config.source!r}")
+        batch = breast_cancer_batch()
+    else:
+        batch = synthetic_batch(config.synthetic_rows, config.random_seed)
+    return check_batch(batch, config.source, config.cv_folds, config.test_fraction)

