@@ -89,3 +89,30 @@ def test_a_window_of_stored_batches_reads_back_exactly(db, cancer, small_synthet
     assert window.features.tobytes() == np.vstack([cancer.features, small_synthetic.features]).tobytes()
     np.testing.assert_array_equal(window.labels, np.concatenate([cancer.labels, small_synthetic.labels]))
     assert len(load_batches(db, days[2] + timedelta(days=1), days[2] + timedelta(days=5))) == 0
+
+
+def test_the_training_window_puts_earlier_days_before_today(db, cancer, small_synthetic, monkeypatch):
+    import json
+    from datetime import timedelta
+
+    from utils.config import PipelineConfig
+    from utils.runs import RunKey
+    from utils.tasks import training_data
+
+    description = {
+        "conn_type": "postgres",
+        "host": db.info.host,
+        "login": "postgres",
+        "schema": db.info.dbname,
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_WINDOW_TEST", json.dumps(description))
+    today = DAY + timedelta(days=3)
+    replace_batch(db, cancer, DAY, "run", "test")  # outside a 3-day window
+    replace_batch(db, small_synthetic, today - timedelta(days=2), "run", "test")
+    replace_batch(db, cancer, today, "run", "test")  # today's own, stored by save_batch meanwhile
+    run = RunKey(today, "manual__x")
+
+    window = training_data(PipelineConfig(conn_id="window_test", training_window_days=3), run, cancer)
+    assert len(window) == len(small_synthetic) + len(cancer)
+    assert window.features.tobytes() == np.vstack([small_synthetic.features, cancer.features]).tobytes()
+    assert training_data(PipelineConfig(conn_id="window_test"), run, cancer) is cancer

@@ -92,3 +92,12 @@ def test_work_resumes_once_postgres_is_back(monkeypatch, tmp_path):
             assert connection.execute("SELECT 1").fetchone() == (1,)
     finally:
         server.cleanup()
+
+
+def test_sql_values_reach_the_database_only_as_parameters():
+    """No SQL text is built from values: every statement comes from dags/sql/ through utils.db.sql."""
+    import re
+
+    code = "\n".join(path.read_text() for path in (DAGS / "utils").glob("*.py"))
+    statements = re.findall(r"cursor\.(?:execute|copy)\(\s*(\w+)\(", code)
+    assert len(statements) >= 9 and set(statements) == {"sql"}

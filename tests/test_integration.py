@@ -22,6 +22,7 @@ from sklearn.datasets import load_breast_cancer
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DATE = "2026-01-10"
 BACKFILL_DATES = ("2026-02-01", "2026-02-02", "2026-02-03")
+DROP_DATES = ("2026-03-01", "2026-03-02")
 
 
 def free_port() -> int:
@@ -102,9 +103,26 @@ def stack(tmp_path_factory):
         stack.first_run = stack("run", "--date", RUN_DATE)
         stack.second_run = stack("run", "--date", RUN_DATE)
         stack.backfill = stack("backfill", "--from", BACKFILL_DATES[0], "--to", BACKFILL_DATES[-1])
+        stack.drop_runs = drop_folder_runs(stack)
         yield stack
     finally:
         stack("down", check=False)
+
+
+def drop_folder_runs(stack) -> dict:
+    """A good file for one day and a broken one for the next, through the drop-folder source."""
+    import pandas as pd
+
+    from utils.data_source import breast_cancer_batch
+
+    incoming = stack.base / "data" / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    batch = breast_cancer_batch()
+    frame = pd.DataFrame(batch.features, columns=list(batch.feature_names)).assign(label=batch.labels)
+    frame.to_csv(incoming / f"{DROP_DATES[0]}.csv", index=False)
+    frame.head(0).to_csv(incoming / f"{DROP_DATES[1]}.csv", index=False)  # header only
+    conf = json.dumps({"source": "drop_folder"})
+    return {day: stack("run", "--date", day, "--conf", conf, check=False) for day in DROP_DATES}
 
 
 def test_up_prints_a_login_that_works(stack):
@@ -259,6 +277,21 @@ def test_a_backfill_gives_one_batch_experiment_and_model_per_day(stack):
     for day, *_, model, _ in rows:
         assert (stack.base / "models" / model).is_file() and model.startswith(day)
         assert len(list((stack.base / "data" / "runs" / day).iterdir())) == 1, "each day has its own folder"
+
+
+def test_the_drop_folder_feeds_a_run_and_a_broken_file_stops_one(stack):
+    good, broken = (stack.drop_runs[day] for day in DROP_DATES)
+    assert good.returncode == 0, good.stdout
+    assert broken.returncode == 1 and "failed    fetch_batch" in broken.stdout
+    with stack.connect() as db:
+        sources = db.execute(
+            "SELECT batch_date::text, source, row_count FROM batches WHERE batch_date >= %s ORDER BY 1",
+            (DROP_DATES[0],),
+        ).fetchall()
+    assert sources == [(DROP_DATES[0], "drop_folder", 569)], "nothing of the broken day was stored"
+    rejected = stack.base / "data" / "rejected" / DROP_DATES[1]
+    assert (rejected / f"{DROP_DATES[1]}.csv").exists()
+    assert "header only" in (rejected / f"{DROP_DATES[1]}.csv.reason.txt").read_text()
 
 
 def test_down_leaves_no_process_behind(stack):

@@ -92,11 +92,13 @@ def check_frame(frame, source: str, folds: int, test_fraction: float) -> Checked
         problems.append("no data rows: the file has a header only")
         raise BatchRejected(source, problems)
 
-    values = {}
-    for column in (c for c in REQUIRED_COLUMNS if c in columns):
-        values[column] = _numbers(frame[column], column, problems)
-    if LABEL_COLUMN in values:
-        problems.extend(_label_problems(values[LABEL_COLUMN], folds, test_fraction))
+    features = np.empty((len(frame), len(FEATURE_COLUMNS)))  # filled column by column: no second copy
+    for index, column in enumerate(FEATURE_COLUMNS):
+        if column in columns:
+            features[:, index] = _numbers(frame[column], column, problems)
+    labels = _numbers(frame[LABEL_COLUMN], LABEL_COLUMN, problems) if LABEL_COLUMN in columns else None
+    if labels is not None:
+        problems.extend(_label_problems(labels, folds, test_fraction))
     if problems:
         raise BatchRejected(source, problems)
 
@@ -107,8 +109,7 @@ def check_frame(frame, source: str, folds: int, test_fraction: float) -> Checked
             f"{int(duplicated.sum())} duplicated row(s), kept "
             f"(the first at line {int(np.flatnonzero(duplicated)[0]) + 2})"
         )
-    features = np.column_stack([values[column] for column in FEATURE_COLUMNS])
-    return Checked(Batch(features, values[LABEL_COLUMN].astype(np.int8), FEATURE_COLUMNS), notes)
+    return Checked(Batch(features, labels.astype(np.int8), FEATURE_COLUMNS), notes)
 
 
 def check_batch(batch: Batch, source: str, folds: int, test_fraction: float) -> Checked:
