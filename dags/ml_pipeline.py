@@ -9,7 +9,8 @@
    (PCA size x C), and the winner's scores on the test split; **save_results** writes `experiments`
    and `cv_results`.
 4. **after_crossvalidation**, in parallel: **store_best_params**, and **refit_final_model** on the
-   whole batch, saved with joblib under `models/`.
+   whole batch, saved with joblib under `models/` and registered, then **promote_model**: champion
+   if it beats the champion by more than `min_delta`, else challenger; `models/champion` follows.
 
 The task logic lives in `dags/utils/`; this file only wires it. Settings come from
 `utils/config.py`, the environment (`ML_PIPELINE_*`) and the Trigger form.
@@ -58,7 +59,10 @@ with DAG(
         create_best_params = SQLExecuteQueryOperator(
             task_id="create_best_params", conn_id=CONFIG.conn_id, sql="sql/create_best_params.sql"
         )
-        create_experiments >> [create_cv_results, create_best_params]
+        create_models = SQLExecuteQueryOperator(
+            task_id="create_models", conn_id=CONFIG.conn_id, sql="sql/create_models.sql"
+        )
+        create_experiments >> [create_cv_results, create_best_params, create_models]
 
     wait_for_batch_file = BatchFileSensor(
         task_id="wait_for_batch_file",
@@ -123,9 +127,17 @@ with DAG(
     tuned = tune_hyperparameters(splits)
     saved = save_results(fetched, tuned)
 
+    @task
+    def promote_model(refitted: dict, **context) -> dict:
+        """Champion if it beats the champion's test accuracy by more than min_delta; else challenger."""
+        from utils import tasks
+
+        return tasks.promote_model(context, refitted)
+
     with TaskGroup("after_crossvalidation") as after_crossvalidation:
-        store_best_params() << saved
-        refit_final_model(splits, tuned) << saved
+        refitted = refit_final_model(splits, tuned)
+        saved >> [store_best_params(), refitted]
+        promote_model(refitted)
 
     # Fetching needs no table, so it runs while the tables are created.
     wait_for_batch_file >> fetched

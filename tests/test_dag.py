@@ -37,6 +37,7 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     creates = {f"create_tables.create_{name}" for name in ("batch_tables", "experiments")}
     assert upstream(dag, "create_tables.create_cv_results") == {"create_tables.create_experiments"}
     assert upstream(dag, "create_tables.create_best_params") == {"create_tables.create_experiments"}
+    assert upstream(dag, "create_tables.create_models") == {"create_tables.create_experiments"}
     assert upstream(dag, "wait_for_batch_file") == set()
     assert upstream(dag, "fetch_batch") == {"wait_for_batch_file"}
     assert not creates & upstream(dag, "create_tables.create_batch_tables")
@@ -46,6 +47,7 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
         "create_tables.create_batch_tables",
         "create_tables.create_cv_results",
         "create_tables.create_best_params",
+        "create_tables.create_models",
     }
     assert upstream(dag, "tune_hyperparameters") == {"split_batch"}
     assert upstream(dag, "save_results") == {"fetch_batch", "tune_hyperparameters", "save_batch"}
@@ -55,6 +57,7 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
         "split_batch",
         "tune_hyperparameters",
     }
+    assert upstream(dag, "after_crossvalidation.promote_model") == {"after_crossvalidation.refit_final_model"}
 
 
 def test_after_crossvalidation_group_runs_its_two_tasks_in_parallel(dag):
@@ -62,8 +65,11 @@ def test_after_crossvalidation_group_runs_its_two_tasks_in_parallel(dag):
     assert set(group.children) == {
         "after_crossvalidation.store_best_params",
         "after_crossvalidation.refit_final_model",
+        "after_crossvalidation.promote_model",
     }
-    store, refit = (dag.get_task(task_id) for task_id in group.children)
+    store, refit = (
+        dag.get_task(f"after_crossvalidation.{name}") for name in ("store_best_params", "refit_final_model")
+    )
     assert refit.task_id not in store.get_flat_relative_ids(upstream=False)
     assert store.task_id not in refit.get_flat_relative_ids(upstream=False)
 

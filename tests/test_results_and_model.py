@@ -121,11 +121,33 @@ def test_model_path_is_recorded_on_the_experiment(db, report):
 
 
 def test_a_model_loads_only_if_its_file_is_unchanged(tmp_path, cancer, report):
-    from utils.model_store import ModelIntegrityError, load_model
+    from utils.model_store import ModelIntegrityError, load_model, write_metadata
 
     path = tmp_path / "model.joblib"
     sha256 = save_model(refit(cancer, report.best_params), path)
+    write_metadata(path, cancer, {"params": report.best_params})
     assert load_model(path, sha256).score(cancer.features, cancer.labels) > 0.95
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ModelIntegrityError, match="was recorded when it was saved.*retrain"):
+        load_model(path, sha256)
+
+
+def test_a_model_from_another_scikit_learn_is_refused(tmp_path, cancer, report):
+    import json
+
+    import sklearn
+
+    from utils.model_store import ModelIntegrityError, load_model, metadata_path, write_metadata
+
+    path = tmp_path / "model.joblib"
+    sha256 = save_model(refit(cancer, report.best_params), path)
+    write_metadata(path, cancer, {})
+    metadata = json.loads(metadata_path(path).read_text())
+    assert metadata["scikit-learn"] == sklearn.__version__ and metadata["data_rows"] == 569
+    assert metadata["data_sha256"] == cancer.sha256() and metadata["python"]
+    metadata["scikit-learn"] = "0.24.2"
+    metadata_path(path).write_text(json.dumps(metadata))
+    with pytest.raises(
+        ModelIntegrityError, match=r"saved with scikit-learn 0\.24\.2.*pin scikit-learn==0\.24\.2"
+    ):
         load_model(path, sha256)

@@ -36,6 +36,8 @@ class PipelineConfig:
     max_pca_components: int = 29
     random_seed: int = 42
     training_window_days: int = 1
+    min_delta: float = 0.0
+    force_promote: bool = False
     wait_timeout_hours: float = 6.0
     n_jobs: int = 0
     conn_id: str = "ml_pipeline_db"
@@ -83,6 +85,8 @@ class PipelineConfig:
             problems.append(f"synthetic_rows is {self.synthetic_rows}; use at least 100 rows")
         if not 1 <= self.training_window_days <= 365:
             problems.append(f"training_window_days is {self.training_window_days}; use 1 to 365 days")
+        if not 0 <= self.min_delta <= 1:
+            problems.append(f"min_delta is {self.min_delta}; use a test-accuracy margin from 0 to 1")
         if self.wait_timeout_hours <= 0:
             problems.append(f"wait_timeout_hours is {self.wait_timeout_hours}; use a positive number")
         if self.n_jobs < 0:
@@ -115,6 +119,12 @@ class PipelineConfig:
 
 
 def _convert(value: Any, kind: type, label: str) -> Any:
+    if kind is bool and isinstance(value, str):
+        if value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.strip().lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{label} is {value!r}; use true or false.")
     try:
         if kind is int and isinstance(value, str):
             return int(value.strip())
@@ -181,6 +191,17 @@ PARAM_SCHEMAS: dict[str, dict[str, Any]] = {
         "minimum": 1,
         "maximum": 365,
         "description": "Train on the batches of the last N days stored in PostgreSQL (1: today's only).",
+    },
+    "min_delta": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+        "description": "A new model becomes the champion only if its test accuracy beats the "
+        "champion's by more than this; otherwise it is kept as a challenger.",
+    },
+    "force_promote": {
+        "type": "boolean",
+        "description": "Make this run's model the champion whatever its scores.",
     },
     "random_seed": {
         "type": "integer",

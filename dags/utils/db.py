@@ -13,6 +13,7 @@ SCHEMA_FILES = (
     "create_experiments",
     "create_cv_results",
     "create_best_params",
+    "create_models",
 )
 
 

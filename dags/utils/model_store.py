@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import json
+import platform
 from pathlib import Path
 
 import joblib
+import numpy as np
+import sklearn
 from sklearn.pipeline import Pipeline
 
 from utils.db import sql
-from utils.files import atomic_writer, sha256_of
+from utils.files import atomic_writer, sha256_of, write_text_atomically
 from utils.handoff import Batch
 from utils.tuning import C_PARAM, PCA_PARAM, build_pipeline
 
 
 def refit(batch: Batch, best_params: dict) -> Pipeline:
     return build_pipeline(best_params[PCA_PARAM], best_params[C_PARAM]).fit(batch.features, batch.labels)
+
+
+def metadata_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".metadata.json")
+
+
+def write_metadata(model_path: Path, training: Batch, facts: dict) -> Path:
+    """Write what the model needs to be trusted and reproduced beside it: its data, library
+    versions, parameters and scores (``facts``)."""
+    metadata = {
+        "model_file": model_path.name,
+        "data_sha256": training.sha256(),
+        "data_rows": len(training),
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "joblib": joblib.__version__,
+        "numpy": np.__version__,
+        **facts,
+    }
+    return write_text_atomically(metadata_path(model_path), json.dumps(metadata, indent=2, default=str))
 
 
 def save_model(model: Pipeline, path: Path) -> str:
@@ -29,9 +53,10 @@ class ModelIntegrityError(RuntimeError):
 
 
 def load_model(path: Path, expected_sha256: str) -> Pipeline:
-    """Load a saved model, but only if the file is byte for byte the one recorded when it was saved.
+    """Load a saved model, but only the very file that was saved, with the scikit-learn it was saved by.
 
-    joblib files are pickles, which run code when loaded: a file changed since it was saved is refused.
+    joblib files are pickles, which run code when loaded: a file changed since it was saved is refused;
+    and a pickle from another scikit-learn version may load yet predict differently.
     """
     actual = sha256_of(path)
     if actual != expected_sha256:
@@ -39,6 +64,13 @@ def load_model(path: Path, expected_sha256: str) -> Pipeline:
             f"Refusing to load {path}: its sha256 is {actual}, but {expected_sha256} was recorded when "
             "it was saved. The file was changed or replaced; retrain (re-run the DAG for its date) "
             "or restore the original file."
+        )
+    saved_with = json.loads(metadata_path(path).read_text())["scikit-learn"]
+    if saved_with != sklearn.__version__:
+        raise ModelIntegrityError(
+            f"Refusing to load {path}: it was saved with scikit-learn {saved_with}, and "
+            f"{sklearn.__version__} is installed. Retrain it with this version (re-run the DAG), or pin "
+            f"scikit-learn=={saved_with} in requirements.txt."
         )
     return joblib.load(path)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from utils import batch_store, handoff, results, split
+from utils import batch_store, handoff, registry, results, split
 from utils.config import PipelineConfig
 from utils.files import write_text_atomically
 from utils.report import TuningReport
@@ -160,9 +160,36 @@ def refit_final_model(context: Context, splits: dict, tuned: dict) -> dict:
     from utils import model_store
 
     config, run = settings(context), RunKey.from_context(context)
-    model = model_store.refit(handoff.load_batch(Path(splits["training"])), tuned["best_params"])
+    training = handoff.load_batch(Path(splits["training"]))
+    model = model_store.refit(training, tuned["best_params"])
     path = model_path(config, run)
     sha256 = model_store.save_model(model, path)
+    model_store.write_metadata(
+        path,
+        training,
+        {
+            "dag_run_id": run.run_id,
+            "run_date": run.run_date.isoformat(),
+            "params": tuned["best_params"],
+            "cv_mean_score": tuned["cv_mean_score"],
+            "test_metrics": tuned["test_metrics"],
+            "settings": config.as_dict(),
+        },
+    )
+    relative = path.relative_to(config.models_dir)
     with pipeline_connection(config) as connection:
-        model_store.record_model(connection, run.run_id, path.relative_to(config.models_dir), sha256)
-    return {"model_path": str(path), "sha256": sha256}
+        model_store.record_model(connection, run.run_id, relative, sha256)
+        version = registry.register_model(connection, run.run_id, relative, sha256)
+    return {"model_path": str(path), "sha256": sha256, "version": version}
+
+
+def promote_model(context: Context, refitted: dict) -> dict:
+    config = settings(context)
+    with pipeline_connection(config) as connection:
+        decision = registry.promote_if_better(
+            connection, refitted["version"], config.min_delta, config.force_promote
+        )
+        live = registry.champion(connection)
+    registry.point_champion(Path(config.models_dir), live["path"])
+    log.info("Model version %d: %s", decision.version, decision.reason)
+    return {"promoted": decision.promoted, "reason": decision.reason, "champion": decision.champion_version}

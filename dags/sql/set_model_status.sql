@@ -1,0 +1,1 @@
+UPDATE models SET status = %(status)s, status_reason = %(reason)s WHERE version = %(version)s;

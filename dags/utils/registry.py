@@ -1,0 +1,93 @@
+"""The model registry: every run's model registered, and one champion, the model that is live.
+
+The ``models`` table is the truth; the ``models/champion`` link follows it, switched atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from psycopg.rows import dict_row
+
+from utils.db import sql
+
+CHAMPION_LINK = "champion"
+
+
+@dataclass(frozen=True)
+class Decision:
+    version: int
+    promoted: bool
+    reason: str
+    champion_version: int
+
+
+def register_model(connection, dag_run_id: str, relative_path: Path, sha256: str) -> int:
+    """Add (or, for a re-run, update) the run's model; return its version."""
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(
+            sql("upsert_model"), {"dag_run_id": dag_run_id, "path": str(relative_path), "sha256": sha256}
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise LookupError(f"No experiments row for run {dag_run_id!r}: run its save_results task first.")
+    return row[0]
+
+
+def promote_if_better(connection, version: int, min_delta: float, force: bool = False) -> Decision:
+    """Make ``version`` the champion if its test accuracy beats the champion's by more than
+    ``min_delta`` (or ``force``); otherwise keep it as a challenger. Says why either way."""
+    with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(sql("lock_registry"))
+        new = cursor.execute(sql("select_model"), {"version": version}).fetchone()
+        if new is None:
+            raise LookupError(f"There is no model version {version}; `make psql` then `table models;`.")
+        old = cursor.execute(sql("select_champion")).fetchone()
+        if old is not None and old["version"] == version:
+            return Decision(version, False, f"version {version} is already the champion", version)
+        if old is None:
+            return _crown(cursor, new, None, f"version {version} is the first model")
+        comparison = (
+            f"test accuracy {new['test_accuracy']:.4f} against champion version {old['version']}'s "
+            f"{old['test_accuracy']:.4f}"
+        )
+        if force:
+            return _crown(cursor, new, old, f"promoted by request ({comparison})")
+        if new["test_accuracy"] > old["test_accuracy"] + min_delta:
+            return _crown(cursor, new, old, f"{comparison}: better by more than min_delta {min_delta:g}")
+        reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
+        _set_status(cursor, version, "challenger", reason)
+        return Decision(version, False, reason, old["version"])
+
+
+def _crown(cursor, new: dict, old: dict | None, reason: str) -> Decision:
+    if old is not None:
+        _set_status(cursor, old["version"], "archived", f"replaced by version {new['version']}")
+    _set_status(cursor, new["version"], "champion", reason)
+    cursor.execute(
+        sql("insert_promotion"),
+        {"from_version": old and old["version"], "to_version": new["version"], "reason": reason},
+    )
+    return Decision(new["version"], True, reason, new["version"])
+
+
+def _set_status(cursor, version: int, status: str, reason: str) -> None:
+    cursor.execute(sql("set_model_status"), {"version": version, "status": status, "reason": reason})
+
+
+def champion(connection) -> dict | None:
+    """The champion's version, path (in the models folder), sha256 and test accuracy, if any."""
+    with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(sql("select_champion")).fetchone()
+
+
+def point_champion(models_dir: Path, relative_path: str) -> Path:
+    """Switch ``models/champion`` to the champion's file in one step (a link renamed into place)."""
+    link = models_dir / CHAMPION_LINK
+    temporary = models_dir / f".{CHAMPION_LINK}.{os.getpid()}.tmp"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(relative_path)
+    os.replace(temporary, link)
+    return link

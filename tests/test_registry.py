@@ -1,0 +1,85 @@
+"""The model registry: champion, challengers, promotions, and the models/champion link."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from utils.config import PipelineConfig
+from utils.registry import champion, point_champion, promote_if_better, register_model
+from utils.results import RunRecord, save_experiment
+from utils.split import split_batch
+from utils.tuning import tune
+
+
+@pytest.fixture(scope="module")
+def report(cancer):
+    config = PipelineConfig(max_pca_components=4, c_count=2, cv_folds=3)
+    train, test = split_batch(cancer, config.test_fraction, config.random_seed)
+    return tune(train, test, config)
+
+
+def add_model(db, report, run_id: str, accuracy: float) -> int:
+    from dataclasses import replace
+
+    scored = replace(report, test_metrics={**report.test_metrics, "accuracy": accuracy})
+    save_experiment(db, RunRecord(run_id, date(2026, 7, 1), "test", "sha", {}), scored)
+    return register_model(db, run_id, Path(f"{run_id}.joblib"), "f" * 64)
+
+
+def statuses(db) -> list[tuple]:
+    return db.execute("SELECT version, status FROM models ORDER BY version").fetchall()
+
+
+def test_first_model_becomes_champion_and_better_ones_replace_it(db, report):
+    first = add_model(db, report, "run-1", 0.90)
+    decision = promote_if_better(db, first, min_delta=0.0)
+    assert decision.promoted and "first model" in decision.reason
+
+    worse = add_model(db, report, "run-2", 0.89)
+    decision = promote_if_better(db, worse, min_delta=0.0)
+    assert not decision.promoted and decision.champion_version == first
+    assert "kept as a challenger: test accuracy 0.8900 against champion version" in decision.reason
+
+    better = add_model(db, report, "run-3", 0.95)
+    assert promote_if_better(db, better, min_delta=0.01).promoted
+    assert statuses(db) == [(first, "archived"), (worse, "challenger"), (better, "champion")]
+    history = db.execute("SELECT from_version, to_version FROM champion_history").fetchall()
+    assert history == [(first, better), (None, first)]
+
+
+def test_min_delta_and_force(db, report):
+    first = add_model(db, report, "run-1", 0.90)
+    promote_if_better(db, first, min_delta=0.0)
+    slightly = add_model(db, report, "run-2", 0.905)
+    assert not promote_if_better(db, slightly, min_delta=0.01).promoted
+    assert promote_if_better(db, slightly, min_delta=0.01, force=True).promoted
+    assert champion(db)["version"] == slightly
+
+
+def test_re_running_a_run_keeps_its_version_and_status(db, report):
+    version = add_model(db, report, "run-1", 0.90)
+    promote_if_better(db, version, min_delta=0.0)
+    assert add_model(db, report, "run-1", 0.90) == version
+    assert "already the champion" in promote_if_better(db, version, min_delta=0.0).reason
+    assert db.execute("SELECT count(*) FROM promotions").fetchone() == (1,)
+
+
+def test_leaderboard_shows_each_run_with_its_model(db, report):
+    version = add_model(db, report, "run-1", 0.90)
+    promote_if_better(db, version, min_delta=0.0)
+    rows = db.execute("SELECT dag_run_id, model_version, status FROM leaderboard").fetchall()
+    assert rows == [("run-1", version, "champion")]
+
+
+def test_champion_link_switches_in_place(tmp_path):
+    (tmp_path / "a.joblib").write_bytes(b"a")
+    (tmp_path / "b.joblib").write_bytes(b"b")
+    link = point_champion(tmp_path, "a.joblib")
+    assert link.read_bytes() == b"a"
+    point_champion(tmp_path, "b.joblib")
+    assert link.read_bytes() == b"b" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.joblib",
+        "b.joblib",
+        "champion",
+    ]
