@@ -6,11 +6,13 @@ STACK := $(BIN)/python scripts/local_stack.py
 DS ?=
 ARGS ?=
 
-.PHONY: help install run backfill up down status psql test lint bench clean
+.PHONY: help install run backfill promote predict up down status psql test lint bench clean
 
 help:
 	@echo "make run [DS=YYYY-MM-DD]   one complete ml_pipeline run (default: today), then a summary"
 	@echo "make backfill FROM=.. TO=..  one run per day of the range, through the scheduler"
+	@echo "make promote VERSION=N     make model version N the champion (promotion or rollback)"
+	@echo "make predict INPUT=x.csv [OUTPUT=y.csv]  score rows with the champion"
 	@echo "make up / make down        the Airflow UI on http://localhost:8080 / stop everything"
 	@echo "make psql [ARGS='-c ...']  psql on the pipeline database"
 	@echo "make test                  unit, DAG, integration and compose tests"
@@ -32,6 +34,12 @@ run: install
 # FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]
 backfill: install
 	$(STACK) backfill --from $(FROM) --to $(TO) $(if $(REPROCESS),--reprocess $(REPROCESS))
+
+promote: install
+	$(STACK) promote --version $(VERSION)
+
+predict: install
+	$(STACK) predict --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT))
 
 up: install
 	$(STACK) up

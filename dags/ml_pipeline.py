@@ -134,9 +134,16 @@ with DAG(
 
         return tasks.promote_model(context, refitted)
 
+    @task
+    def plot_experiment(splits: dict, tuned: dict, **context) -> dict:
+        """CV heatmap, ROC curve and confusion matrix as PNG files next to the model."""
+        from utils import tasks
+
+        return tasks.plot_experiment(context, splits, tuned)
+
     with TaskGroup("after_crossvalidation") as after_crossvalidation:
         refitted = refit_final_model(splits, tuned)
-        saved >> [store_best_params(), refitted]
+        saved >> [store_best_params(), refitted, plot_experiment(splits, tuned)]
         promote_model(refitted)
 
     # Fetching needs no table, so it runs while the tables are created.

@@ -465,12 +465,58 @@ def watch_runs(api: Api, first: date, last: date, timeout: float) -> dict[str, s
     raise TimeoutError(f"The backfill's runs did not all end within {timeout:.0f} s.")
 
 
+def pipeline_database():
+    import psycopg
+
+    return psycopg.connect(dbname=PIPELINE_DB, user="postgres", host=socket_dir(postgres()))
+
+
+def command_promote(args) -> int:
+    """Make a model version the champion by hand (a promotion or a rollback): table and link together."""
+    from utils.registry import champion, point_champion, promote_if_better
+
+    with pipeline_database() as db:
+        try:
+            decision = promote_if_better(db, args.version, 0.0, force=True, forced_by="make promote")
+        except LookupError as error:
+            log(str(error))
+            return 2
+        live = champion(db)
+    point_champion(Path(PipelineConfig.from_env().models_dir), live["path"])
+    log(f"Champion: version {live['version']} ({live['path']}). {decision.reason}.")
+    return 0
+
+
+def command_predict(args) -> int:
+    """Score a CSV with the champion: the rows, the probability of class 1, the predicted class."""
+    from utils.model_store import ModelIntegrityError
+    from utils.predict import predict_csv
+    from utils.registry import champion
+    from utils.validation import BatchRejected
+
+    source = Path(args.input)
+    output = Path(args.output) if args.output else source.with_name(f"{source.stem}.predictions.csv")
+    with pipeline_database() as db:
+        live = champion(db)
+    if live is None:
+        log("There is no champion model yet: run the pipeline first (`make run`).")
+        return 2
+    model = Path(PipelineConfig.from_env().models_dir) / live["path"]
+    try:
+        rows = predict_csv(source, output, model, live["sha256"])
+    except (BatchRejected, ModelIntegrityError) as error:
+        log(str(error))
+        return 1
+    log(f"Scored {rows} rows of {source} with model version {live['version']}: {output}")
+    return 0
+
+
 def print_summary(run_id: str) -> bool:
     import psycopg
     from psycopg.rows import dict_row
 
     sql = (ROOT / "dags" / "sql" / "run_summary.sql").read_text()
-    with psycopg.connect(dbname=PIPELINE_DB, user="postgres", host=socket_dir(postgres())) as db:
+    with pipeline_database() as db:
         try:
             row = db.cursor(row_factory=dict_row).execute(sql, {"dag_run_id": run_id}).fetchone()
         except psycopg.errors.UndefinedTable:
@@ -573,6 +619,13 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("--max-active-runs", type=int, default=2)
     backfill.add_argument("--timeout", type=float, default=3 * 3600)
     backfill.set_defaults(handler=command_backfill)
+    promote = commands.add_parser("promote", help="make a model version the champion")
+    promote.add_argument("--version", type=int, required=True)
+    promote.set_defaults(handler=command_promote)
+    predict = commands.add_parser("predict", help="score a CSV with the champion model")
+    predict.add_argument("--input", required=True)
+    predict.add_argument("--output", help="default: INPUT with .predictions.csv")
+    predict.set_defaults(handler=command_predict)
     for name, handler in (
         ("up", command_up),
         ("down", command_down),

@@ -294,6 +294,44 @@ def test_the_drop_folder_feeds_a_run_and_a_broken_file_stops_one(stack):
     assert "header only" in (rejected / f"{DROP_DATES[1]}.csv.reason.txt").read_text()
 
 
+def test_every_run_registers_its_model_and_one_champion_is_live(stack):
+    with stack.connect() as db:
+        models = db.execute("SELECT version, path, status FROM models ORDER BY version").fetchall()
+        experiments = db.execute("SELECT count(*) FROM experiments WHERE model_path IS NOT NULL").fetchone()
+        settings = db.execute(
+            "SELECT settings ->> 'source' FROM experiments WHERE run_date = %s", (DROP_DATES[0],)
+        ).fetchone()
+    assert len(models) == experiments[0] and [m[2] for m in models].count("champion") == 1
+    assert settings == ("drop_folder",), "the run's params are recorded with its experiment"
+    champion_path = next(path for _, path, status in models if status == "champion")
+    link = stack.base / "models" / "champion"
+    assert link.resolve() == (stack.base / "models" / champion_path).resolve()
+    model = stack.base / "models" / models[0][1]
+    stem = model.with_suffix("")
+    for suffix in (".metadata.json", ".cv_heatmap.png", ".roc.png", ".confusion.png"):
+        assert stem.with_name(stem.name + suffix).is_file(), suffix
+
+
+def test_promote_and_predict_from_the_command_line(stack):
+    with stack.connect() as db:
+        versions = [row[0] for row in db.execute("SELECT version FROM models ORDER BY version")]
+    rollback = stack("promote", "--version", str(versions[-1]))
+    assert f"Champion: version {versions[-1]}" in rollback.stdout
+    with stack.connect() as db:
+        assert db.execute("SELECT version FROM models WHERE status = 'champion'").fetchone() == (
+            versions[-1],
+        )
+        assert (
+            db.execute("SELECT reason FROM champion_history LIMIT 1")
+            .fetchone()[0]
+            .startswith("promoted by make promote")
+        )
+    rows = stack.base / "data" / "incoming" / f"{DROP_DATES[0]}.csv"
+    scored = stack("predict", "--input", str(rows), "--output", str(stack.base / "scored.csv"))
+    assert f"Scored 569 rows of {rows} with model version {versions[-1]}" in scored.stdout
+    assert (stack.base / "scored.csv").read_text().splitlines()[0].endswith(",probability,predicted_label")
+
+
 def test_down_leaves_no_process_behind(stack):
     stack("down")
     assert stack.processes() == []

@@ -16,7 +16,7 @@ from utils.tuning import tune
 def report(cancer):
     config = PipelineConfig(max_pca_components=4, c_count=2, cv_folds=3)
     train, test = split_batch(cancer, config.test_fraction, config.random_seed)
-    return tune(train, test, config)
+    return tune(train, test, config)[0]
 
 
 def add_model(db, report, run_id: str, accuracy: float) -> int:

@@ -19,7 +19,7 @@ DAY = date(2026, 4, 5)
 def report(cancer):
     config = PipelineConfig(max_pca_components=6, c_count=3, cv_folds=3)
     train, test = split_batch(cancer, config.test_fraction, config.random_seed)
-    return tune(train, test, config)
+    return tune(train, test, config)[0]
 
 
 def record(run_id="run-1"):

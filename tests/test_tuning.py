@@ -67,7 +67,8 @@ def test_ranges_cover_every_size_once_in_runs_of_similar_cost():
 def test_tune_reports_the_winner_and_its_test_scores(cancer):
     config = PipelineConfig(max_pca_components=10, c_count=3, cv_folds=3)
     train, test = split_batch(cancer, config.test_fraction, config.random_seed)
-    report = tune(train, test, config)
+    report, decision = tune(train, test, config)
+    assert decision.shape == (len(test),)
     assert len(report.candidates) == 10 * 3
     assert report.best_params in [row["params"] for row in report.candidates if row["rank_test_score"] == 1]
     assert report.cv_mean_score > 0.9
@@ -79,7 +80,7 @@ def test_tune_reports_the_winner_and_its_test_scores(cancer):
 
 def test_test_scores_are_those_of_the_scikit_learn_pipeline(cancer):
     train, test = split_batch(cancer, 0.2, seed=42)
-    ours = evaluate_on_test(train, test, {C_PARAM: 0.1, PCA_PARAM: 9})
+    ours, _ = evaluate_on_test(train, test, {C_PARAM: 0.1, PCA_PARAM: 9})
     model = build_pipeline(9, 0.1).fit(train.features, train.labels)
     assert ours["accuracy"] == pytest.approx(model.score(test.features, test.labels), abs=1 / len(test))
     auc = roc_auc_score(test.labels, model.decision_function(test.features))

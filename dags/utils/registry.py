@@ -36,9 +36,11 @@ def register_model(connection, dag_run_id: str, relative_path: Path, sha256: str
     return row[0]
 
 
-def promote_if_better(connection, version: int, min_delta: float, force: bool = False) -> Decision:
+def promote_if_better(
+    connection, version: int, min_delta: float, force: bool = False, forced_by: str = "force_promote"
+) -> Decision:
     """Make ``version`` the champion if its test accuracy beats the champion's by more than
-    ``min_delta`` (or ``force``); otherwise keep it as a challenger. Says why either way."""
+    ``min_delta`` (or ``force``, from ``forced_by``); otherwise keep it as a challenger. Says why."""
     with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(sql("lock_registry"))
         new = cursor.execute(sql("select_model"), {"version": version}).fetchone()
@@ -54,7 +56,7 @@ def promote_if_better(connection, version: int, min_delta: float, force: bool = 
             f"{old['test_accuracy']:.4f}"
         )
         if force:
-            return _crown(cursor, new, old, f"promoted by request ({comparison})")
+            return _crown(cursor, new, old, f"promoted by {forced_by} ({comparison})")
         if new["test_accuracy"] > old["test_accuracy"] + min_delta:
             return _crown(cursor, new, old, f"{comparison}: better by more than min_delta {min_delta:g}")
         reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"

@@ -19,7 +19,7 @@ import numpy as np
 
 from utils import batch_store, handoff, registry, results, split
 from utils.config import PipelineConfig
-from utils.files import write_text_atomically
+from utils.files import atomic_writer, write_text_atomically
 from utils.report import TuningReport
 from utils.runs import RunKey, model_path, run_dir
 from utils.validation import BatchRejected, reject_file
@@ -122,12 +122,16 @@ def tune_hyperparameters(context: Context, splits: dict) -> dict:
     from utils import tuning
 
     config, run = settings(context), RunKey.from_context(context)
-    report = tuning.tune(
+    report, decision = tuning.tune(
         handoff.load_batch(Path(splits["train"])), handoff.load_batch(Path(splits["test"])), config
     )
-    path = write_text_atomically(run_dir(config, run) / "tuning_report.json", json.dumps(report.as_dict()))
+    folder = run_dir(config, run)
+    path = write_text_atomically(folder / "tuning_report.json", json.dumps(report.as_dict()))
+    with atomic_writer(folder / "test_decision.npy") as stream:
+        np.save(stream, decision)
     return {
         "report": str(path),
+        "test_decision": str(folder / "test_decision.npy"),
         "best_params": report.best_params,
         "cv_mean_score": report.cv_mean_score,
         "test_metrics": report.test_metrics,
@@ -193,3 +197,15 @@ def promote_model(context: Context, refitted: dict) -> dict:
     registry.point_champion(Path(config.models_dir), live["path"])
     log.info("Model version %d: %s", decision.version, decision.reason)
     return {"promoted": decision.promoted, "reason": decision.reason, "champion": decision.champion_version}
+
+
+def plot_experiment(context: Context, splits: dict, tuned: dict) -> dict:
+    from utils import plots
+
+    config, run = settings(context), RunKey.from_context(context)
+    report = TuningReport(**json.loads(Path(tuned["report"]).read_text()))
+    test = handoff.load_batch(Path(splits["test"]))
+    written = plots.plot_experiment(
+        report, np.asarray(test.labels), np.load(tuned["test_decision"]), model_path(config, run)
+    )
+    return {"plots": [str(path) for path in written]}

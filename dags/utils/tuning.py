@@ -268,12 +268,12 @@ class _LogisticObjective:
         return float(np.max(np.abs(gradient))) <= LBFGS_TOL
 
 
-def evaluate_on_test(train: Batch, test: Batch, params: dict) -> dict[str, float]:
+def evaluate_on_test(train: Batch, test: Batch, params: dict) -> tuple[dict[str, float], np.ndarray]:
     """The candidate ``params`` fitted on the whole training split, scored on the test split.
 
     The model is ``build_pipeline(**params)`` fitted the way the cross-validation fits candidates, so
     this step holds no more than the two projections (``Pipeline.fit`` holds several full copies of
-    the training rows at once).
+    the training rows at once). Returns the scores and the decision function on the test rows.
     """
     k, C = params[PCA_PARAM], params[C_PARAM]
     train_rows, test_rows = np.arange(len(train)), np.arange(len(test))
@@ -286,7 +286,8 @@ def evaluate_on_test(train: Batch, test: Batch, params: dict) -> dict[str, float
     )
     objective = _LogisticObjective(projected_train, np.asarray(train.labels, dtype=np.float64))
     solution = objective.minimise(C, np.zeros(k + 1))
-    return test_metrics(np.asarray(test.labels), projected_test @ solution[:-1] + solution[-1])
+    decision = projected_test @ solution[:-1] + solution[-1]
+    return test_metrics(np.asarray(test.labels), decision), decision
 
 
 def test_metrics(labels: np.ndarray, decision: np.ndarray) -> dict[str, float]:
@@ -301,13 +302,16 @@ def test_metrics(labels: np.ndarray, decision: np.ndarray) -> dict[str, float]:
     }
 
 
-def tune(train: Batch, test: Batch, config: PipelineConfig) -> TuningReport:
-    """Search the grid on the training split, then score the winner on the test split."""
+def tune(train: Batch, test: Batch, config: PipelineConfig) -> tuple[TuningReport, np.ndarray]:
+    """Search the grid on the training split, then score the winner on the test split.
+
+    Returns the report and the winner's decision function on the test rows (for the plots).
+    """
     started_at = datetime.now(UTC)
     grid = param_grid(config, train.features.shape[1])
     search = cross_validate_grid(train, grid, config.cv_folds, config.random_seed, config.n_jobs)
     best = search.best_params
-    metrics = evaluate_on_test(train, test, best)
+    metrics, decision = evaluate_on_test(train, test, best)
     rows = [
         {
             "candidate": index,
@@ -320,7 +324,7 @@ def tune(train: Batch, test: Batch, config: PipelineConfig) -> TuningReport:
         }
         for index, params in enumerate(search.candidates)
     ]
-    return TuningReport(
+    report = TuningReport(
         param_grid=grid,
         candidates=rows,
         best_params=best,
@@ -333,3 +337,4 @@ def tune(train: Batch, test: Batch, config: PipelineConfig) -> TuningReport:
         started_at=started_at.isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
     )
+    return report, decision

@@ -42,8 +42,11 @@ def minimum_rows_per_class(folds: int, test_fraction: float) -> int:
     return max(folds + 1, math.ceil(folds / (1 - test_fraction)) + 1)
 
 
-def read_batch_csv(path: Path, folds: int, test_fraction: float) -> Checked:
-    """The batch in ``path``, or BatchRejected naming every problem found."""
+def read_batch_csv(path: Path, folds: int, test_fraction: float, labelled: bool = True) -> Checked:
+    """The batch in ``path``, or BatchRejected naming every problem found.
+
+    ``labelled=False`` reads rows to score: the label column may be absent, and is then all zeros.
+    """
     import pandas as pd
 
     source = str(path)
@@ -64,7 +67,7 @@ def read_batch_csv(path: Path, folds: int, test_fraction: float) -> Checked:
         raise BatchRejected(source, [_not_utf8(path.read_bytes(), error)]) from None
     except (pd.errors.ParserError, csv.Error) as error:
         raise BatchRejected(source, [f"not a readable CSV table: {error}"]) from None
-    return check_frame(frame, source, folds, test_fraction)
+    return check_frame(frame, source, folds, test_fraction, labelled)
 
 
 def _not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
@@ -74,11 +77,12 @@ def _not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
     )
 
 
-def check_frame(frame, source: str, folds: int, test_fraction: float) -> Checked:
+def check_frame(frame, source: str, folds: int, test_fraction: float, labelled: bool = True) -> Checked:
     """Check a table as pandas read it; convert it to a Batch if every check passes."""
     problems: list[str] = []
     columns = [str(column).strip() for column in frame.columns]
-    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    required = REQUIRED_COLUMNS if labelled else FEATURE_COLUMNS
+    missing = [column for column in required if column not in columns]
     unexpected = [column for column in columns if column not in REQUIRED_COLUMNS]
     if missing:
         problems.append(f"{len(missing)} missing column(s): {', '.join(missing)}")
@@ -96,9 +100,15 @@ def check_frame(frame, source: str, folds: int, test_fraction: float) -> Checked
     for index, column in enumerate(FEATURE_COLUMNS):
         if column in columns:
             features[:, index] = _numbers(frame[column], column, problems)
-    labels = _numbers(frame[LABEL_COLUMN], LABEL_COLUMN, problems) if LABEL_COLUMN in columns else None
+    labels = (
+        _numbers(frame[LABEL_COLUMN], LABEL_COLUMN, problems)
+        if labelled and LABEL_COLUMN in columns
+        else None
+    )
     if labels is not None:
         problems.extend(_label_problems(labels, folds, test_fraction))
+    elif not labelled:
+        labels = np.zeros(len(frame))
     if problems:
         raise BatchRejected(source, problems)
 

@@ -1,0 +1,62 @@
+"""What a user looks at: the run's plots, and predictions from the champion."""
+
+import pandas as pd
+import pytest
+
+from utils.columns import FEATURE_COLUMNS
+from utils.config import PipelineConfig
+from utils.model_store import refit, save_model, write_metadata
+from utils.plots import plot_experiment
+from utils.predict import predict_csv
+from utils.split import split_batch
+from utils.tuning import tune
+from utils.validation import BatchRejected
+
+
+@pytest.fixture(scope="module")
+def tuned(cancer):
+    config = PipelineConfig(max_pca_components=6, c_count=3, cv_folds=3)
+    train, test = split_batch(cancer, config.test_fraction, config.random_seed)
+    report, decision = tune(train, test, config)
+    return report, decision, test
+
+
+def test_plots_are_written_next_to_the_model(tmp_path, tuned):
+    report, decision, test = tuned
+    model = tmp_path / "2026-01-01" / "model_2026-01-01_run.joblib"
+    model.parent.mkdir()
+    written = plot_experiment(report, test.labels, decision, model)
+    assert [path.name for path in written] == [
+        "model_2026-01-01_run.cv_heatmap.png",
+        "model_2026-01-01_run.roc.png",
+        "model_2026-01-01_run.confusion.png",
+    ]
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+@pytest.fixture
+def saved_model(tmp_path, cancer, tuned):
+    path = tmp_path / "model.joblib"
+    sha256 = save_model(refit(cancer, tuned[0].best_params), path)
+    write_metadata(path, cancer, {})
+    return path, sha256
+
+
+def test_predict_scores_every_row_with_probability_and_class(tmp_path, cancer, saved_model):
+    rows = pd.DataFrame(cancer.features[:50], columns=list(FEATURE_COLUMNS))
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    assert predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model) == 50
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert list(scored.columns) == [*FEATURE_COLUMNS, "probability", "predicted_label"]
+    assert scored.probability.between(0, 1).all()
+    assert (scored.predicted_label == (scored.probability >= 0.5)).mean() == 1.0
+    assert (scored.predicted_label == cancer.labels[:50]).mean() > 0.9
+
+
+def test_predict_refuses_bad_rows_with_the_batch_rules(tmp_path, cancer, saved_model):
+    rows = pd.DataFrame(cancer.features[:5], columns=list(FEATURE_COLUMNS)).drop(columns=["mean_area"])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    with pytest.raises(BatchRejected, match="1 missing column"):
+        predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model)
+    assert not (tmp_path / "out.csv").exists()
