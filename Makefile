@@ -6,7 +6,7 @@ STACK := $(BIN)/python scripts/local_stack.py
 DS ?=
 ARGS ?=
 
-.PHONY: help install run backfill promote predict up down status psql test lint bench clean
+.PHONY: help install run backfill promote predict up down status psql test test-e2e lint bench clean
 
 help:
 	@echo "make run [DS=YYYY-MM-DD]   one complete ml_pipeline run (default: today), then a summary"
@@ -16,6 +16,7 @@ help:
 	@echo "make up / make down        the Airflow UI on http://localhost:8080 / stop everything"
 	@echo "make psql [ARGS='-c ...']  psql on the pipeline database"
 	@echo "make test                  unit, DAG, integration and compose tests"
+	@echo "make test-e2e              the Airflow UI driven in headless Chromium (screenshots: logs/e2e/)"
 	@echo "make lint                  ruff"
 	@echo "make bench [ARGS=...]      the heavy steps against the seed project's approach"
 
@@ -55,6 +56,11 @@ psql: install
 
 test: install lint
 	$(BIN)/python -m pytest
+
+# The Airflow UI in headless Chromium (Debian's package; installed here when missing).
+test-e2e: install
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(BIN)/python -m pytest -m e2e tests/e2e
 
 lint: install
 	$(BIN)/ruff check .
