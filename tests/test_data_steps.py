@@ -44,6 +44,7 @@ def test_handoff_round_trips_values_and_names(tmp_path, cancer):
     assert loaded.feature_names == cancer.feature_names
     assert loaded.sha256() == cancer.sha256()
     assert not list((tmp_path / "batch").glob("*.tmp")), "no temporary files left behind"
+    assert (tmp_path / "batch" / "features.npy").stat().st_mode & 0o044, "readable by others as usual"
 
 
 def test_batch_refuses_misaligned_arrays():

@@ -16,6 +16,7 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """Yield a file to write; it appears under ``path`` only once complete and flushed to disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(temporary, 0o666 & ~_umask())  # the permissions open() would give, not mkstemp's 0600
     try:
         with os.fdopen(handle, "wb") as stream:
             yield stream
@@ -39,3 +40,9 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
