@@ -32,6 +32,7 @@ import sklearn  # noqa: E402
 from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 
+from local_stack import free_port, isolated_environment  # noqa: E402
 from utils.batch_store import replace_batch  # noqa: E402
 from utils.config import PipelineConfig  # noqa: E402
 from utils.data_source import breast_cancer_batch, synthetic_batch  # noqa: E402
@@ -226,22 +227,8 @@ class BenchStack:
     """An Airflow stack of the benchmark's own (state, logs, data, models, port) via local_stack.py."""
 
     def __init__(self, base: Path):
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
         self.base = base
-        (base / "state").mkdir(parents=True, exist_ok=True)
-        self.env = dict(
-            os.environ,
-            ML_PIPELINE_STATE_DIR=str(base / "state"),
-            ML_PIPELINE_LOGS_DIR=str(base / "logs"),
-            ML_PIPELINE_DATA_DIR=str(base / "data"),
-            ML_PIPELINE_MODELS_DIR=str(base / "models"),
-            AIRFLOW_PORT=str(port),
-            AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
-        )
+        self.env = isolated_environment(base, free_port())
 
     def __call__(self, *args: str) -> str:
         result = subprocess.run(

@@ -143,7 +143,9 @@ with DAG(
 
     with TaskGroup("after_crossvalidation") as after_crossvalidation:
         refitted = refit_final_model(splits, tuned)
-        saved >> [store_best_params(), refitted, plot_experiment(splits, tuned)]
+        saved >> [store_best_params(), refitted]
+        # Plots need only the tuning step's outputs: they are drawn while the results are saved.
+        plot_experiment(splits, tuned)
         promote_model(refitted)
 
     # Fetching needs no table, so it runs while the tables are created.

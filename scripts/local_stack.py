@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -218,9 +219,9 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def leftover_processes() -> list[int]:
-    """Processes that run with this project's AIRFLOW_HOME, whatever group they ended up in."""
-    marker = f"AIRFLOW_HOME={AIRFLOW_HOME}".encode()
+def leftover_processes(home: Path = AIRFLOW_HOME) -> list[int]:
+    """Processes that run with this AIRFLOW_HOME, whatever process group they ended up in."""
+    marker = f"AIRFLOW_HOME={home}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -231,6 +232,27 @@ def leftover_processes() -> list[int]:
         except OSError:
             continue
     return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def isolated_environment(base: Path, port: int) -> dict[str, str]:
+    """The environment of a second stack in ``base`` (its own state, logs, data, models) on ``port``,
+    running only the runs it is asked for (no daily schedule). The tests and `make bench` use it."""
+    (base / "state").mkdir(parents=True, exist_ok=True)
+    return dict(
+        os.environ,
+        ML_PIPELINE_STATE_DIR=str(base / "state"),
+        ML_PIPELINE_LOGS_DIR=str(base / "logs"),
+        ML_PIPELINE_DATA_DIR=str(base / "data"),
+        ML_PIPELINE_MODELS_DIR=str(base / "models"),
+        AIRFLOW_PORT=str(port),
+        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+    )
 
 
 # --- REST API -------------------------------------------------------------------------------------

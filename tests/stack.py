@@ -1,8 +1,6 @@
 """A private copy of the no-Docker stack for tests: its own folders and port, driven like `make`."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -11,30 +9,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from local_stack import free_port, isolated_environment, leftover_processes
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Stack:
     def __init__(self, base: Path):
         self.base = base
         self.port = free_port()
-        self.env = dict(
-            os.environ,
-            ML_PIPELINE_STATE_DIR=str(base / "state"),
-            ML_PIPELINE_LOGS_DIR=str(base / "logs"),
-            ML_PIPELINE_DATA_DIR=str(base / "data"),
-            ML_PIPELINE_MODELS_DIR=str(base / "models"),
-            AIRFLOW_PORT=str(self.port),
-            # Only the runs the test starts: no scheduled run of today alongside them.
-            AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
-        )
-        (base / "state").mkdir(parents=True)
+        self.env = isolated_environment(base, self.port)
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
@@ -49,15 +33,7 @@ class Stack:
         return result
 
     def processes(self) -> list[int]:
-        marker = f"AIRFLOW_HOME={self.base / 'state' / '.airflow'}".encode()
-        found = []
-        for entry in Path("/proc").glob("[0-9]*"):
-            try:
-                if marker in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-        return found
+        return leftover_processes(self.base / "state" / ".airflow")
 
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
         home = self.base / "state" / ".airflow"

@@ -67,13 +67,18 @@ def test_columns_must_match_the_table(cancer):
         b"".join(copy_payload(renamed, DAY))
 
 
-def test_copy_statement_lists_the_table_columns_in_payload_order():
+def listed_columns(statement: str, opening: str) -> list[str]:
+    start = statement.index(opening) + len(opening)
+    end = statement.index("\n)" if opening.endswith("(") else "FROM", start)
+    return [column.strip() for column in statement[start:end].split(",")]
+
+
+def test_copy_statements_list_the_table_columns_in_payload_order():
     from utils.db import sql
 
-    statement = sql("copy_batch_rows")
-    start = statement.index("COPY batch_rows (") + len("COPY batch_rows (")
-    listed = statement[start : statement.index(")", start)]
-    assert [c.strip() for c in listed.split(",")] == ["batch_date", "row_id", *FEATURE_COLUMNS, "label"]
+    expected = ["batch_date", "row_id", *FEATURE_COLUMNS, "label"]
+    assert listed_columns(sql("copy_batch_rows"), "COPY batch_rows (") == expected
+    assert listed_columns(sql("copy_batch_window"), "SELECT") == expected
 
 
 def test_a_window_of_stored_batches_reads_back_exactly(db, cancer, small_synthetic):

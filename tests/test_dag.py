@@ -58,11 +58,7 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
         "tune_hyperparameters",
     }
     assert upstream(dag, "after_crossvalidation.promote_model") == {"after_crossvalidation.refit_final_model"}
-    assert upstream(dag, "after_crossvalidation.plot_experiment") == {
-        "save_results",
-        "split_batch",
-        "tune_hyperparameters",
-    }
+    assert upstream(dag, "after_crossvalidation.plot_experiment") == {"split_batch", "tune_hyperparameters"}
 
 
 def test_after_crossvalidation_group_runs_its_two_tasks_in_parallel(dag):
