@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -23,3 +25,7 @@ class TuningReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def load(cls, path: Path) -> TuningReport:
+        return cls(**json.loads(path.read_text()))

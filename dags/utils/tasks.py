@@ -140,7 +140,7 @@ def tune_hyperparameters(context: Context, splits: dict) -> dict:
 
 def save_results(context: Context, fetched: dict, tuned: dict) -> dict:
     config, run = settings(context), RunKey.from_context(context)
-    report = TuningReport(**json.loads(Path(tuned["report"]).read_text()))
+    report = TuningReport.load(Path(tuned["report"]))
     record = results.RunRecord(
         dag_run_id=run.run_id,
         run_date=run.run_date,
@@ -203,7 +203,7 @@ def plot_experiment(context: Context, splits: dict, tuned: dict) -> dict:
     from utils import plots
 
     config, run = settings(context), RunKey.from_context(context)
-    report = TuningReport(**json.loads(Path(tuned["report"]).read_text()))
+    report = TuningReport.load(Path(tuned["report"]))
     test = handoff.load_batch(Path(splits["test"]))
     written = plots.plot_experiment(
         report, np.asarray(test.labels), np.load(tuned["test_decision"]), model_path(config, run)

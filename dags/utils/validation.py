@@ -50,7 +50,10 @@ def read_batch_csv(path: Path, folds: int, test_fraction: float, labelled: bool 
     import pandas as pd
 
     source = str(path)
-    head = path.read_bytes()[:65536] if path.exists() else b""
+    head = b""
+    if path.exists():
+        with open(path, "rb") as stream:
+            head = stream.read(65536)  # the start is enough for these checks; pandas reads the rest
     if not head.strip():
         raise BatchRejected(source, ["the file is empty"])
     try:
