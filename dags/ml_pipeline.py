@@ -24,6 +24,7 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, TaskGroup, task
 
 from utils.config import PipelineConfig, param_defaults
+from utils.db import SCHEMA
 from utils.sensors import BatchFileSensor
 
 CONFIG = PipelineConfig.from_env()
@@ -47,22 +48,18 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     with TaskGroup("create_tables", tooltip="Idempotent DDL from dags/sql/") as create_tables:
-        create_batch_tables = SQLExecuteQueryOperator(
-            task_id="create_batch_tables", conn_id=CONFIG.conn_id, sql="sql/create_batch_tables.sql"
-        )
-        create_experiments = SQLExecuteQueryOperator(
-            task_id="create_experiments", conn_id=CONFIG.conn_id, sql="sql/create_experiments.sql"
-        )
-        create_cv_results = SQLExecuteQueryOperator(
-            task_id="create_cv_results", conn_id=CONFIG.conn_id, sql="sql/create_cv_results.sql"
-        )
-        create_best_params = SQLExecuteQueryOperator(
-            task_id="create_best_params", conn_id=CONFIG.conn_id, sql="sql/create_best_params.sql"
-        )
-        create_models = SQLExecuteQueryOperator(
-            task_id="create_models", conn_id=CONFIG.conn_id, sql="sql/create_models.sql"
-        )
-        create_experiments >> [create_cv_results, create_best_params, create_models]
+        create = {
+            name: SQLExecuteQueryOperator(
+                task_id=f"create_{name}",
+                conn_id=CONFIG.conn_id,
+                sql=f"sql/create_{name}.sql",
+                do_xcom_push=False,  # DDL returns nothing of use downstream
+            )
+            for name in SCHEMA
+        }
+        for name, referenced in SCHEMA.items():
+            for table in referenced:
+                create[table] >> create[name]
 
     wait_for_batch_file = BatchFileSensor(
         task_id="wait_for_batch_file",

@@ -493,44 +493,24 @@ def pipeline_database():
     return psycopg.connect(dbname=PIPELINE_DB, user="postgres", host=socket_dir(postgres()))
 
 
-def command_promote(args) -> int:
-    """Make a model version the champion by hand (a promotion or a rollback): table and link together."""
-    from utils.registry import champion, point_champion, promote_if_better
+def pipeline_command(*argv: str) -> int:
+    """Run one of the pipeline's own commands (utils.cli) on this project's PostgreSQL."""
+    from utils import cli
 
-    with pipeline_database() as db:
-        try:
-            decision = promote_if_better(db, args.version, 0.0, force=True, forced_by="make promote")
-        except LookupError as error:
-            log(str(error))
-            return 2
-        live = champion(db)
-    point_champion(Path(PipelineConfig.from_env().models_dir), live["path"])
-    log(f"Champion: version {live['version']} ({live['path']}). {decision.reason}.")
-    return 0
+    server = postgres()
+    ensure_databases(server)
+    os.environ.update(stack_env(server))
+    return cli.main(list(argv))
+
+
+def command_promote(args) -> int:
+    return pipeline_command("promote", "--version", str(args.version))
 
 
 def command_predict(args) -> int:
-    """Score a CSV with the champion: the rows, the probability of class 1, the predicted class."""
-    from utils.model_store import ModelIntegrityError
-    from utils.predict import predict_csv
-    from utils.registry import champion
-    from utils.validation import BatchRejected
-
-    source = Path(args.input)
-    output = Path(args.output) if args.output else source.with_name(f"{source.stem}.predictions.csv")
-    with pipeline_database() as db:
-        live = champion(db)
-    if live is None:
-        log("There is no champion model yet: run the pipeline first (`make run`).")
-        return 2
-    model = Path(PipelineConfig.from_env().models_dir) / live["path"]
-    try:
-        rows = predict_csv(source, output, model, live["sha256"])
-    except (BatchRejected, ModelIntegrityError) as error:
-        log(str(error))
-        return 1
-    log(f"Scored {rows} rows of {source} with model version {live['version']}: {output}")
-    return 0
+    return pipeline_command(
+        "predict", "--input", args.input, *(["--output", args.output] if args.output else [])
+    )
 
 
 def print_summary(run_id: str) -> bool:

@@ -1,7 +1,6 @@
 """docker-compose.yaml: valid by the compose specification, and in agreement with the code.
 
-There is no Docker engine in CI, so the file is checked statically; the same Airflow version runs
-natively in the integration test.
+These checks are static and fast; `make test-docker` (tests/docker/) runs the file for real.
 """
 
 import re
@@ -93,3 +92,15 @@ def test_works_without_env_file_and_binds_ports_to_localhost(compose):
 def test_services_run_as_the_host_user(compose):
     for name in AIRFLOW_SERVICES - {"airflow-init"}:
         assert compose["services"][name]["user"] == "${AIRFLOW_UID:-50000}:0"
+
+
+def test_no_secret_has_a_fixed_value_in_the_compose_file(compose):
+    for name in AIRFLOW_SERVICES:
+        environment = compose["services"][name]["environment"]
+        for key in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
+            assert key not in environment
+            assert environment[key + "_CMD"].startswith("cat /opt/airflow/auth/")
+        assert "/opt/airflow/auth" in " ".join(compose["services"][name]["volumes"])
+    assert compose["services"]["airflow-init"]["environment"]["_AIRFLOW_WWW_USER_PASSWORD"] == (
+        "${_AIRFLOW_WWW_USER_PASSWORD:-}"
+    )

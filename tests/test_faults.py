@@ -11,7 +11,7 @@ import pytest
 from utils.batch_store import replace_batch
 from utils.config import PipelineConfig
 from utils.data_source import synthetic_batch
-from utils.tasks import pipeline_connection
+from utils.db import pipeline_connection
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 DAY = date(2026, 6, 1)

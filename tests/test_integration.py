@@ -252,7 +252,7 @@ def test_promote_and_predict_from_the_command_line(stack):
         assert (
             db.execute("SELECT reason FROM champion_history LIMIT 1")
             .fetchone()[0]
-            .startswith("promoted by make promote")
+            .startswith("promoted by the promote command")
         )
     rows = stack.base / "data" / "incoming" / f"{DROP_DATES[0]}.csv"
     scored = stack("predict", "--input", str(rows), "--output", str(stack.base / "scored.csv"))

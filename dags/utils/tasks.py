@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 
 from utils import batch_store, handoff, registry, results, split
 from utils.config import PipelineConfig
+from utils.db import pipeline_connection
 from utils.files import atomic_writer, write_text_atomically
 from utils.report import TuningReport
 from utils.runs import RunKey, model_path, run_dir
@@ -31,26 +31,6 @@ log = logging.getLogger(__name__)
 def settings(context: Context) -> PipelineConfig:
     """The deployment's configuration with this run's Trigger-form params applied."""
     return PipelineConfig.from_env().with_overrides(context.get("params") or {})
-
-
-@contextmanager
-def pipeline_connection(config: PipelineConfig) -> Iterator:
-    """A psycopg connection to the pipeline database, through the configured Airflow connection."""
-    import psycopg
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    try:
-        connection = PostgresHook(postgres_conn_id=config.conn_id).get_conn()
-    except psycopg.OperationalError as error:
-        raise ConnectionError(
-            f"Cannot reach the pipeline database through Airflow connection {config.conn_id!r}: "
-            f"{str(error).strip()}. Start PostgreSQL (`make up`, or `docker compose up -d`), or point "
-            f"AIRFLOW_CONN_{config.conn_id.upper()} at a reachable server, then clear this task."
-        ) from error
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 def fetch_batch(context: Context) -> dict:

