@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STACK := $(BIN)/python scripts/local_stack.py
+STACK := $(BIN)/python -m ml_pipeline_stack
 DS ?=
 ARGS ?=
 
@@ -22,10 +22,11 @@ help:
 	@echo "make bench [ARGS=...]      the heavy steps against the seed project's approach"
 
 # The virtualenv is rebuilt only when the requirements change.
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
 install: $(BIN)/.installed
@@ -72,6 +73,7 @@ test-docker: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff check --select AIR --preview --quiet .
 	@out=$$($(BIN)/compose-lint --quiet --fail-on high --skip-suppressed docker-compose.yaml 2>&1) \
 	  || { echo "$$out"; exit 1; }; echo "compose-lint: $$(echo "$$out" | tail -n 1)"
 

@@ -22,24 +22,24 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
+import pandas as pd
+import psycopg
+import sklearn
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sqlalchemy import create_engine
+
+from ml_pipeline.batch import Batch, read_batch, write_batch
+from ml_pipeline.batch_store import replace_batch
+from ml_pipeline.config import PipelineConfig, available_cores
+from ml_pipeline.data_source import breast_cancer_batch, synthetic_batch
+from ml_pipeline.db import create_tables
+from ml_pipeline.fast_cv import cross_validate_grid
+from ml_pipeline.model import build_pipeline, param_grid
+from ml_pipeline.tuning import tune
+from ml_pipeline_stack.private import PrivateStack
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "dags"), str(ROOT / "scripts")]
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import psycopg  # noqa: E402
-import sklearn  # noqa: E402
-from sklearn.model_selection import GridSearchCV, StratifiedKFold  # noqa: E402
-from sqlalchemy import create_engine  # noqa: E402
-
-from local_stack import free_port, isolated_environment  # noqa: E402
-from utils.batch_store import replace_batch  # noqa: E402
-from utils.config import PipelineConfig  # noqa: E402
-from utils.data_source import breast_cancer_batch, synthetic_batch  # noqa: E402
-from utils.db import create_tables  # noqa: E402
-from utils.handoff import Batch, load_batch, save_batch  # noqa: E402
-from utils.tuning import available_cores, build_pipeline, cross_validate_grid, param_grid, tune  # noqa: E402
-
 CONFIG = PipelineConfig()
 TARGETS = {"cv": 5.0, "load": 20.0, "whole_run": 0.25, "cv_memory": 3.0}
 
@@ -123,8 +123,8 @@ def bench_handoff(report: Report, batch: Batch, folder: Path, repeats: int) -> N
         return pd.read_csv(folder / "df.csv")
 
     def ours_npy():
-        save_batch(batch, folder / "batch")
-        loaded = load_batch(folder / "batch", mmap=False)
+        write_batch(batch, folder / "batch")
+        loaded = read_batch(folder / "batch", mmap=False)
         return float(loaded.features.sum())  # every value read
 
     seed, _ = timed(seed_csv, repeats)
@@ -170,7 +170,6 @@ def measure_cv_memory(folder: Path, step: str) -> dict:
     """
     code = f"""
 import json, sys, threading, time
-sys.path[:0] = {[str(ROOT / "dags"), str(ROOT / "bench")]!r}
 import psutil
 from pathlib import Path
 from bench import run_memory_step
@@ -188,25 +187,28 @@ done.set()
 sampler.join()
 print(json.dumps({{"baseline": baseline, "peak": peak[0]}}))
 """
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # Run from bench/, so that `import bench` finds this file.
+    output = subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).parent, capture_output=True, text=True, check=True
+    )
     return json.loads(output.stdout.strip().splitlines()[-1])
 
 
 def run_memory_step(folder: Path, step: str) -> None:
     if step == "cv":
-        batch = load_batch(folder / "batch")
+        batch = read_batch(folder / "batch")
         cross_validate_grid(batch, param_grid(CONFIG, 30), CONFIG.cv_folds, CONFIG.random_seed)
     else:
-        tune(load_batch(folder / "train"), load_batch(folder / "test"), CONFIG)
+        tune(read_batch(folder / "train"), read_batch(folder / "test"), CONFIG)
 
 
 def bench_memory(report: Report, batch: Batch, folder: Path) -> None:
-    from utils.split import split_batch
+    from ml_pipeline.split import split_batch
 
-    save_batch(batch, folder / "batch")
+    write_batch(batch, folder / "batch")
     train, test = split_batch(batch, CONFIG.test_fraction, CONFIG.random_seed)
-    save_batch(train, folder / "train")
-    save_batch(test, folder / "test")
+    write_batch(train, folder / "train")
+    write_batch(test, folder / "test")
     size = batch.features.nbytes + batch.labels.nbytes
     for step, label in (("cv", "CV step (whole batch)"), ("tune", "tuning task (CV on train + test fit)")):
         measured = measure_cv_memory(folder, step)
@@ -223,29 +225,12 @@ def bench_memory(report: Report, batch: Batch, folder: Path) -> None:
 # --- Whole runs -------------------------------------------------------------------------------------
 
 
-class BenchStack:
-    """An Airflow stack of the benchmark's own (state, logs, data, models, port) via local_stack.py."""
-
-    def __init__(self, base: Path):
-        self.base = base
-        self.env = isolated_environment(base, free_port())
-
-    def __call__(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "local_stack.py"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"local_stack {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
+class BenchStack(PrivateStack):
+    """An Airflow stack of the benchmark's own (state, logs, data, models, port)."""
 
     def run_times(self, run_date: date) -> dict:
         """Wall time (trigger to end), summed task durations, and time no task was running."""
-        with psycopg.connect(
-            host=str(self.base / "state" / ".pgdata"), user="postgres", dbname="airflow"
-        ) as db:
+        with self.connect("airflow") as db:
             queued, ended = db.execute(
                 "SELECT queued_at, end_date FROM dag_run WHERE dag_id = 'ml_pipeline'"
                 " AND logical_date::date = %s",

@@ -21,9 +21,8 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sqlalchemy import create_engine
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dags"))
-from utils.config import PipelineConfig  # noqa: E402
-from utils.tuning import build_pipeline, param_grid  # noqa: E402
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.model import build_pipeline, param_grid
 
 
 def batch_frame(rows: int, seed: int) -> pd.DataFrame:

@@ -11,9 +11,9 @@ import numpy as np
 import psycopg
 import pytest
 
-from utils.config import PipelineConfig
-from utils.data_source import breast_cancer_batch, synthetic_batch
-from utils.db import create_tables
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.data_source import breast_cancer_batch, synthetic_batch
+from ml_pipeline.db import create_tables
 
 # Airflow, imported by the DAG tests, must not write into the user's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ml_pipeline_airflow_home_"))

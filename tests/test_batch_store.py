@@ -6,9 +6,9 @@ import numpy as np
 import psycopg
 import pytest
 
-from utils.batch_store import copy_payload, replace_batch
-from utils.columns import FEATURE_COLUMNS
-from utils.handoff import Batch
+from ml_pipeline.batch import Batch
+from ml_pipeline.batch_store import copy_payload, replace_batch
+from ml_pipeline.columns import FEATURE_COLUMNS
 
 DAY = date(2026, 2, 3)
 
@@ -74,7 +74,7 @@ def listed_columns(statement: str, opening: str) -> list[str]:
 
 
 def test_copy_statements_list_the_table_columns_in_payload_order():
-    from utils.db import sql
+    from ml_pipeline.db import sql
 
     expected = ["batch_date", "row_id", *FEATURE_COLUMNS, "label"]
     assert listed_columns(sql("copy_batch_rows"), "COPY batch_rows (") == expected
@@ -84,7 +84,7 @@ def test_copy_statements_list_the_table_columns_in_payload_order():
 def test_a_window_of_stored_batches_reads_back_exactly(db, cancer, small_synthetic):
     from datetime import timedelta
 
-    from utils.batch_store import load_batches
+    from ml_pipeline.batch_store import load_batches
 
     days = [DAY + timedelta(days=offset) for offset in range(3)]
     for day, batch in zip(days, (cancer, small_synthetic, cancer), strict=True):
@@ -96,28 +96,17 @@ def test_a_window_of_stored_batches_reads_back_exactly(db, cancer, small_synthet
     assert len(load_batches(db, days[2] + timedelta(days=1), days[2] + timedelta(days=5))) == 0
 
 
-def test_the_training_window_puts_earlier_days_before_today(db, cancer, small_synthetic, monkeypatch):
-    import json
+def test_the_training_window_puts_earlier_days_before_today(db, cancer, small_synthetic):
     from datetime import timedelta
 
-    from utils.config import PipelineConfig
-    from utils.runs import RunKey
-    from utils.tasks import training_data
+    from ml_pipeline.batch_store import with_earlier_days
 
-    description = {
-        "conn_type": "postgres",
-        "host": db.info.host,
-        "login": "postgres",
-        "schema": db.info.dbname,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_WINDOW_TEST", json.dumps(description))
     today = DAY + timedelta(days=3)
     replace_batch(db, cancer, DAY, "run", "test")  # outside a 3-day window
     replace_batch(db, small_synthetic, today - timedelta(days=2), "run", "test")
     replace_batch(db, cancer, today, "run", "test")  # today's own, stored by save_batch meanwhile
-    run = RunKey(today, "manual__x")
 
-    window = training_data(PipelineConfig(conn_id="window_test", training_window_days=3), run, cancer)
+    window = with_earlier_days(db, cancer, today, days=3)
     assert len(window) == len(small_synthetic) + len(cancer)
     assert window.features.tobytes() == np.vstack([small_synthetic.features, cancer.features]).tobytes()
-    assert training_data(PipelineConfig(conn_id="window_test"), run, cancer) is cancer
+    assert len(with_earlier_days(db, cancer, today, days=1)) == len(cancer)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from utils.config import PipelineConfig
+from ml_pipeline.config import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = {
@@ -55,7 +55,7 @@ def test_services_are_the_local_executor_set(compose):
 def test_project_folders_are_mounted_under_opt_airflow(compose):
     for name in AIRFLOW_SERVICES:
         volumes = compose["services"][name]["volumes"]
-        for folder in ("dags", "logs", "data", "models"):
+        for folder in ("dags", "src", "logs", "data", "models"):
             assert f"./{folder}:/opt/airflow/{folder}" in volumes
             assert (ROOT / folder).is_dir()
 
@@ -72,6 +72,8 @@ def test_image_runs_the_pinned_airflow_version(compose):
     base = re.search(r"^FROM apache/airflow:(\S+)", dockerfile, re.M).group(1)
     assert base == pinned("apache-airflow")
     assert "requirements.txt" in dockerfile
+    # The package is in the image (and mounted over it in development, see the test above).
+    assert "pip install --no-cache-dir --no-deps --editable /opt/airflow" in dockerfile
     assert compose["services"]["airflow-scheduler"]["build"] == "."
     assert all("_PIP_ADDITIONAL_REQUIREMENTS" not in str(s) for s in compose["services"].values())
 

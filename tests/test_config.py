@@ -1,9 +1,10 @@
 import math
+from dataclasses import fields
 
 import numpy as np
 import pytest
 
-from utils.config import PARAM_SCHEMAS, ConfigError, PipelineConfig, param_defaults
+from ml_pipeline.config import ConfigError, PipelineConfig, trigger_form
 
 
 def test_defaults_search_the_documented_grid():
@@ -43,7 +44,9 @@ def test_bad_environment_value_names_the_variable():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"cv_folds": 1}, "cv_folds is 1; use 2 to 20 folds"),
+        ({"cv_folds": 1}, "cv_folds is 1; use a value from 2 to 20"),
+        ({"random_seed": -1}, "random_seed is -1; use at least 0"),
+        ({"c_min": 0.0}, "c_min is 0.0; use a value above 0"),
         ({"test_fraction": 0.9}, "test_fraction is 0.9"),
         ({"source": "s3"}, "source is 's3'; choose one of breast_cancer, synthetic"),
         ({"c_min": 10.0, "c_max": 1.0}, "need 0 < c_min <= c_max"),
@@ -57,14 +60,34 @@ def test_invalid_settings_are_refused_with_the_reason(override, message):
 
 def test_every_form_field_is_a_setting_with_a_valid_default():
     config = PipelineConfig()
-    for name, (default, schema) in param_defaults(config).items():
+    form = trigger_form(config)
+    for name, (default, schema) in form.items():
         assert default == getattr(config, name)
         assert schema["description"]
         if "minimum" in schema:
             assert default >= schema["minimum"]
         if "maximum" in schema:
             assert default <= schema["maximum"]
-    assert set(PARAM_SCHEMAS) <= set(config.as_dict())
+    assert form["cv_folds"][1] == {
+        "type": "integer",
+        "minimum": 2,
+        "maximum": 20,
+        "description": "Stratified folds of the cross-validation.",
+    }
+    assert "conn_id" not in form and "data_dir" not in form
+
+
+@pytest.mark.parametrize("name", [f.name for f in fields(PipelineConfig) if f.metadata["schema"]])
+def test_the_form_and_the_validation_agree_on_each_range(name):
+    """A value the form's schema refuses is refused by the validation too, and the other way round."""
+    schema = next(f.metadata["schema"] for f in fields(PipelineConfig) if f.name == name)
+    for bound, outside in (("minimum", -1), ("maximum", 1), ("exclusiveMinimum", 0)):
+        if bound in schema:
+            with pytest.raises(ConfigError, match=name):
+                PipelineConfig().with_overrides({name: schema[bound] + outside})
+    if "enum" in schema:
+        with pytest.raises(ConfigError, match=name):
+            PipelineConfig().with_overrides({name: "not-a-choice"})
 
 
 def test_single_c_value():

@@ -5,12 +5,12 @@ from datetime import UTC, date
 import numpy as np
 import pytest
 
-from utils.columns import FEATURE_COLUMNS
-from utils.config import PipelineConfig
-from utils.data_source import breast_cancer_batch, column_name, fetch_batch
-from utils.handoff import Batch, load_batch, save_batch
-from utils.runs import RunKey, model_path, run_dir
-from utils.split import split_batch
+from ml_pipeline.batch import Batch, read_batch, write_batch
+from ml_pipeline.columns import FEATURE_COLUMNS
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.data_source import breast_cancer_batch, column_name, fetch_batch
+from ml_pipeline.run import RunKey, model_path, run_dir
+from ml_pipeline.split import split_batch
 
 
 def test_breast_cancer_source_is_the_whole_table(cancer):
@@ -38,7 +38,7 @@ def test_synthetic_source_is_seeded_and_shaped_like_the_table():
 
 
 def test_handoff_round_trips_values_and_names(tmp_path, cancer):
-    loaded = load_batch(save_batch(cancer, tmp_path / "batch"))
+    loaded = read_batch(write_batch(cancer, tmp_path / "batch"))
     np.testing.assert_array_equal(loaded.features, cancer.features)
     np.testing.assert_array_equal(loaded.labels, cancer.labels)
     assert loaded.feature_names == cancer.feature_names

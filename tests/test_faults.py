@@ -8,22 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from utils.batch_store import replace_batch
-from utils.config import PipelineConfig
-from utils.data_source import synthetic_batch
-from utils.db import pipeline_connection
+from ml_pipeline.batch_store import replace_batch
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.data_source import synthetic_batch
+from ml_pipeline.db import pipeline_connection
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ml_pipeline"
 DAY = date(2026, 6, 1)
 
 # Loads a 100,000-row batch for DAY, and stops dead in the middle of its COPY until killed.
 INTERRUPTED_LOAD = """
 import sys, time
 from datetime import date
-sys.path.insert(0, sys.argv[1])
 import psycopg
-from utils import batch_store
-from utils.data_source import synthetic_batch
+from ml_pipeline import batch_store
+from ml_pipeline.data_source import synthetic_batch
 
 whole_payload = batch_store.copy_payload
 
@@ -35,8 +34,8 @@ def payload_then_hang(batch, batch_date, rows_per_chunk=8192):
             time.sleep(120)
 
 batch_store.copy_payload = payload_then_hang
-connection = psycopg.connect(host=sys.argv[2], user="postgres", dbname=sys.argv[3])
-day = date.fromisoformat(sys.argv[4])
+connection = psycopg.connect(host=sys.argv[1], user="postgres", dbname=sys.argv[2])
+day = date.fromisoformat(sys.argv[3])
 batch_store.replace_batch(connection, synthetic_batch(100_000, 1), day, "run-2", "x")
 """
 
@@ -44,7 +43,7 @@ batch_store.replace_batch(connection, synthetic_batch(100_000, 1), day, "run-2",
 def test_killing_the_load_midway_keeps_the_days_previous_batch_whole(db, connect, cancer):
     replace_batch(db, cancer, DAY, "run-1", "breast_cancer")
     loader = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_LOAD, str(DAGS), db.info.host, db.info.dbname, DAY.isoformat()],
+        [sys.executable, "-c", INTERRUPTED_LOAD, db.info.host, db.info.dbname, DAY.isoformat()],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -95,9 +94,9 @@ def test_work_resumes_once_postgres_is_back(monkeypatch, tmp_path):
 
 
 def test_sql_values_reach_the_database_only_as_parameters():
-    """No SQL text is built from values: every statement comes from dags/sql/ through utils.db.sql."""
+    """No SQL text is built from values: every statement comes from ml_pipeline/sql/ through db.sql."""
     import re
 
-    code = "\n".join(path.read_text() for path in (DAGS / "utils").glob("*.py"))
+    code = "\n".join(path.read_text() for path in PACKAGE.glob("*.py"))
     statements = re.findall(r"cursor\.(?:execute|copy)\(\s*(\w+)\(", code)
     assert len(statements) >= 9 and set(statements) == {"sql"}

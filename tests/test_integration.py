@@ -41,7 +41,7 @@ def drop_folder_runs(stack) -> dict:
     """A good file for one day and a broken one for the next, through the drop-folder source."""
     import pandas as pd
 
-    from utils.data_source import breast_cancer_batch
+    from ml_pipeline.data_source import breast_cancer_batch
 
     incoming = stack.base / "data" / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)
@@ -165,13 +165,13 @@ def snapshot(stack) -> dict:
 
 
 def test_clearing_tasks_and_running_them_again_changes_nothing(stack):
-    before = snapshot(stack)
+    before, api = snapshot(stack), stack.api()
     run_id = next(
         run["dag_run_id"]
-        for run in stack.api("GET", "/api/v2/dags/ml_pipeline/dagRuns")["dag_runs"]
+        for run in api.request("GET", "/api/v2/dags/ml_pipeline/dagRuns")["dag_runs"]
         if run["logical_date"].startswith(RUN_DATE)
     )
-    stack.api(
+    api.request(
         "POST",
         "/api/v2/dags/ml_pipeline/clearTaskInstances",
         {
@@ -185,7 +185,7 @@ def test_clearing_tasks_and_running_them_again_changes_nothing(stack):
     )
     deadline = time.monotonic() + 300
     path = f"/api/v2/dags/ml_pipeline/dagRuns/{urllib.parse.quote(run_id, safe='')}"
-    while stack.api("GET", path)["state"] != "success":
+    while api.request("GET", path)["state"] != "success":
         assert time.monotonic() < deadline, "the cleared tasks did not run again in time"
         time.sleep(1)
     assert snapshot(stack) == before
@@ -263,4 +263,4 @@ def test_promote_and_predict_from_the_command_line(stack):
 def test_down_leaves_no_process_behind(stack):
     stack("down")
     assert stack.processes() == []
-    assert not (stack.base / "state" / ".pgdata" / "postmaster.pid").exists()
+    assert not (stack.layout.pgdata / "postmaster.pid").exists()

@@ -3,14 +3,14 @@
 import pandas as pd
 import pytest
 
-from utils.columns import FEATURE_COLUMNS
-from utils.config import PipelineConfig
-from utils.model_store import refit, save_model, write_metadata
-from utils.plots import plot_experiment
-from utils.predict import predict_csv
-from utils.split import split_batch
-from utils.tuning import tune
-from utils.validation import BatchRejected
+from ml_pipeline.columns import FEATURE_COLUMNS
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.model_files import refit, save_model, write_metadata
+from ml_pipeline.plots import plot_experiment
+from ml_pipeline.predict import predict_csv
+from ml_pipeline.split import split_batch
+from ml_pipeline.tuning import tune
+from ml_pipeline.validation import BatchRejected
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from utils.config import PipelineConfig
-from utils.registry import champion, point_champion, promote_if_better, register_model
-from utils.results import RunRecord, save_experiment
-from utils.split import split_batch
-from utils.tuning import tune
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.experiments import RunRecord, save_experiment
+from ml_pipeline.registry import champion, point_champion, promote_if_better, register_model
+from ml_pipeline.split import split_batch
+from ml_pipeline.tuning import tune
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ from pathlib import Path
 import joblib
 import pytest
 
-from utils.config import PipelineConfig
-from utils.model_store import record_model, refit, save_model
-from utils.results import RunRecord, save_experiment, store_best_params
-from utils.split import split_batch
-from utils.tuning import tune
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.experiments import RunRecord, record_model_file, save_best_params, save_experiment
+from ml_pipeline.model_files import refit, save_model
+from ml_pipeline.split import split_batch
+from ml_pipeline.tuning import tune
 
 DAY = date(2026, 4, 5)
 
@@ -65,8 +65,8 @@ def test_saving_a_run_twice_keeps_one_experiment_and_no_stale_candidates(db, rep
 
 def test_best_params_copy_the_winner(db, report):
     experiment_id = save_experiment(db, record(), report)
-    assert store_best_params(db, "run-1") == experiment_id
-    assert store_best_params(db, "run-1") == experiment_id
+    assert save_best_params(db, "run-1") == experiment_id
+    assert save_best_params(db, "run-1") == experiment_id
     row = db.execute("SELECT params, pca_n_components, c, cv_mean_score FROM best_params").fetchall()
     assert row == [
         (
@@ -80,7 +80,7 @@ def test_best_params_copy_the_winner(db, report):
 
 def test_best_params_without_an_experiment_say_what_to_run(db):
     with pytest.raises(LookupError, match="run the save_results task"):
-        store_best_params(db, "no-such-run")
+        save_best_params(db, "no-such-run")
 
 
 def test_model_is_saved_atomically_and_loads(tmp_path, cancer, report):
@@ -111,17 +111,17 @@ def test_a_crash_while_saving_leaves_the_previous_model(tmp_path, cancer, report
 
 def test_model_path_is_recorded_on_the_experiment(db, report):
     save_experiment(db, record(), report)
-    record_model(db, "run-1", Path("2026-04-05/model.joblib"), "f" * 64)
+    record_model_file(db, "run-1", Path("2026-04-05/model.joblib"), "f" * 64)
     assert db.execute("SELECT model_path, model_sha256 FROM experiments").fetchone() == (
         "2026-04-05/model.joblib",
         "f" * 64,
     )
     with pytest.raises(LookupError):
-        record_model(db, "other-run", Path("x.joblib"), "0" * 64)
+        record_model_file(db, "other-run", Path("x.joblib"), "0" * 64)
 
 
 def test_a_model_loads_only_if_its_file_is_unchanged(tmp_path, cancer, report):
-    from utils.model_store import ModelIntegrityError, load_model, write_metadata
+    from ml_pipeline.model_files import ModelIntegrityError, load_model, write_metadata
 
     path = tmp_path / "model.joblib"
     sha256 = save_model(refit(cancer, report.best_params), path)
@@ -137,7 +137,7 @@ def test_a_model_from_another_scikit_learn_is_refused(tmp_path, cancer, report):
 
     import sklearn
 
-    from utils.model_store import ModelIntegrityError, load_model, metadata_path, write_metadata
+    from ml_pipeline.model_files import ModelIntegrityError, load_model, metadata_path, write_metadata
 
     path = tmp_path / "model.joblib"
     sha256 = save_model(refit(cancer, report.best_params), path)

@@ -5,20 +5,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from utils.config import PipelineConfig
-from utils.split import split_batch
-from utils.tuning import (
-    C_PARAM,
-    FIT_COST_OFFSET,
-    PCA_PARAM,
-    _contiguous_ranges,
-    build_pipeline,
-    candidates,
-    cross_validate_grid,
-    evaluate_on_test,
-    param_grid,
-    tune,
-)
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.fast_cv import FIT_COST_OFFSET, _contiguous_ranges, cross_validate_grid
+from ml_pipeline.model import C_PARAM, PCA_PARAM, build_pipeline, candidates, param_grid
+from ml_pipeline.split import split_batch
+from ml_pipeline.tuning import evaluate_on_test, tune
 
 
 def grid_search(batch, grid, folds, seed):

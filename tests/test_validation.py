@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from utils.columns import FEATURE_COLUMNS
-from utils.config import PipelineConfig
-from utils.data_source import synthetic_batch
-from utils.validation import BatchRejected, read_batch_csv, reject_file
+from ml_pipeline.columns import FEATURE_COLUMNS
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.data_source import synthetic_batch
+from ml_pipeline.validation import BatchRejected, read_batch_csv, reject_file
 
 DAY = date(2026, 3, 1)
 
@@ -177,7 +177,7 @@ def context_for(day: date, params: dict) -> dict:
 def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch, good_frame):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from utils import tasks
+    from ml_pipeline import tasks
 
     monkeypatch.setenv("ML_PIPELINE_DATA_DIR", str(tmp_path / "data"))
     config = PipelineConfig(data_dir=str(tmp_path / "data"))
@@ -188,7 +188,7 @@ def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch,
     frame.to_csv(incoming, index=False)
 
     with pytest.raises(AirflowFailException) as caught:
-        tasks.fetch_batch(context_for(DAY, {"source": "drop_folder"}))
+        tasks.fetch_batch.function(**context_for(DAY, {"source": "drop_folder"}))
     message = str(caught.value)
     assert "column 'mean_radius': 1 row(s) are not numbers" in message
     assert f"Put a corrected file at {incoming}" in message

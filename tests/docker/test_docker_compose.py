@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from docker_engine import Engine, engine_processes
-from local_stack import Api, free_port, wait_for_dag, watch_run
-from utils.columns import FEATURE_COLUMNS
-from utils.data_source import breast_cancer_batch
+from ml_pipeline.columns import FEATURE_COLUMNS
+from ml_pipeline.data_source import breast_cancer_batch
+from ml_pipeline_stack.api import Api
+from ml_pipeline_stack.services import free_port
 
 pytestmark = pytest.mark.docker
 
@@ -107,9 +108,7 @@ class ComposeStack:
         """Log in as the README says: the password airflow-init printed."""
         match = re.search(r"Airflow UI login: (\S+) / (\S+)", self("logs", "airflow-init").stdout)
         assert match, "airflow-init did not print the login"
-        api = Api(self.api_port)
-        api.login(*match.groups())
-        return api
+        return Api(self.api_port, logs="docker compose logs").login(*match.groups())
 
     def psql(self, query: str, **variables: str) -> list[list[str]]:
         """Rows of ``query`` on the pipeline database, by psql over the published port."""
@@ -211,11 +210,9 @@ def triggered_run(stack, phases):
     """A run triggered through the REST API with one Trigger-form param changed, waited for."""
     with phases("triggered run"):
         api = stack.login()
-        wait_for_dag(api)
-        run = api.request(
-            "POST", "/api/v2/dags/ml_pipeline/dagRuns", {"logical_date": None, "conf": CHANGED_PARAM}
-        )
-        state = watch_run(api, run["dag_run_id"], timeout=900, earlier=set())
+        api.wait_for_dag()
+        run = api.trigger({"logical_date": None, "conf": CHANGED_PARAM})
+        state = api.watch_run(run["dag_run_id"], timeout=900)
     if state != "success":
         pytest.fail(f"{run['dag_run_id']} ended {state}:\n{stack('logs', '--tail', '80').stdout}")
     return run["dag_run_id"]
@@ -264,7 +261,7 @@ def test_predict_scores_a_csv_inside_a_running_service(stack, triggered_run):
         writer.writerows(batch.features[:SCORED_ROWS].tolist())
     result = stack(
         "exec", "-T", "airflow-scheduler",
-        "python", "-m", "utils.cli", "predict", "--input", "data/to_score.csv",
+        "python", "-m", "ml_pipeline", "predict", "--input", "data/to_score.csv",
     )  # fmt: skip
     assert f"Scored {SCORED_ROWS} rows" in result.stdout
     with open(stack.folder / "data" / "to_score.predictions.csv") as stream:

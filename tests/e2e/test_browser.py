@@ -53,7 +53,7 @@ def page(stack):
 
 
 def test_trigger_from_the_form_and_open_the_gantt_chart(stack, page):
-    passwords = stack.base / "state" / ".airflow" / "simple_auth_manager_passwords.json.generated"
+    passwords = stack.layout.passwords_file
     page.goto("/")
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(json.loads(passwords.read_text())["admin"])
@@ -75,7 +75,7 @@ def test_trigger_from_the_form_and_open_the_gantt_chart(stack, page):
     state = None
     while time.monotonic() < deadline and state not in ("success", "failed"):
         time.sleep(2)
-        state = stack.api("GET", f"/api/v2/dags/ml_pipeline/dagRuns/{run_id}")["state"]
+        state = stack.api().request("GET", f"/api/v2/dags/ml_pipeline/dagRuns/{run_id}")["state"]
     assert state == "success", f"{run_id} ended {state}"
 
     page.reload()

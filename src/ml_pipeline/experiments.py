@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 from psycopg.types.json import Jsonb
 
-from utils.db import sql
-from utils.report import TuningReport
+from ml_pipeline.db import sql
+from ml_pipeline.tuning_report import TuningReport
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,23 @@ def save_experiment(connection, record: RunRecord, report: TuningReport) -> int:
     return experiment_id
 
 
-def store_best_params(connection, dag_run_id: str) -> int:
-    """Copy the run's winning parameters into best_params; return the experiment id."""
+def for_run(connection, statement: str, dag_run_id: str, **values) -> tuple:
+    """Run ``statement`` (the name of a .sql file) on the run's experiment row; return its first
+    result row. A run with no experiment row yet is told what to do."""
     with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute(sql("upsert_best_params"), {"dag_run_id": dag_run_id})
-        row = cursor.fetchone()
+        row = cursor.execute(sql(statement), {"dag_run_id": dag_run_id, **values}).fetchone()
     if row is None:
         raise LookupError(
             f"No experiments row for run {dag_run_id!r}: run the save_results task of this run first."
         )
-    return row[0]
+    return row
+
+
+def save_best_params(connection, dag_run_id: str) -> int:
+    """Copy the run's winning parameters into best_params; return the experiment id."""
+    return for_run(connection, "upsert_best_params", dag_run_id)[0]
+
+
+def record_model_file(connection, dag_run_id: str, relative_path: Path, sha256: str) -> None:
+    """Point the run's experiments row at its saved model (a path inside the models folder)."""
+    for_run(connection, "record_model", dag_run_id, model_path=str(relative_path), model_sha256=sha256)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.columns import FEATURE_COLUMNS, LABEL_COLUMN
-from utils.handoff import Batch
+from ml_pipeline.batch import Batch
+from ml_pipeline.columns import FEATURE_COLUMNS, LABEL_COLUMN
 
 REQUIRED_COLUMNS = (*FEATURE_COLUMNS, LABEL_COLUMN)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from utils.handoff import Batch
+from ml_pipeline.batch import Batch
 
 
 def split_batch(batch: Batch, test_fraction: float, seed: int) -> tuple[Batch, Batch]:

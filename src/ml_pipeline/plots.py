@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.files import atomic_writer
-from utils.report import TuningReport
-from utils.tuning import C_PARAM, PCA_PARAM
+from ml_pipeline.files import atomic_writer
+from ml_pipeline.model import C_PARAM, PCA_PARAM
+from ml_pipeline.tuning_report import TuningReport
 
 
 def plot_experiment(

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 
-# Each schema file (dags/sql/create_<name>.sql) and the ones whose tables it references, in an order
+# Each schema file (sql/create_<name>.sql) and the ones whose tables it references, in an order
 # that applies them one after another.
 SCHEMA: dict[str, tuple[str, ...]] = {
     "batch_tables": (),
@@ -22,7 +22,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
 
 @cache
 def sql(name: str) -> str:
-    """The text of ``dags/sql/<name>.sql``."""
+    """The text of ``ml_pipeline/sql/<name>.sql``."""
     return (SQL_DIR / f"{name}.sql").read_text()
 
 

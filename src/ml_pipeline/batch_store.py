@@ -6,15 +6,18 @@ as one NumPy structured array: no per-row Python, no float-to-text formatting.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
-from utils.columns import FEATURE_COLUMNS
-from utils.db import sql
-from utils.handoff import Batch
+from ml_pipeline.batch import Batch
+from ml_pipeline.columns import FEATURE_COLUMNS
+from ml_pipeline.db import sql
+
+log = logging.getLogger(__name__)
 
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 COPY_TRAILER = struct.pack("!h", -1)
@@ -99,6 +102,18 @@ def load_batches(connection, first_date: date, before_date: date) -> Batch:
     rows = np.frombuffer(payload, dtype=_row_layout(), offset=len(COPY_SIGNATURE), count=_row_count(payload))
     features = np.column_stack([rows[f"value_{index}"] for index in range(len(FEATURE_COLUMNS))])
     return Batch(features.astype(np.float64), rows["label"].astype(np.int8), FEATURE_COLUMNS)
+
+
+def with_earlier_days(connection, today: Batch, run_date: date, days: int) -> Batch:
+    """The stored batches of the ``days - 1`` days before ``run_date``, then ``today``'s batch."""
+    first_date = run_date - timedelta(days=days - 1)
+    earlier = load_batches(connection, first_date, run_date)
+    log.info("Training on %d stored rows from %s on, plus today's %d", len(earlier), first_date, len(today))
+    return Batch(
+        np.concatenate([earlier.features, today.features]),
+        np.concatenate([earlier.labels, today.labels]),
+        today.feature_names,
+    )
 
 
 def _row_count(payload: bytes) -> int:

@@ -1,29 +1,31 @@
 """The pipeline's own commands, run against the pipeline database through its Airflow connection.
 
-    python -m utils.cli predict --input rows.csv [--output scored.csv]
-    python -m utils.cli promote --version N
+    python -m ml_pipeline predict --input rows.csv [--output scored.csv]
+    python -m ml_pipeline promote --version N
+    python -m ml_pipeline summary --run-id RUN_ID
 
 The same code runs natively (`make predict`, `make promote`, which set the connection for the
-embedded PostgreSQL) and in a container (`docker compose exec airflow-scheduler python -m utils.cli
+embedded PostgreSQL) and in a container (`docker compose exec airflow-scheduler python -m ml_pipeline
 predict --input data/rows.csv`), where the compose file sets the connection.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from utils.config import PipelineConfig
-from utils.db import pipeline_connection
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.db import pipeline_connection
 
 
 def predict(args, config: PipelineConfig) -> int:
     """Score a CSV with the champion: the rows, the probability of class 1, the predicted class."""
-    from utils.model_store import ModelIntegrityError
-    from utils.predict import predict_csv
-    from utils.registry import champion
-    from utils.validation import BatchRejected
+    from ml_pipeline.model_files import ModelIntegrityError
+    from ml_pipeline.predict import predict_csv
+    from ml_pipeline.registry import champion
+    from ml_pipeline.validation import BatchRejected
 
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.predictions.csv")
@@ -44,7 +46,7 @@ def predict(args, config: PipelineConfig) -> int:
 
 def promote(args, config: PipelineConfig) -> int:
     """Make a model version the champion by hand (a promotion or a rollback): table and link together."""
-    from utils.registry import champion, point_champion, promote_if_better
+    from ml_pipeline.registry import champion, point_champion, promote_if_better
 
     with pipeline_connection(config) as connection:
         try:
@@ -60,9 +62,42 @@ def promote(args, config: PipelineConfig) -> int:
     return 0
 
 
+def summary(args, config: PipelineConfig) -> int:
+    """What a run found: its batch, best parameters, CV and test scores, and its model."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from ml_pipeline.db import sql
+
+    with pipeline_connection(config) as connection:
+        try:
+            cursor = connection.cursor(row_factory=dict_row)
+            row = cursor.execute(sql("run_summary"), {"dag_run_id": args.run_id}).fetchone()
+        except psycopg.errors.UndefinedTable:
+            row = None
+    if row is None:
+        print(f"Run {args.run_id} recorded no experiment: its tasks did not run.", file=sys.stderr)
+        return 1
+    scores = "  ".join(
+        f"{name} {row['test_' + name]:.4f}" for name in ("accuracy", "precision", "recall", "f1", "roc_auc")
+    )
+    model = Path(config.models_dir) / row["model_path"]
+    print(
+        f"  batch        {row['batch_rows']} rows on {row['run_date']} "
+        f"(train {row['train_rows']}, test {row['test_rows']})\n"
+        f"  best params  {json.dumps(row['best_params'])}\n"
+        f"  CV accuracy  {row['cv_mean_score']:.4f} ± {row['cv_std_score']:.4f}\n"
+        f"  test         {scores}\n"
+        f"  model        {model.relative_to(Path.cwd()) if model.is_relative_to(Path.cwd()) else model}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m utils.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m ml_pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     scoring = commands.add_parser("predict", help="score a CSV with the champion model")
@@ -72,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     promotion = commands.add_parser("promote", help="make a model version the champion")
     promotion.add_argument("--version", type=int, required=True)
     promotion.set_defaults(handler=promote)
+    report = commands.add_parser("summary", help="what a run found, from the experiment tables")
+    report.add_argument("--run-id", required=True)
+    report.set_defaults(handler=summary)
     args = parser.parse_args(argv)
     return args.handler(args, PipelineConfig.from_env())
 

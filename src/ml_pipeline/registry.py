@@ -11,7 +11,8 @@ from pathlib import Path
 
 from psycopg.rows import dict_row
 
-from utils.db import sql
+from ml_pipeline.db import sql
+from ml_pipeline.experiments import for_run
 
 CHAMPION_LINK = "champion"
 
@@ -26,14 +27,7 @@ class Decision:
 
 def register_model(connection, dag_run_id: str, relative_path: Path, sha256: str) -> int:
     """Add (or, for a re-run, update) the run's model; return its version."""
-    with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute(
-            sql("upsert_model"), {"dag_run_id": dag_run_id, "path": str(relative_path), "sha256": sha256}
-        )
-        row = cursor.fetchone()
-    if row is None:
-        raise LookupError(f"No experiments row for run {dag_run_id!r}: run its save_results task first.")
-    return row[0]
+    return for_run(connection, "upsert_model", dag_run_id, path=str(relative_path), sha256=sha256)[0]
 
 
 def promote_if_better(

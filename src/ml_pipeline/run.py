@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from utils.config import PipelineConfig
+from ml_pipeline.config import PipelineConfig
 
 
 @dataclass(frozen=True)

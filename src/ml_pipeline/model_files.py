@@ -1,4 +1,5 @@
-"""Refitting the winning pipeline on the whole batch and saving it with joblib."""
+"""The model file: the winning pipeline refit on the whole batch, saved with joblib beside its
+metadata, and loaded only if it is the file that was saved."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ import numpy as np
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from utils.db import sql
-from utils.files import atomic_writer, sha256_of, write_text_atomically
-from utils.handoff import Batch
-from utils.tuning import C_PARAM, PCA_PARAM, build_pipeline
+from ml_pipeline.batch import Batch
+from ml_pipeline.files import atomic_writer, sha256_of, write_text_atomically
+from ml_pipeline.model import C_PARAM, PCA_PARAM, build_pipeline
 
 
 def refit(batch: Batch, best_params: dict) -> Pipeline:
@@ -73,16 +73,3 @@ def load_model(path: Path, expected_sha256: str) -> Pipeline:
             f"scikit-learn=={saved_with} in requirements.txt."
         )
     return joblib.load(path)
-
-
-def record_model(connection, dag_run_id: str, relative_path: Path, sha256: str) -> None:
-    """Point the run's experiments row at its saved model (a path inside the models folder)."""
-    with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute(
-            sql("record_model"),
-            {"dag_run_id": dag_run_id, "model_path": str(relative_path), "model_sha256": sha256},
-        )
-        if cursor.fetchone() is None:
-            raise LookupError(
-                f"No experiments row for run {dag_run_id!r}: run the save_results task of this run first."
-            )

@@ -1,4 +1,4 @@
-"""Cross-validated grid search over StandardScaler -> PCA -> LogisticRegression.
+"""The cross-validated grid search over StandardScaler -> PCA -> LogisticRegression, fast.
 
 It scores the candidates ``GridSearchCV(build_pipeline(), param_grid(...), cv=folds)`` scores, on the
 same stratified folds, to solver tolerance, with far less work:
@@ -16,54 +16,22 @@ same stratified folds, to solver tolerance, with far less work:
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 from scipy.stats import rankdata
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from utils.config import PipelineConfig
-from utils.handoff import Batch
-from utils.report import TuningReport
+from ml_pipeline.batch import Batch
+from ml_pipeline.config import available_cores
+from ml_pipeline.model import C_PARAM, MAX_ITER, PCA_PARAM, candidates
 
-PCA_PARAM = "pca__n_components"
-C_PARAM = "classifier__C"
-MAX_ITER = 1000
 LBFGS_TOL = 1e-4  # LogisticRegression's default tol
 FIT_COST_OFFSET = 20
-
-
-def build_pipeline(n_components: int | None = None, C: float = 1.0) -> Pipeline:
-    """The model: standardise, project on the first principal components, logistic regression."""
-    return Pipeline(
-        [
-            ("scaler", StandardScaler()),
-            # The scaler hands PCA a fresh array, so PCA may work in it instead of copying it.
-            ("pca", PCA(n_components=n_components, svd_solver="covariance_eigh", copy=False)),
-            ("classifier", LogisticRegression(C=C, max_iter=MAX_ITER)),
-        ]
-    )
-
-
-def param_grid(config: PipelineConfig, n_features: int) -> dict[str, list]:
-    """The grid, in ``GridSearchCV``'s form."""
-    return {PCA_PARAM: config.pca_sizes(n_features), C_PARAM: config.c_values()}
-
-
-def candidates(grid: dict[str, list]) -> list[dict]:
-    """Every combination, in ``sklearn.model_selection.ParameterGrid``'s order."""
-    return [{C_PARAM: c, PCA_PARAM: k} for c in grid[C_PARAM] for k in grid[PCA_PARAM]]
 
 
 @dataclass
@@ -81,11 +49,6 @@ class SearchResult:
     @property
     def best_params(self) -> dict:
         return self.candidates[self.best_index]
-
-
-def available_cores() -> int:
-    """Cores this process may run on (respects CPU affinity and container limits)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cross_validate_grid(
@@ -106,9 +69,9 @@ def cross_validate_grid(
     test_buffer = np.empty((max(len(test) for _, test in fold_rows), max(sizes)), order="F")
     with ThreadPoolExecutor(max_workers=workers) as pool, threadpool_limits(limits=1):
         for fold, (train, test) in enumerate(fold_rows):
-            projection = _fit_projection(batch.features, train, max(sizes))
-            projected_train = _apply_projection(batch.features, train, projection, train_buffer[: len(train)])
-            projected_test = _apply_projection(batch.features, test, projection, test_buffer[: len(test)])
+            projection = fit_projection(batch.features, train, max(sizes))
+            projected_train = apply_projection(batch.features, train, projection, train_buffer[: len(train)])
+            projected_test = apply_projection(batch.features, test, projection, test_buffer[: len(test)])
             jobs = [
                 pool.submit(
                     _score_sizes, projected_train, labels[train], projected_test, labels[test], part, c_values
@@ -147,7 +110,7 @@ def _contiguous_ranges(sizes: list[int], count: int) -> list[list[int]]:
     return ranges + ([current] if current else [])
 
 
-def _fit_projection(
+def fit_projection(
     features: np.ndarray, rows: np.ndarray, components: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``StandardScaler`` then ``PCA(components)`` fitted on ``rows``: mean, scale and PCA axes.
@@ -166,7 +129,7 @@ def _fit_projection(
     return mean, scale, eigenvectors[:, np.argsort(eigenvalues)[::-1][:components]]
 
 
-def _apply_projection(
+def apply_projection(
     features: np.ndarray, rows: np.ndarray, projection: tuple, out: np.ndarray
 ) -> np.ndarray:
     """Standardise and project ``rows`` into ``out`` (column-major: the first k columns are one block)."""
@@ -202,7 +165,7 @@ def _score_sizes(
     order = np.argsort(c_values)
     smallest_c_solution = np.zeros(1)  # intercept only: a start for the first size
     for row, k in enumerate(sizes):
-        objective = _LogisticObjective(train[:, :k], target)
+        objective = LogisticObjective(train[:, :k], target)
         start = np.insert(smallest_c_solution, -1, np.zeros(k + 1 - len(smallest_c_solution)))
         for step, column in enumerate(order):
             solution = objective.minimise(c_values[column], start)
@@ -214,7 +177,7 @@ def _score_sizes(
     return scores
 
 
-class _LogisticObjective:
+class LogisticObjective:
     """LogisticRegression's L2-penalised objective and its gradient, for one design matrix.
 
     Reuses its row-sized work arrays across evaluations: an L-BFGS fit evaluates it dozens of times.
@@ -266,75 +229,3 @@ class _LogisticObjective:
         gradient = self.last_data_gradient.copy()
         gradient[:-1] += self.l2 * point[:-1]
         return float(np.max(np.abs(gradient))) <= LBFGS_TOL
-
-
-def evaluate_on_test(train: Batch, test: Batch, params: dict) -> tuple[dict[str, float], np.ndarray]:
-    """The candidate ``params`` fitted on the whole training split, scored on the test split.
-
-    The model is ``build_pipeline(**params)`` fitted the way the cross-validation fits candidates, so
-    this step holds no more than the two projections (``Pipeline.fit`` holds several full copies of
-    the training rows at once). Returns the scores and the decision function on the test rows.
-    """
-    k, C = params[PCA_PARAM], params[C_PARAM]
-    train_rows, test_rows = np.arange(len(train)), np.arange(len(test))
-    projection = _fit_projection(train.features, train_rows, k)
-    projected_train = _apply_projection(
-        train.features, train_rows, projection, np.empty((len(train), k), order="F")
-    )
-    projected_test = _apply_projection(
-        test.features, test_rows, projection, np.empty((len(test), k), order="F")
-    )
-    objective = _LogisticObjective(projected_train, np.asarray(train.labels, dtype=np.float64))
-    solution = objective.minimise(C, np.zeros(k + 1))
-    decision = projected_test @ solution[:-1] + solution[-1]
-    return test_metrics(np.asarray(test.labels), decision), decision
-
-
-def test_metrics(labels: np.ndarray, decision: np.ndarray) -> dict[str, float]:
-    """Scores on held-out rows from a model's decision function (positive means class 1)."""
-    predicted = (decision > 0).astype(labels.dtype)
-    return {
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "precision": float(precision_score(labels, predicted, zero_division=0)),
-        "recall": float(recall_score(labels, predicted, zero_division=0)),
-        "f1": float(f1_score(labels, predicted, zero_division=0)),
-        "roc_auc": float(roc_auc_score(labels, decision)),
-    }
-
-
-def tune(train: Batch, test: Batch, config: PipelineConfig) -> tuple[TuningReport, np.ndarray]:
-    """Search the grid on the training split, then score the winner on the test split.
-
-    Returns the report and the winner's decision function on the test rows (for the plots).
-    """
-    started_at = datetime.now(UTC)
-    grid = param_grid(config, train.features.shape[1])
-    search = cross_validate_grid(train, grid, config.cv_folds, config.random_seed, config.n_jobs)
-    best = search.best_params
-    metrics, decision = evaluate_on_test(train, test, best)
-    rows = [
-        {
-            "candidate": index,
-            "params": params,
-            "pca_n_components": params[PCA_PARAM],
-            "c": params[C_PARAM],
-            "mean_test_score": float(search.mean_scores[index]),
-            "std_test_score": float(search.std_scores[index]),
-            "rank_test_score": int(search.ranks[index]),
-        }
-        for index, params in enumerate(search.candidates)
-    ]
-    report = TuningReport(
-        param_grid=grid,
-        candidates=rows,
-        best_params=best,
-        cv_folds=config.cv_folds,
-        cv_mean_score=float(search.mean_scores[search.best_index]),
-        cv_std_score=float(search.std_scores[search.best_index]),
-        test_metrics=metrics,
-        train_rows=len(train),
-        test_rows=len(test),
-        started_at=started_at.isoformat(),
-        finished_at=datetime.now(UTC).isoformat(),
-    )
-    return report, decision

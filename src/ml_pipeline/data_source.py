@@ -8,10 +8,10 @@ from datetime import date
 import numpy as np
 from sklearn.datasets import load_breast_cancer, make_classification
 
-from utils.columns import FEATURE_COLUMNS
-from utils.config import PipelineConfig
-from utils.handoff import Batch
-from utils.validation import Checked, check_batch, read_batch_csv
+from ml_pipeline.batch import Batch
+from ml_pipeline.columns import FEATURE_COLUMNS
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.validation import Checked, check_batch, read_batch_csv
 
 
 def column_name(feature: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from utils.runs import RunKey
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.run import RunKey
 
 
 class BatchFileSensor(BaseSensorOperator):
@@ -15,9 +16,7 @@ class BatchFileSensor(BaseSensorOperator):
     """
 
     def _expected_file(self, context):
-        from utils.tasks import settings
-
-        config = settings(context)
+        config = PipelineConfig.for_run(context.get("params"))
         return config.source, config.incoming_file(RunKey.from_context(context).run_date)
 
     def poke(self, context) -> bool:

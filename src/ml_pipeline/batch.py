@@ -1,4 +1,4 @@
-"""The format tasks hand a batch to each other in: NumPy ``.npy`` files in the run's folder.
+"""A batch (features, labels, feature names), and the files tasks hand it to each other in: NumPy ``.npy``.
 
 Binary arrays write and read at disk speed and can be memory-mapped, so a task reads only what it
 touches; CSV would spend most of its time formatting and parsing floats.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.files import atomic_writer, write_text_atomically
+from ml_pipeline.files import atomic_writer, write_text_atomically
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Batch:
         return Batch(self.features[rows], self.labels[rows], self.feature_names)
 
 
-def save_batch(batch: Batch, folder: Path) -> Path:
+def write_batch(batch: Batch, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, array in (("features", batch.features), ("labels", batch.labels)):
         with atomic_writer(folder / f"{name}.npy") as stream:
@@ -54,7 +54,7 @@ def save_batch(batch: Batch, folder: Path) -> Path:
     return folder
 
 
-def load_batch(folder: Path, mmap: bool = True) -> Batch:
+def read_batch(folder: Path, mmap: bool = True) -> Batch:
     mode = "r" if mmap else None
     return Batch(
         features=np.load(folder / "features.npy", mmap_mode=mode, allow_pickle=False),

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from utils.files import atomic_writer
-from utils.model_store import load_model
-from utils.validation import read_batch_csv
+from ml_pipeline.files import atomic_writer
+from ml_pipeline.model_files import load_model
+from ml_pipeline.validation import read_batch_csv
 
 
 def predict_csv(input_path: Path, output_path: Path, model_path: Path, sha256: str) -> int:

@@ -1,0 +1,148 @@
+"""Airflow's REST API, as the stack, the tests and the bench use it: log in, trigger, watch runs."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, date, datetime
+from urllib.parse import quote
+
+DAG_ID = "ml_pipeline"
+FINISHED_STATES = ("success", "failed", "up_for_retry", "upstream_failed", "skipped")
+
+
+class Api:
+    """A client of one API server, on 127.0.0.1. ``logs`` names where to look when it fails."""
+
+    def __init__(self, port: int, logs: str = "the API server's log", log=print):
+        self.base = f"http://127.0.0.1:{port}"
+        self.token: str | None = None
+        self.logs = logs
+        self.log = log
+
+    def request(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+    def login(self, user: str, password: str) -> Api:
+        answer = self.request("POST", "/auth/token", {"username": user, "password": password})
+        self.token = answer["access_token"]
+        return self
+
+    def wait_until_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.request("GET", "/api/v2/monitor/health")
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"The API server did not answer on {self.base} within {timeout:.0f} s; "
+                        f"see {self.logs}."
+                    ) from None
+                time.sleep(1)
+
+    def wait_for_dag(self, timeout: float = 180) -> None:
+        """Wait until the dag-processor has parsed the DAG, and fail on its import errors."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            errors = self.request("GET", "/api/v2/importErrors")["import_errors"]
+            if errors:
+                details = "\n".join(f"{e['filename']}: {e['stack_trace']}" for e in errors)
+                raise RuntimeError(f"The DAG folder has import errors:\n{details}")
+            try:
+                self.request("GET", f"/api/v2/dags/{DAG_ID}")
+                return
+            except urllib.error.HTTPError as error:
+                if error.code != 404:
+                    raise
+            time.sleep(1)
+        raise TimeoutError(f"{DAG_ID} was not parsed within {timeout:.0f} s; see {self.logs}.")
+
+    def start_run(self, run_date: date, conf: dict) -> tuple[str, set[tuple]]:
+        """Trigger the run for ``run_date``, or clear and re-run it if that date already has one.
+
+        Returns the run id and the task attempts the run had made before.
+        """
+        logical_date = datetime(run_date.year, run_date.month, run_date.day, tzinfo=UTC)
+        existing = self.request(
+            "GET",
+            f"/api/v2/dags/{DAG_ID}/dagRuns?logical_date_gte={quote(logical_date.isoformat())}"
+            f"&logical_date_lte={quote(logical_date.isoformat())}",
+        )["dag_runs"]
+        if existing:
+            run_id = existing[0]["dag_run_id"]
+            earlier = self.task_attempts(run_id)
+            self.request(
+                "POST",
+                f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
+                {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True},
+            )
+            self.log(f"Re-running {run_id} (the run of {run_date} already existed).")
+            return run_id, earlier
+        run = self.trigger({"logical_date": logical_date.isoformat(), "conf": conf})
+        return run["dag_run_id"], set()
+
+    def trigger(self, body: dict) -> dict:
+        """A new run of the DAG (``logical_date`` may be None, as for a run triggered in the UI)."""
+        run = self.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", body)
+        self.log(f"Triggered {run['dag_run_id']}.")
+        return run
+
+    def task_instances(self, run_id: str) -> list[dict]:
+        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=100"
+        return self.request("GET", path)["task_instances"]
+
+    def task_attempts(self, run_id: str) -> set[tuple]:
+        """(task id, try number) of every task attempt the run has made so far."""
+        return {(ti["task_id"], ti["try_number"]) for ti in self.task_instances(run_id)}
+
+    def watch_run(self, run_id: str, timeout: float, earlier: set[tuple] = frozenset()) -> str:
+        """Print each task as it starts and ends; return the run's final state.
+
+        ``earlier`` holds the attempts made before this call (by a cleared run), which are not shown.
+        """
+        started, ended = set(earlier), set(earlier)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ti in sorted(self.task_instances(run_id), key=lambda ti: ti["start_date"] or "~"):
+                attempt = (ti["task_id"], ti["try_number"])
+                if ti["start_date"] and attempt not in started:
+                    started.add(attempt)
+                    self.log(f"  started   {ti['task_id']}  (try {ti['try_number']})")
+                if ti["state"] in FINISHED_STATES and attempt not in ended:
+                    ended.add(attempt)
+                    took = f"{ti['duration']:.1f} s" if ti.get("duration") else ""
+                    self.log(f"  {ti['state']:<9} {ti['task_id']}  {took}")
+            state = self.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}")["state"]
+            if state in ("success", "failed"):
+                return state
+            time.sleep(1)
+        raise TimeoutError(f"{run_id} did not finish within {timeout:.0f} s.")
+
+    def watch_runs(self, first: date, last: date, timeout: float) -> dict[str, str]:
+        """Wait until every run of the DAG with a logical date in [first, last] has ended."""
+        query = (
+            f"/api/v2/dags/{DAG_ID}/dagRuns?limit=1000"
+            f"&logical_date_gte={quote(f'{first.isoformat()}T00:00:00+00:00')}"
+            f"&logical_date_lte={quote(f'{last.isoformat()}T23:59:59+00:00')}"
+        )
+        deadline, reported = time.monotonic() + timeout, {}
+        while time.monotonic() < deadline:
+            runs = {run["dag_run_id"]: run["state"] for run in self.request("GET", query)["dag_runs"]}
+            for run_id, state in runs.items():
+                if state in ("success", "failed") and run_id not in reported:
+                    reported[run_id] = state
+                    self.log(f"  {state:<9} {run_id}")
+            if runs and all(state in ("success", "failed") for state in runs.values()):
+                return dict(sorted(runs.items()))
+            time.sleep(2)
+        raise TimeoutError(f"The backfill's runs did not all end within {timeout:.0f} s.")

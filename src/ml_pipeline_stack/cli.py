@@ -1,0 +1,219 @@
+"""The stack's commands, behind `make`:
+
+python -m ml_pipeline_stack run [--date YYYY-MM-DD] [--conf JSON]   one complete ml_pipeline run
+python -m ml_pipeline_stack backfill --from D1 --to D2               one run per day, through the scheduler
+python -m ml_pipeline_stack up | down | status                      the Airflow UI on :8080
+python -m ml_pipeline_stack psql [ARGS...]                          psql on the pipeline database
+python -m ml_pipeline_stack env                                     the environment, as shell exports
+python -m ml_pipeline_stack promote | predict ...                   the pipeline's commands, on this stack
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from ml_pipeline_stack import postgres, services
+from ml_pipeline_stack.api import DAG_ID, Api
+from ml_pipeline_stack.layout import Layout
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def pipeline_command(layout: Layout, *argv: str) -> int:
+    """One of the pipeline's own commands (``python -m ml_pipeline``) on this stack's PostgreSQL."""
+    from ml_pipeline import cli
+
+    server = postgres.server(layout)
+    postgres.ensure_databases(server)
+    os.environ.update(services.stack_env(layout, server))
+    return cli.main(list(argv))
+
+
+@contextmanager
+def airflow_services(layout: Layout, scheduled: bool):
+    """Services to run on, with a logged-in API client and the DAG parsed and active.
+
+    The services `up` started if they run, or else a private set, stopped on exit.
+    """
+    env = services.prepare(layout, scheduled, log=log)
+    stack = services.running_stack(layout)
+    owned = stack is None
+    if owned:
+        log("Starting Airflow (api-server, scheduler, dag-processor, triggerer) ...")
+        stack = services.start_services(layout, env)
+    else:
+        log(f"Using the running stack (`make up`) on port {stack['port']}.")
+    try:
+        api = Api(stack["port"], logs=str(layout.service_logs), log=log)
+        api.wait_until_ready()
+        api.login(services.LOGIN_USER, services.login_password(layout))
+        api.wait_for_dag()
+        api.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+        yield api, env
+    finally:
+        if owned:
+            log("Stopping Airflow ...")
+            services.stop_services(layout, stack, timeout=3)
+
+
+def command_run(layout: Layout, args) -> int:
+    today = datetime.now(UTC).date()
+    run_date = date.fromisoformat(args.date) if args.date else today
+    if run_date > today:
+        log(f"DS={run_date} is in the future: Airflow starts no run before its date. Use {today} or earlier.")
+        return 2
+    started = time.monotonic()
+    with airflow_services(layout, scheduled=False) as (api, _):
+        run_id, earlier = api.start_run(run_date, json.loads(args.conf))
+        state = api.watch_run(run_id, args.timeout, earlier)
+    log(f"\n{DAG_ID} {run_id}: {state} in {time.monotonic() - started:.1f} s (wall time, with startup)")
+    if state != "success":
+        log(f"Task logs: {layout.task_logs(DAG_ID, run_id)}")
+        return 1
+    if pipeline_command(layout, "summary", "--run-id", run_id) != 0:
+        log(f"See {layout.service_logs}.")
+        return 1
+    log("PostgreSQL keeps running for `make psql`; `make down` stops it.")
+    return 0
+
+
+def command_backfill(layout: Layout, args) -> int:
+    """`airflow backfill create` over a range of dates, then each run's outcome as it ends."""
+    first, last = date.fromisoformat(args.from_date), date.fromisoformat(args.to_date)
+    if first > last or last > datetime.now(UTC).date():
+        log(f"FROM={first} TO={last}: need FROM <= TO <= today.")
+        return 2
+    with airflow_services(layout, scheduled=False) as (api, env):
+        services.airflow(
+            env, "backfill", "create", "--dag-id", DAG_ID,
+            "--from-date", first.isoformat(), "--to-date", last.isoformat(),
+            "--reprocess-behavior", args.reprocess, "--max-active-runs", str(args.max_active_runs),
+        )  # fmt: skip
+        log(f"Backfill of {first} .. {last} created; waiting for its runs.")
+        states = api.watch_runs(first, last, args.timeout)
+    for run_id, state in states.items():
+        log(f"{run_id}: {state}")
+        if state == "success":
+            pipeline_command(layout, "summary", "--run-id", run_id)
+    return 0 if all(state == "success" for state in states.values()) else 1
+
+
+def command_up(layout: Layout, args) -> int:
+    # The daily schedule runs unless the caller turned it off (the integration tests do).
+    scheduled = os.environ.get("AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "True") == "True"
+    env = services.prepare(layout, scheduled, log=log)
+    stack = services.running_stack(layout) or services.start_services(layout, env)
+    Api(stack["port"], logs=str(layout.service_logs)).wait_until_ready()
+    password = services.login_password(layout)
+    log(f"Airflow UI: http://localhost:{stack['port']}   login: {services.LOGIN_USER} / {password}")
+    log(f"Service logs: {layout.service_logs}.  Stop everything with `make down`.")
+    return 0
+
+
+def command_down(layout: Layout, args) -> int:
+    stack = services.running_stack(layout)
+    if stack:
+        services.stop_services(layout, stack)
+        log("Airflow stopped.")
+    strays = services.leftover_processes(layout)
+    for pid in strays:
+        os.kill(pid, signal.SIGKILL)
+    if strays:
+        log(f"Killed {len(strays)} stray Airflow processes.")
+    if postgres.is_running(layout):
+        postgres.server(layout).stop()
+        log("PostgreSQL stopped.")
+    return 0
+
+
+def command_status(layout: Layout, args) -> int:
+    stack = services.running_stack(layout)
+    log(f"Airflow: {'running on port ' + str(stack['port']) if stack else 'stopped'}")
+    return 0
+
+
+def command_psql(layout: Layout, args) -> int:
+    server = postgres.server(layout)
+    postgres.ensure_databases(server)
+    psql = Path(server.bin_path) / "psql"
+    socket = postgres.socket_dir(server)
+    return subprocess.call(
+        [str(psql), "-h", socket, "-U", postgres.SUPERUSER, postgres.PIPELINE_DB, *args.args]
+    )
+
+
+def command_env(layout: Layout, args) -> int:
+    env = services.stack_env(layout, postgres.server(layout))
+    for name in sorted(env):
+        if name.startswith(("AIRFLOW", "ML_PIPELINE")):
+            log(f"export {name}={shlex.quote(env[name])}")
+    return 0
+
+
+def command_promote(layout: Layout, args) -> int:
+    return pipeline_command(layout, "promote", "--version", str(args.version))
+
+
+def command_predict(layout: Layout, args) -> int:
+    output = ["--output", args.output] if args.output else []
+    return pipeline_command(layout, "predict", "--input", args.input, *output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ml_pipeline_stack", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="one complete ml_pipeline run")
+    run.add_argument("--date", default=os.environ.get("DS") or None, help="YYYY-MM-DD (default today)")
+    run.add_argument("--conf", default="{}", help="JSON params for the run, e.g. '{\"cv_folds\": 3}'")
+    run.add_argument("--timeout", type=float, default=3600)
+    run.set_defaults(handler=command_run)
+    backfill = commands.add_parser("backfill", help="airflow backfill create over FROM..TO, then watch")
+    backfill.add_argument("--from", dest="from_date", required=True, help="YYYY-MM-DD")
+    backfill.add_argument("--to", dest="to_date", required=True, help="YYYY-MM-DD")
+    backfill.add_argument(
+        "--reprocess",
+        default="failed",
+        choices=("none", "failed", "completed"),
+        help="dates that already have a run: keep them, re-run failed ones, or re-run all",
+    )
+    backfill.add_argument("--max-active-runs", type=int, default=2)
+    backfill.add_argument("--timeout", type=float, default=3 * 3600)
+    backfill.set_defaults(handler=command_backfill)
+    promote = commands.add_parser("promote", help="make a model version the champion")
+    promote.add_argument("--version", type=int, required=True)
+    promote.set_defaults(handler=command_promote)
+    predict = commands.add_parser("predict", help="score a CSV with the champion model")
+    predict.add_argument("--input", required=True)
+    predict.add_argument("--output", help="default: INPUT with .predictions.csv")
+    predict.set_defaults(handler=command_predict)
+    for name, handler in (
+        ("up", command_up),
+        ("down", command_down),
+        ("status", command_status),
+        ("env", command_env),
+    ):
+        commands.add_parser(name).set_defaults(handler=handler)
+    commands.add_parser("psql", help="extra arguments go to psql").set_defaults(handler=command_psql)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "psql":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.args = extra
+    return args.handler(Layout.from_env(), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

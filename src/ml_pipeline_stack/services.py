@@ -1,0 +1,192 @@
+"""Airflow's services for the stack: their environment, the metadata migration, and the processes,
+each in its own process group so that stopping one stops every worker it forked."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from ml_pipeline.config import PipelineConfig, available_cores
+from ml_pipeline_stack import postgres
+from ml_pipeline_stack.layout import ROOT, Layout
+
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+LOGIN_USER = "admin"
+
+
+def api_port() -> int:
+    return int(os.environ.get("AIRFLOW_PORT", "8080"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stack_env(layout: Layout, server, scheduled: bool = True) -> dict[str, str]:
+    """Airflow's settings for this project, on top of the caller's environment."""
+    host = postgres.socket_dir(server)
+    layout.airflow_home.mkdir(parents=True, exist_ok=True)
+    if not layout.jwt_secret_file.exists():
+        layout.jwt_secret_file.write_text(secrets.token_urlsafe(32))
+    port = api_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(layout.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # Tasks mostly wait on PostgreSQL or run CV on all cores: a few slots per core suffice.
+            "AIRFLOW__CORE__PARALLELISM": str(max(8, 4 * available_cores())),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOGIN_USER}:admin",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__API_AUTH__JWT_SECRET": layout.jwt_secret_file.read_text().strip(),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
+                f"postgresql+psycopg2://{postgres.SUPERUSER}:@/{postgres.METADATA_DB}?host={quote(host)}"
+            ),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(layout.logs),
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(scheduled),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            # When idle, look for finished tasks 4 times a second rather than once: a run's tasks
+            # follow each other sooner, for a few milliseconds of CPU.
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+            f"AIRFLOW_CONN_{PipelineConfig.from_env().conn_id.upper()}": json.dumps(
+                {
+                    "conn_type": "postgres",
+                    "host": host,
+                    "login": postgres.SUPERUSER,
+                    "schema": postgres.PIPELINE_DB,
+                }
+            ),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    return env
+
+
+def airflow(env: dict[str, str], *args: str, quiet: bool = True) -> None:
+    output = subprocess.DEVNULL if quiet else None
+    subprocess.run(["airflow", *args], env=env, check=True, stdout=output)
+
+
+def prepare(layout: Layout, scheduled: bool = True, log=print) -> dict[str, str]:
+    """Start PostgreSQL, create both databases, migrate Airflow's metadata once per version."""
+    server = postgres.server(layout)
+    postgres.ensure_databases(server)
+    env = stack_env(layout, server, scheduled)
+    import airflow as airflow_package
+
+    stamp = layout.migrated_stamp
+    if not stamp.exists() or stamp.read_text() != airflow_package.__version__:
+        log("Migrating Airflow's metadata database ...")
+        airflow(env, "db", "migrate")
+        stamp.write_text(airflow_package.__version__)
+    return env
+
+
+def login_password(layout: Layout) -> str:
+    """The UI password of LOGIN_USER, made once per stack."""
+    path = layout.passwords_file
+    passwords = json.loads(path.read_text()) if path.exists() else {}
+    if LOGIN_USER not in passwords:
+        passwords[LOGIN_USER] = secrets.token_urlsafe(9)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords))
+    return passwords[LOGIN_USER]
+
+
+def running_stack(layout: Layout) -> dict | None:
+    """The services `up` started, if they are still alive."""
+    if not layout.stack_file.exists():
+        return None
+    stack = json.loads(layout.stack_file.read_text())
+    alive = [pid for pid in stack["pids"].values() if _alive(pid)]
+    return stack if alive else None
+
+
+def start_services(layout: Layout, env: dict[str, str]) -> dict:
+    layout.service_logs.mkdir(parents=True, exist_ok=True)
+    pids = {}
+    for service in SERVICES:
+        with open(layout.service_logs / f"{service}.log", "ab") as output:
+            process = subprocess.Popen(
+                ["airflow", service],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        pids[service] = process.pid
+    stack = {"pids": pids, "port": api_port(), "started_at": datetime.now(UTC).isoformat()}
+    layout.stack_file.write_text(json.dumps(stack))
+    return stack
+
+
+def stop_services(layout: Layout, stack: dict, timeout: float = 10) -> None:
+    for pid in stack["pids"].values():
+        _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_group_alive(pid) for pid in stack["pids"].values()):
+        time.sleep(0.5)
+    for pid in stack["pids"].values():
+        _signal_group(pid, signal.SIGKILL)
+    for pid in leftover_processes(layout):
+        os.kill(pid, signal.SIGKILL)
+    layout.stack_file.unlink(missing_ok=True)
+
+
+def leftover_processes(layout: Layout) -> list[int]:
+    """Processes that run with this stack's AIRFLOW_HOME, whatever process group they ended up in."""
+    marker = f"AIRFLOW_HOME={layout.airflow_home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _signal_group(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies, gone but not yet reaped, don't count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
