@@ -39,10 +39,10 @@ backfill: install
 	$(STACK) backfill --from $(FROM) --to $(TO) $(if $(REPROCESS),--reprocess $(REPROCESS))
 
 promote: install
-	$(STACK) promote --version $(VERSION)
+	$(STACK) pipeline promote --version $(VERSION)
 
 predict: install
-	$(STACK) predict --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT))
+	$(STACK) pipeline predict --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT))
 
 up: install
 	$(STACK) up

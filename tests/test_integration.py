@@ -243,7 +243,7 @@ def test_every_run_registers_its_model_and_one_champion_is_live(stack):
 def test_promote_and_predict_from_the_command_line(stack):
     with stack.connect() as db:
         versions = [row[0] for row in db.execute("SELECT version FROM models ORDER BY version")]
-    rollback = stack("promote", "--version", str(versions[-1]))
+    rollback = stack("pipeline", "promote", "--version", str(versions[-1]))
     assert f"Champion: version {versions[-1]}" in rollback.stdout
     with stack.connect() as db:
         assert db.execute("SELECT version FROM models WHERE status = 'champion'").fetchone() == (
@@ -255,7 +255,7 @@ def test_promote_and_predict_from_the_command_line(stack):
             .startswith("promoted by the promote command")
         )
     rows = stack.base / "data" / "incoming" / f"{DROP_DATES[0]}.csv"
-    scored = stack("predict", "--input", str(rows), "--output", str(stack.base / "scored.csv"))
+    scored = stack("pipeline", "predict", "--input", str(rows), "--output", str(stack.base / "scored.csv"))
     assert f"Scored 569 rows of {rows} with model version {versions[-1]}" in scored.stdout
     assert (stack.base / "scored.csv").read_text().splitlines()[0].endswith(",probability,predicted_label")
 

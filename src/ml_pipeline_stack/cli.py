@@ -162,13 +162,8 @@ def command_env(layout: Layout, args) -> int:
     return 0
 
 
-def command_promote(layout: Layout, args) -> int:
-    return pipeline_command(layout, "promote", "--version", str(args.version))
-
-
-def command_predict(layout: Layout, args) -> int:
-    output = ["--output", args.output] if args.output else []
-    return pipeline_command(layout, "predict", "--input", args.input, *output)
+def command_pipeline(layout: Layout, args) -> int:
+    return pipeline_command(layout, *args.args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,13 +188,6 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("--max-active-runs", type=int, default=2)
     backfill.add_argument("--timeout", type=float, default=3 * 3600)
     backfill.set_defaults(handler=command_backfill)
-    promote = commands.add_parser("promote", help="make a model version the champion")
-    promote.add_argument("--version", type=int, required=True)
-    promote.set_defaults(handler=command_promote)
-    predict = commands.add_parser("predict", help="score a CSV with the champion model")
-    predict.add_argument("--input", required=True)
-    predict.add_argument("--output", help="default: INPUT with .predictions.csv")
-    predict.set_defaults(handler=command_predict)
     for name, handler in (
         ("up", command_up),
         ("down", command_down),
@@ -208,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     ):
         commands.add_parser(name).set_defaults(handler=handler)
     commands.add_parser("psql", help="extra arguments go to psql").set_defaults(handler=command_psql)
+    commands.add_parser(
+        "pipeline", help="python -m ml_pipeline ARGS (predict, promote, summary) on this stack's database"
+    ).set_defaults(handler=command_pipeline)
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "psql":
+    if extra and args.command not in ("psql", "pipeline"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.args = extra
     return args.handler(Layout.from_env(), args)
