@@ -60,3 +60,35 @@ def test_predict_refuses_bad_rows_with_the_batch_rules(tmp_path, cancer, saved_m
     with pytest.raises(BatchRejected, match="1 missing column"):
         predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_predict_refuses_a_row_with_an_extra_field_naming_its_line(tmp_path, cancer, saved_model):
+    text = pd.DataFrame(cancer.features[:20], columns=list(FEATURE_COLUMNS)).to_csv(index=False)
+    lines = text.splitlines()
+    lines[4] = "1," + lines[4]
+    (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(BatchRejected, match="1 row.s. do not have the header's 30 fields .first at line 5"):
+        predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_predict_names_a_folder_given_as_input_or_output(tmp_path, cancer, saved_model):
+    (tmp_path / "rows.csv").mkdir()
+    with pytest.raises(BatchRejected, match="rows.csv is a folder, not a file"):
+        predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model)
+    pd.DataFrame(cancer.features[:5], columns=list(FEATURE_COLUMNS)).to_csv(tmp_path / "ok.csv", index=False)
+    with pytest.raises(IsADirectoryError, match="is a folder: name a file"):
+        predict_csv(tmp_path / "ok.csv", tmp_path, *saved_model)
+
+
+def test_predict_before_any_run_says_to_run_the_pipeline(postgres_server, monkeypatch, tmp_path, capsys):
+    import json
+
+    from ml_pipeline import cli
+
+    postgres_server.psql('CREATE DATABASE "never_ran";')
+    socket = postgres_server.get_uri().split("host=")[1]
+    connection = {"conn_type": "postgres", "host": socket, "login": "postgres", "schema": "never_ran"}
+    monkeypatch.setenv("AIRFLOW_CONN_ML_PIPELINE_DB", json.dumps(connection))
+    assert cli.main(["predict", "--input", str(tmp_path / "rows.csv")]) == 2
+    assert "There is no champion model yet: run the pipeline first" in capsys.readouterr().err

@@ -68,7 +68,7 @@ def test_missing_column(tmp_path, good_frame):
 
 def test_extra_column(tmp_path, good_frame):
     message = rejected(write(tmp_path, good_frame.assign(patient_name="x")))
-    assert "1 unexpected column(s): patient_name" in message
+    assert "1 unexpected column(s): 'patient_name'" in message
 
 
 def test_text_in_a_numeric_column(tmp_path, good_frame):
@@ -100,7 +100,9 @@ def test_a_single_class(tmp_path, good_frame):
 
 def test_labels_other_than_zero_and_one(tmp_path, good_frame):
     message = rejected(write(tmp_path, good_frame.assign(label=good_frame.label.replace(0, 2))))
-    assert "column 'label': 212 row(s) hold a value other than 0 or 1 (e.g. 2)" in message
+    assert (
+        "column 'label': 212 row(s) hold a value that is not a class (0, 1) (first at line 2: '2')" in message
+    )
 
 
 def test_too_few_rows_for_the_folds(tmp_path, good_frame):

@@ -22,6 +22,8 @@ from ml_pipeline.db import pipeline_connection
 
 def predict(args, config: PipelineConfig) -> int:
     """Score a CSV with the champion: the rows, the probability of class 1, the predicted class."""
+    import psycopg
+
     from ml_pipeline.model_files import ModelIntegrityError
     from ml_pipeline.predict import predict_csv
     from ml_pipeline.registry import champion
@@ -30,14 +32,17 @@ def predict(args, config: PipelineConfig) -> int:
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.predictions.csv")
     with pipeline_connection(config) as connection:
-        live = champion(connection)
+        try:
+            live = champion(connection)
+        except psycopg.errors.UndefinedTable:  # a new database: not even the tables are there
+            live = None
     if live is None:
-        print("There is no champion model yet: run the pipeline first.", file=sys.stderr)
+        print("There is no champion model yet: run the pipeline first (make run).", file=sys.stderr)
         return 2
     model = Path(config.models_dir) / live["path"]
     try:
         rows = predict_csv(source, output, model, live["sha256"])
-    except (BatchRejected, ModelIntegrityError, FileNotFoundError) as error:
+    except (BatchRejected, ModelIntegrityError, FileNotFoundError, IsADirectoryError) as error:
         print(str(error), file=sys.stderr)
         return 1
     print(f"Scored {rows} rows of {source} with model version {live['version']}: {output}")

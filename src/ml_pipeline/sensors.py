@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
@@ -24,7 +26,8 @@ class BatchFileSensor(BaseSensorOperator):
         if source != "drop_folder":
             return True
         self.log.info("Waiting for %s", path)
-        return path.is_file()
+        # Anything by that name ends the wait (a folder or a link too): fetch_batch then says what is wrong.
+        return os.path.lexists(path)
 
     def execute(self, context):
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def fetch_batch(**context) -> dict:
         checked = data_source.fetch_batch(config, run.run_date)
     except BatchRejected as rejection:
         message, incoming = str(rejection), config.incoming_file(run.run_date)
-        if config.source == "drop_folder" and incoming.exists():
+        if config.source == "drop_folder" and os.path.lexists(incoming):
             moved = reject_file(incoming, config.rejected_dir(run.run_date), rejection)
             message += (
                 f"\nThe file was moved to {moved}, its reasons to {moved}.reason.txt. Put a corrected "

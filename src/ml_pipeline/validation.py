@@ -1,15 +1,14 @@
 """Checking a day's batch before anything is written.
 
-A batch file is accepted only as a comma-separated UTF-8 table with exactly the 30 feature columns
-of the breast-cancer table plus ``label`` (in any order; no other columns), numbers only, no empty,
-NaN or infinite values, labels 0 and 1 with both present, and enough rows of each class for the split
-and the folds. Every problem found is reported at once, with a count and an example; duplicated rows
-are reported but kept.
+A batch file is read strictly (see batch_file.py): a comma-separated UTF-8 table with exactly the
+feature columns and the label (in any order; headers matched after folding case, spaces and
+punctuation), numbers only, no empty, NaN or infinite values, labels among the classes. Then the
+batch needs at least two classes and enough rows of each for the split and the folds. Every problem
+found is reported at once, with a count and an example; duplicated rows are reported but kept.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from ml_pipeline.batch import Batch
+from ml_pipeline.batch_file import Columns, FileRejected, physical_lines, read_batch_file
 from ml_pipeline.columns import FEATURE_COLUMNS, LABEL_COLUMN
 
-REQUIRED_COLUMNS = (*FEATURE_COLUMNS, LABEL_COLUMN)
+BATCH_COLUMNS = Columns(FEATURE_COLUMNS, LABEL_COLUMN, (0, 1))
 
 
 class BatchRejected(ValueError):
@@ -47,144 +47,69 @@ def read_batch_csv(path: Path, folds: int, test_fraction: float, labelled: bool 
 
     ``labelled=False`` reads rows to score: the label column may be absent, and is then all zeros.
     """
-    import pandas as pd
-
-    source = str(path)
-    head = b""
-    if path.exists():
-        with open(path, "rb") as stream:
-            head = stream.read(65536)  # the start is enough for these checks; pandas reads the rest
-    if not head.strip():
-        raise BatchRejected(source, ["the file is empty"])
     try:
-        first_line = head.split(b"\n", 1)[0].decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise BatchRejected(source, [_not_utf8(head, error)]) from None
-    if first_line.count(";") >= len(REQUIRED_COLUMNS) - 1 and "," not in first_line:
-        raise BatchRejected(
-            source, ["the columns are separated by semicolons; save the file with commas (,) instead"]
-        )
-    try:
-        frame = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
-    except UnicodeDecodeError as error:
-        raise BatchRejected(source, [_not_utf8(path.read_bytes(), error)]) from None
-    except (pd.errors.ParserError, csv.Error) as error:
-        raise BatchRejected(source, [f"not a readable CSV table: {error}"]) from None
-    return check_frame(frame, source, folds, test_fraction, labelled)
-
-
-def _not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
-    return (
-        f"not UTF-8 text: byte 0x{data[error.start]:02x} at offset {error.start} "
-        "(a binary file, or text in another encoding); save the file as UTF-8 CSV"
-    )
-
-
-def check_frame(frame, source: str, folds: int, test_fraction: float, labelled: bool = True) -> Checked:
-    """Check a table as pandas read it; convert it to a Batch if every check passes."""
-    problems: list[str] = []
-    columns = [str(column).strip() for column in frame.columns]
-    required = REQUIRED_COLUMNS if labelled else FEATURE_COLUMNS
-    missing = [column for column in required if column not in columns]
-    unexpected = [column for column in columns if column not in REQUIRED_COLUMNS]
-    if missing:
-        problems.append(f"{len(missing)} missing column(s): {', '.join(missing)}")
-    if unexpected:
-        problems.append(
-            f"{len(unexpected)} unexpected column(s): {', '.join(unexpected[:10])}; "
-            "only the 30 feature columns and label are allowed"
-        )
-    frame.columns = columns
-    if len(frame) == 0:
-        problems.append("no data rows: the file has a header only")
-        raise BatchRejected(source, problems)
-
-    features = np.empty((len(frame), len(FEATURE_COLUMNS)))  # filled column by column: no second copy
-    for index, column in enumerate(FEATURE_COLUMNS):
-        if column in columns:
-            features[:, index] = _numbers(frame[column], column, problems)
-    labels = (
-        _numbers(frame[LABEL_COLUMN], LABEL_COLUMN, problems)
-        if labelled and LABEL_COLUMN in columns
-        else None
-    )
-    if labels is not None:
-        problems.extend(_label_problems(labels, folds, test_fraction))
-    elif not labelled:
-        labels = np.zeros(len(frame))
+        read = read_batch_file(path, BATCH_COLUMNS, labelled)
+    except FileRejected as rejection:
+        raise BatchRejected(str(path), rejection.problems) from None
+    problems = read.problems
+    if labelled and read.codes is not None:
+        problems += _label_problems(read.codes, BATCH_COLUMNS.classes, folds, test_fraction)
     if problems:
-        raise BatchRejected(source, problems)
+        raise BatchRejected(str(path), problems)
+    labels = read.codes if read.codes is not None else np.zeros(read.records, dtype=np.int8)
+    batch = Batch(read.features, labels, FEATURE_COLUMNS)
+    repeated = repeated_rows(batch)
+    if not len(repeated):
+        return Checked(batch)
+    line = physical_lines(path, repeated[:1])[int(repeated[0])]
+    return Checked(batch, [f"{len(repeated)} duplicated row(s), kept (the first at line {line})"])
 
-    notes = []
-    duplicated = frame.duplicated().to_numpy()
-    if duplicated.any():
-        notes.append(
-            f"{int(duplicated.sum())} duplicated row(s), kept "
-            f"(the first at line {int(np.flatnonzero(duplicated)[0]) + 2})"
-        )
-    return Checked(Batch(features, labels.astype(np.int8), FEATURE_COLUMNS), notes)
+
+def repeated_rows(batch: Batch) -> np.ndarray:
+    """The indices of rows that repeat an earlier row exactly, label included."""
+    rows = np.ascontiguousarray(batch.features)
+    # One 64-bit fingerprint per row, then an exact comparison of the rows whose fingerprints repeat.
+    weights = np.random.default_rng(0).integers(1, 2**63, rows.shape[1], dtype=np.uint64) | np.uint64(1)
+    keys = (rows.view(np.uint64) * weights).sum(axis=1, dtype=np.uint64) ^ batch.labels.astype(np.uint64)
+    order = np.argsort(keys, kind="stable")
+    same_key = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+    first, second = order[same_key], order[same_key + 1]
+    exact = (rows[first] == rows[second]).all(axis=1) & (batch.labels[first] == batch.labels[second])
+    return np.sort(np.maximum(first, second)[exact])
 
 
 def check_batch(batch: Batch, source: str, folds: int, test_fraction: float) -> Checked:
     """The value rules, for a batch that did not come from a file (a built-in source)."""
     problems: list[str] = []
     for index in np.flatnonzero(~np.isfinite(batch.features).all(axis=0)):
-        column = batch.feature_names[index]
-        _report(problems, column, np.isnan(batch.features[:, index]), "are empty or NaN")
-        _report(problems, column, np.isinf(batch.features[:, index]), "are infinite")
-    problems.extend(_label_problems(np.asarray(batch.labels, dtype=np.float64), folds, test_fraction))
+        for what, mask in (("are empty or NaN", np.isnan), ("are infinite", np.isinf)):
+            bad = mask(batch.features[:, index])
+            if bad.any():
+                problems.append(
+                    f"column {batch.feature_names[index]!r}: {int(bad.sum())} row(s) {what} "
+                    f"(first at row {int(np.flatnonzero(bad)[0]) + 1})"
+                )
+    problems.extend(_label_problems(np.asarray(batch.labels), BATCH_COLUMNS.classes, folds, test_fraction))
     if problems:
         raise BatchRejected(source, problems)
     return Checked(batch)
 
 
-def _numbers(column_values, column: str, problems: list[str]) -> np.ndarray:
-    """The column as float64, adding a problem for text, empty cells and infinities."""
-    import pandas as pd
-
-    numbers = pd.to_numeric(column_values, errors="coerce").to_numpy(dtype=np.float64)
-    empty = column_values.isna().to_numpy()
-    _report(problems, column, np.isnan(numbers) & ~empty, "are not numbers", column_values)
-    _report(problems, column, empty, "are empty or NaN")
-    _report(problems, column, np.isinf(numbers), "are infinite", column_values)
-    return numbers
-
-
-def _report(problems: list[str], column: str, mask: np.ndarray, what: str, shown=None) -> None:
-    if mask.any():
-        row = int(np.flatnonzero(mask)[0])
-        value = shown.iloc[row] if shown is not None else None
-        example = "" if value is None else f": {value!r}" if isinstance(value, str) else f": {value}"
-        problems.append(
-            f"column {column!r}: {int(mask.sum())} row(s) {what} (first at line {row + 2}{example})"
-        )
-
-
-def _label_problems(labels: np.ndarray, folds: int, test_fraction: float) -> list[str]:
-    known = labels[np.isfinite(labels)]
-    problems = []
-    outside = ~np.isin(known, (0, 1))
-    if outside.any():
-        problems.append(
-            f"column 'label': {int(outside.sum())} row(s) hold a value other than 0 or 1 "
-            f"(e.g. {known[outside][0]:g})"
-        )
-    counts = {label: int(np.count_nonzero(known == label)) for label in (0, 1)}
+def _label_problems(codes: np.ndarray, classes: tuple, folds: int, test_fraction: float) -> list[str]:
+    counts = {label: int(np.count_nonzero(codes == index)) for index, label in enumerate(classes)}
     present = [label for label, count in counts.items() if count]
     if len(present) < 2:
-        problems.append(
+        return [
             f"only one class: every label is {present[0] if present else 'missing'}; "
-            "the model needs rows of both 0 and 1"
-        )
-    else:
-        needed = minimum_rows_per_class(folds, test_fraction)
-        for label, count in counts.items():
-            if count < needed:
-                problems.append(
-                    f"too few rows of class {label}: {count}; a {folds}-fold CV with a "
-                    f"{test_fraction:g} test share needs at least {needed} per class"
-                )
-    return problems
+            f"the model needs rows of at least two of {', '.join(map(str, classes))}"
+        ]
+    needed = minimum_rows_per_class(folds, test_fraction)
+    return [
+        f"too few rows of class {label}: {count}; a {folds}-fold CV with a "
+        f"{test_fraction:g} test share needs at least {needed} per class"
+        for label, count in counts.items()
+        if count < needed
+    ]
 
 
 def reject_file(path: Path, rejected_dir: Path, rejection: BatchRejected) -> Path:
