@@ -37,11 +37,19 @@ from ml_pipeline.db import create_tables
 from ml_pipeline.fast_cv import cross_validate_grid
 from ml_pipeline.model import build_pipeline, param_grid
 from ml_pipeline.tuning import tune
+from ml_pipeline.validation import read_batch_csv
 from ml_pipeline_stack.private import PrivateStack
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = PipelineConfig()
-TARGETS = {"cv": 5.0, "load": 20.0, "whole_run": 0.25, "cv_memory": 3.0}
+TARGETS = {
+    "cv": 5.0,
+    "load": 20.0,
+    "whole_run": 0.25,
+    "cv_memory": 3.0,
+    "validation": 3.0,
+    "validation_memory": 2.0,
+}
 
 
 def make_batch(rows: int) -> Batch:
@@ -163,7 +171,7 @@ def bench_cv(report: Report, batch: Batch, repeats: int) -> dict:
     return {"agrees": agrees, "worst_gap": worst_gap, "picked_gap": picked_gap}
 
 
-def measure_cv_memory(folder: Path, step: str) -> dict:
+def measure_step(folder: Path, step: str) -> dict:
     """Peak RSS above the idle process while ``step`` runs on the batch saved in ``folder``.
 
     Runs in a child process, so nothing else this benchmark holds is counted.
@@ -182,10 +190,12 @@ def sample():
         time.sleep(0.002)
 sampler = threading.Thread(target=sample)
 sampler.start()
+started = time.perf_counter()
 run_memory_step(Path({str(folder)!r}), {step!r})
+seconds = time.perf_counter() - started
 done.set()
 sampler.join()
-print(json.dumps({{"baseline": baseline, "peak": peak[0]}}))
+print(json.dumps({{"baseline": baseline, "peak": peak[0], "seconds": seconds}}))
 """
     # Run from bench/, so that `import bench` finds this file.
     output = subprocess.run(
@@ -195,7 +205,15 @@ print(json.dumps({{"baseline": baseline, "peak": peak[0]}}))
 
 
 def run_memory_step(folder: Path, step: str) -> None:
-    if step == "cv":
+    if step == "read_pandas":  # how batch files were read before Arrow: pandas, then a check per column
+        frame = pd.read_csv(folder / "batch.csv", encoding="utf-8-sig", skipinitialspace=True)
+        features = np.empty((len(frame), len(frame.columns) - 1))
+        for index, column in enumerate(frame.columns[:-1]):
+            features[:, index] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        frame.duplicated()
+    elif step == "read_arrow":
+        read_batch_csv(folder / "batch.csv", CONFIG.cv_folds, CONFIG.test_fraction)
+    elif step == "cv":
         batch = read_batch(folder / "batch")
         cross_validate_grid(batch, param_grid(CONFIG, 30), CONFIG.cv_folds, CONFIG.random_seed)
     else:
@@ -211,7 +229,7 @@ def bench_memory(report: Report, batch: Batch, folder: Path) -> None:
     write_batch(test, folder / "test")
     size = batch.features.nbytes + batch.labels.nbytes
     for step, label in (("cv", "CV step (whole batch)"), ("tune", "tuning task (CV on train + test fit)")):
-        measured = measure_cv_memory(folder, step)
+        measured = measure_step(folder, step)
         extra = measured["peak"] - measured["baseline"]
         ratio = extra / size
         print(
@@ -220,6 +238,29 @@ def bench_memory(report: Report, batch: Batch, folder: Path) -> None:
             flush=True,
         )
         report.ratios[f"memory_{step}"] = ratio
+
+
+def bench_validation(report: Report, rows: int, folder: Path) -> None:
+    """Reading and checking a day's batch file: pandas as before, against the strict Arrow reader."""
+    batch = make_batch(rows)
+    folder.mkdir(parents=True, exist_ok=True)
+    seed_frame(batch).astype({"label": np.int8}).to_csv(folder / "batch.csv", index=False)
+    size = batch.features.nbytes + batch.labels.nbytes
+    before, after = measure_step(folder, "read_pandas"), measure_step(folder, "read_arrow")
+    ratio = report.add(
+        "read and check a batch file",
+        rows,
+        before["seconds"],
+        after["seconds"],
+        "pandas vs Arrow's CSV reader",
+    )
+    memory = (after["peak"] - after["baseline"]) / size
+    print(
+        f"  peak RSS reading the file: {memory:.2f}x the batch's {size / 2**20:.1f} MiB in memory (pandas: "
+        f"{(before['peak'] - before['baseline']) / size:.2f}x)",
+        flush=True,
+    )
+    report.ratios["validation"], report.ratios["validation_memory"] = ratio, memory
 
 
 # --- Whole runs -------------------------------------------------------------------------------------
@@ -371,6 +412,14 @@ def summary(report: Report, agreement: dict) -> str:
             f"CV peak RSS {ratios.get('memory_cv', float('nan')):.2f}x the batch (<= 3x)",
         ),
         (
+            "validation",
+            ratios.get("validation"),
+            ratios.get("validation", 0) >= TARGETS["validation"]
+            and ratios.get("validation_memory", 9) <= TARGETS["validation_memory"],
+            f"file read {ratios.get('validation', float('nan')):.1f}x pandas (>= 3x), peak RSS "
+            f"{ratios.get('validation_memory', float('nan')):.2f}x the batch (<= 2x)",
+        ),
+        (
             "cores",
             ratios.get("cv_cores_used"),
             ratios.get("cv_cores_used", 0) >= 0.75 * available_cores(),
@@ -384,7 +433,7 @@ def summary(report: Report, agreement: dict) -> str:
         else ("targets missed: " + ", ".join(c[0] for c in checks if c[1] is None or not c[2]))
     )
     return (
-        "SUMMARY (100,000 rows): "
+        "SUMMARY (100,000 rows; batch file 1,000,000): "
         + " | ".join(("PASS " if c[2] else "FAIL ") + c[3] for c in checks)
         + f" => {verdict}"
     )
@@ -395,6 +444,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="569,10000,100000")
     parser.add_argument("--skip-whole-run", action="store_true")
+    parser.add_argument("--file-rows", type=int, default=1_000_000, help="rows of the batch file read")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     print(
@@ -420,6 +470,8 @@ def main() -> int:
                     agreement = result
                     bench_memory(report, batch, base / "memory")
         engine.dispose()
+        print(f"\nbatch file, {args.file_rows} rows", flush=True)
+        bench_validation(report, args.file_rows, base / "file")
         if not args.skip_whole_run:
             print("\nwhole runs", flush=True)
             bench_whole_runs(report, base, args.repeats)

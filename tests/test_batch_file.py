@@ -67,8 +67,7 @@ def test_a_huge_line_is_refused_without_echoing_it(tmp_path, good_text):
     header = good_text.split("\n", 1)[0]
     path = put(tmp_path, header + "\n" + "9" * 6_000_000 + "\n")
     message = refused(path)
-    assert "do not have the header's 31 fields (first at line 2, 1 fields: '99999" in message
-    assert len(message) < 1000
+    assert "a line is longer than 2,097,152 bytes: not a batch row" in message and len(message) < 1000
 
 
 def test_a_huge_header_is_refused_without_echoing_it(tmp_path):

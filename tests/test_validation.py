@@ -101,7 +101,7 @@ def test_a_single_class(tmp_path, good_frame):
 def test_labels_other_than_zero_and_one(tmp_path, good_frame):
     message = rejected(write(tmp_path, good_frame.assign(label=good_frame.label.replace(0, 2))))
     assert (
-        "column 'label': 212 row(s) hold a value that is not a class (0, 1) (first at line 2: '2')" in message
+        "column 'label': 212 row(s) hold a value that is not a class (0, 1) (first at line 2: 2)" in message
     )
 
 

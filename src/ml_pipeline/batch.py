@@ -49,7 +49,7 @@ def write_batch(batch: Batch, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, array in (("features", batch.features), ("labels", batch.labels)):
         with atomic_writer(folder / f"{name}.npy") as stream:
-            np.save(stream, np.ascontiguousarray(array), allow_pickle=False)
+            np.save(stream, array, allow_pickle=False)  # C or Fortran order, as it is: no copy
     write_text_atomically(folder / "columns.json", json.dumps(list(batch.feature_names)))
     return folder
 

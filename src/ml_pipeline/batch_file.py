@@ -15,10 +15,12 @@ from __future__ import annotations
 import csv
 import difflib
 import gzip
+import io
 import os
 import re
 import stat
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
+from ml_pipeline.config import available_cores
+
 HEAD_BYTES = 1 << 16  # the header must end within this; the first checks read no more
-BLOCK_BYTES = 1 << 22  # Arrow's parse block
+BLOCK_BYTES = 1 << 21  # Arrow's parse block
 SHOWN_CHARS = 40  # longest value echoed in a message
 NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 
@@ -49,16 +53,23 @@ class Columns:
     label: str
     classes: tuple
 
+    @property
+    def numeric_labels(self) -> bool:
+        return all(isinstance(c, int) for c in self.classes)
+
     def label_codes(self, labels: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         """Each label's class index (0, 1, ...), and a mask of labels that are no class."""
-        text = pc.utf8_trim_whitespace(labels.cast(pa.string()))
-        codes = np.full(len(text), -1, dtype=np.int8)
-        if all(isinstance(c, int) for c in self.classes):  # `1`, `1.0` and ` 1 ` are the class 1
-            numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), False)
-            values = pc.cast(pc.if_else(numeric, text, None), pa.float64()).to_numpy(zero_copy_only=False)
+        codes = np.full(len(labels), -1, dtype=np.int8)
+        if self.numeric_labels:  # `1`, `1.0` and ` 1 ` are the class 1
+            if not pa.types.is_floating(labels.type):
+                text = pc.utf8_trim_whitespace(labels)
+                numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), False)
+                labels = pc.cast(pc.if_else(numeric, text, None), pa.float64())
+            values = labels.to_numpy(zero_copy_only=False)
             for index, label in enumerate(self.classes):
                 codes[values == label] = index
         else:
+            text = pc.utf8_trim_whitespace(labels)
             for index, label in enumerate(self.classes):
                 codes[pc.fill_null(pc.equal(text, str(label)), False).to_numpy(zero_copy_only=False)] = index
         return codes, codes < 0
@@ -158,55 +169,155 @@ def match_header(names: list[str], columns: Columns, labelled: bool) -> tuple[li
     return matched, problems
 
 
-def read_table(path: Path, names: list[str], feature_columns: Sequence[str]) -> pa.Table:
-    """The data rows as an Arrow table: features as float64 if every cell is a number, else as text."""
-    invalid: list = []
+class _Rows:
+    """Arrow's reading options for one file, and the rows it skipped for their field count."""
 
-    def on_invalid_row(row) -> str:
-        invalid.append(row)
-        return "skip"
+    def __init__(self, path: Path, names: list[str]):
+        self.path, self.names, self.invalid = path, names, []
 
-    options = {
-        "read_options": arrow_csv.ReadOptions(column_names=names, skip_rows=1, block_size=BLOCK_BYTES),
-        "parse_options": arrow_csv.ParseOptions(invalid_row_handler=on_invalid_row),
-    }
-    typed = [name for name in names if name in feature_columns]
-    try:
-        table = arrow_csv.read_csv(
-            path,
-            convert_options=arrow_csv.ConvertOptions(
-                column_types={name: (pa.float64() if name in typed else pa.string()) for name in names},
-                null_values=[""],
-                strings_can_be_null=True,
+    def options(self, column_types: dict) -> dict:
+        def on_invalid_row(row) -> str:
+            self.invalid.append(row)
+            return "skip"
+
+        return {
+            "read_options": arrow_csv.ReadOptions(
+                column_names=self.names, skip_rows=1, block_size=BLOCK_BYTES
+            ),
+            "parse_options": arrow_csv.ParseOptions(invalid_row_handler=on_invalid_row),
+            "convert_options": arrow_csv.ConvertOptions(
+                column_types=column_types, null_values=[""], strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
             ),
-            memory_pool=pa.system_memory_pool(),  # freed columns go back to the system at once
-            **options,
-        )
-    except pa.ArrowInvalid as error:
-        if "conversion error" not in str(error):
-            raise FileRejected([f"not a readable CSV table: {shown(error)}"]) from None
-        invalid.clear()
-        table = arrow_csv.read_csv(
-            path,
-            convert_options=arrow_csv.ConvertOptions(
-                column_types={name: pa.string() for name in names}, strings_can_be_null=True
-            ),
-            memory_pool=pa.system_memory_pool(),
-            **options,
-        )
-    if invalid:
-        record = first_invalid_record(path, names)
-        line = physical_lines(path, np.array([record])).get(record, "?")
+        }  # fmt: skip
+
+    def check_field_counts(self) -> None:
+        if not self.invalid:
+            return
+        record = first_invalid_record(self.path, self.names)
+        line = physical_lines(self.path, np.array([record])).get(record, "?")
+        first = self.invalid[0]
         # The rows no longer line up with the header: their values are not checked until this is fixed.
         raise FileRejected(
             [
-                f"{len(invalid)} row(s) do not have the header's {len(names)} fields (first at line {line}, "
-                f"{invalid[0].actual_columns} fields: {shown(invalid[0].text)}); every row needs one value "
-                "per column"
+                f"{len(self.invalid)} row(s) do not have the header's {len(self.names)} fields (first at "
+                f"line {line}, {first.actual_columns} fields: {shown(first.text)}); every row needs one "
+                "value per column"
             ]
         )
-    return table
+
+
+def stream_numbers(rows: _Rows, columns: Columns, numbers: Sequence[str]):
+    """Features (Fortran order, in the declared order) and the label column, or None if a number
+    column holds text. A plain file is cut at line breaks into one part per core, each part streamed
+    block by block on its own thread: the first straight into the result, the others into arrays of
+    their own, copied in at the end. So about one batch is in memory, plus the other parts' share."""
+    types = {name: (pa.float64() if name in numbers else pa.string()) for name in rows.names}
+    parts = byte_ranges(rows.path, available_cores())
+    first = np.empty((estimated_rows(rows.path), len(columns.features)), order="F")
+    try:
+        with ThreadPoolExecutor(len(parts)) as pool:
+            read = list(
+                pool.map(
+                    lambda part: _stream_part(rows, columns, types, *part, first if part[0] == 0 else None),
+                    parts,
+                )
+            )
+    except pa.ArrowInvalid as error:
+        if "conversion error" in str(error):
+            return None
+        if "straddl" in str(error):
+            raise FileRejected([f"a line is longer than {BLOCK_BYTES:,} bytes: not a batch row"]) from None
+        raise FileRejected([f"not a readable CSV table: {shown(error)}"]) from None
+    features, count = read[0][0], read[0][1]
+    total = sum(part_count for _, part_count, _ in read)
+    if total > len(features):
+        features = np.concatenate([part[:part_count] for part, part_count, _ in read])
+    else:
+        for part, part_count, _ in read[1:]:
+            features[count : count + part_count] = part[:part_count]
+            count += part_count
+    if columns.label not in rows.names:
+        return features[:total], None
+    labels = [chunk for _, _, part_labels in read for chunk in part_labels]
+    return features[:total], pa.chunked_array(labels, type=types[columns.label])
+
+
+def _stream_part(rows: _Rows, columns: Columns, types: dict, start: int, end: int, out):
+    """The rows of bytes ``start`` to ``end`` into ``out`` (or a new array): (array, rows, labels)."""
+    options = rows.options(types)
+    if start > 0:  # no header in this part
+        options["read_options"] = arrow_csv.ReadOptions(column_names=rows.names, block_size=BLOCK_BYTES)
+    options["read_options"].use_threads = False  # the parts are the threads
+    with open_text(rows.path) as stream:
+        source = stream if rows.path.suffix == ".gz" else _ByteRange(stream, start, end)
+        if out is None:
+            out = np.empty((estimated_rows(rows.path, end - start), len(columns.features)), order="F")
+        present = [(index, name) for index, name in enumerate(columns.features) if name in rows.names]
+        labels, count = [], 0
+        for block in arrow_csv.open_csv(source, **options):
+            end_row = count + block.num_rows
+            if end_row > len(out):
+                grown = np.empty((2 * end_row, out.shape[1]), order="F")
+                grown[:count] = out[:count]
+                out = grown
+            for index, name in present:
+                out[count:end_row, index] = block.column(name).to_numpy(zero_copy_only=False)
+            if columns.label in rows.names:
+                labels.append(block.column(columns.label))
+            count = end_row
+    return out, count, labels
+
+
+class _ByteRange(io.RawIOBase):
+    """Bytes ``start`` to ``end`` of an open file, as a file of its own."""
+
+    def __init__(self, stream, start: int, end: int):
+        self.stream, self.left = stream, end - start
+        stream.seek(start)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = min(len(buffer), self.left)
+        read = self.stream.readinto(memoryview(buffer)[:size]) if size else 0
+        self.left -= read
+        return read
+
+
+def byte_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
+    """The file cut into about ``parts`` ranges of whole lines (a gzip file stays one)."""
+    size = path.stat().st_size
+    if path.suffix == ".gz" or parts < 2 or size < 8 * BLOCK_BYTES:
+        return [(0, size)]
+    cuts = [0]
+    with open(path, "rb") as stream:
+        for part in range(1, parts):
+            stream.seek(max(cuts[-1], size * part // parts))
+            stream.readline()
+            if stream.tell() < size:
+                cuts.append(stream.tell())
+    return list(zip(cuts, [*cuts[1:], size], strict=True))
+
+
+def estimated_rows(path: Path, size: int | None = None) -> int:
+    """Rows the file (or ``size`` bytes of it) holds, from the first lines' length; gzip's size is
+    the uncompressed one."""
+    with open_text(path) as stream:
+        head = stream.read(HEAD_BYTES)
+    size = path.stat().st_size if size is None else size
+    if path.suffix == ".gz" and size >= 4:
+        with open(path, "rb") as stream:
+            stream.seek(-4, os.SEEK_END)
+            size = max(size, int.from_bytes(stream.read(4), "little"))  # gzip's ISIZE field
+    bytes_per_line = max(1, len(head) // max(1, head.count(b"\n")))
+    return int(size / bytes_per_line * 1.1) + 1024
+
+
+def read_text_table(rows: _Rows) -> pa.Table:
+    """Every column as text, to find which cells are not numbers (the slow path of a bad file)."""
+    return arrow_csv.read_csv(rows.path, **rows.options(dict.fromkeys(rows.names, pa.string())))
 
 
 def first_invalid_record(path: Path, names: list[str]) -> int:
@@ -287,54 +398,64 @@ class _Problems:
         lines = physical_lines(self.path, np.array([first for _, _, first, _, _ in self.found]))
         return [
             f"column {column!r}: {count} row(s) {what} (first at line {lines.get(first, '?')}"
-            + ("" if value is None else f": {value if isinstance(value, float) else shown(value)}")
+            + ("" if value is None else f": {_number(value) if isinstance(value, float) else shown(value)}")
             + ")"
             for column, count, first, what, value in self.found
         ]
+
+
+def _number(value: float):
+    return int(value) if value.is_integer() else value
 
 
 def read_batch_file(path: Path, columns: Columns, labelled: bool = True) -> FileBatch:
     """The batch in ``path``; raises FileRejected for what stops reading, else returns the problems."""
     check_regular_file(path)
     names, problems = match_header(read_header(path), columns, labelled)
-    table = read_table(path, names, columns.features)
-    if table.num_rows == 0:
-        raise FileRejected([*problems, "no data rows: the file has a header only"])
+    rows = _Rows(path, names)
+    numbers = [*columns.features, columns.label] if columns.numeric_labels else list(columns.features)
     found = _Problems(path)
-    features = np.empty((table.num_rows, len(columns.features)))
-    for index, name in enumerate(columns.features):
-        if name in table.column_names:
-            features[:, index] = _numbers(table.column(name), name, found)
-            table = table.drop_columns([name])  # its memory goes back before the next column is read
+    read = stream_numbers(rows, columns, numbers)
+    rows.check_field_counts()
+    if read is None:  # some cell is not a number: read again as text to name every such cell
+        rows.invalid.clear()
+        table = read_text_table(rows)
+        rows.check_field_counts()
+        features = np.empty((table.num_rows, len(columns.features)), order="F")
+        for index, name in enumerate(columns.features):
+            if name in table.column_names:
+                _numbers_into(features[:, index], table.column(name), name, found)
+        labels = table.column(columns.label) if columns.label in table.column_names else None
+    else:
+        features, labels = read
+        for index, name in enumerate(columns.features):
+            if name in names and not np.isfinite(features[:, index]).all():
+                found.add(name, np.isnan(features[:, index]), "are empty or NaN")
+                found.add(name, np.isinf(features[:, index]), "are infinite", features[:, index])
+    if len(features) == 0:
+        raise FileRejected([*problems, "no data rows: the file has a header only"])
     codes = None
-    if labelled and columns.label in table.column_names:
-        labels = table.column(columns.label)
+    if labelled and labels is not None:
         codes, unknown = columns.label_codes(labels)
         empty = labels.is_null().to_numpy(zero_copy_only=False)
         found.add(columns.label, empty, "are empty")
-        text = labels.to_numpy(zero_copy_only=False)
+        classes = ", ".join(map(str, columns.classes))
         found.add(
-            columns.label, unknown & ~empty,
-            f"hold a value that is not a class ({', '.join(map(str, columns.classes))})", text,
+            columns.label, unknown & ~empty, f"hold a value that is not a class ({classes})",
+            labels.to_numpy(zero_copy_only=False),
         )  # fmt: skip
-    return FileBatch(
-        features, codes, problems + found.messages() if found.found else problems, table.num_rows
-    )
+    if found.found:
+        problems += found.messages()
+    return FileBatch(features, codes, problems, len(features))
 
 
-def _numbers(column: pa.ChunkedArray, name: str, found: _Problems) -> np.ndarray:
-    """The column as float64, noting text, empty cells, NaN and infinities."""
-    if pa.types.is_floating(column.type):
-        values = column.to_numpy(zero_copy_only=False)  # empty cells are null, and so NaN here
-        found.add(name, np.isnan(values), "are empty or NaN")
-        found.add(name, np.isinf(values), "are infinite", values)
-        return values
+def _numbers_into(out: np.ndarray, column: pa.ChunkedArray, name: str, found: _Problems) -> None:
+    """A text column as float64 into ``out``, noting text, empty cells, NaN and infinities."""
     text = pc.utf8_trim_whitespace(column)
     empty = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
     numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), False)
-    values = pc.cast(pc.if_else(numeric, text, None), pa.float64()).to_numpy(zero_copy_only=False)
-    raw = column.to_numpy(zero_copy_only=False)
-    found.add(name, ~numeric.to_numpy(zero_copy_only=False) & ~empty, "are not numbers", raw)
-    found.add(name, empty | np.isnan(values) & numeric.to_numpy(zero_copy_only=False), "are empty or NaN")
-    found.add(name, np.isinf(values), "are infinite", values)
-    return values
+    out[:] = pc.cast(pc.if_else(numeric, text, None), pa.float64()).to_numpy(zero_copy_only=False)
+    is_number = numeric.to_numpy(zero_copy_only=False)
+    found.add(name, ~is_number & ~empty, "are not numbers", column.to_numpy(zero_copy_only=False))
+    found.add(name, empty | np.isnan(out) & is_number, "are empty or NaN")
+    found.add(name, np.isinf(out), "are infinite", out)

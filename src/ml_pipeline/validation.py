@@ -67,14 +67,17 @@ def read_batch_csv(path: Path, folds: int, test_fraction: float, labelled: bool 
 
 def repeated_rows(batch: Batch) -> np.ndarray:
     """The indices of rows that repeat an earlier row exactly, label included."""
-    rows = np.ascontiguousarray(batch.features)
-    # One 64-bit fingerprint per row, then an exact comparison of the rows whose fingerprints repeat.
-    weights = np.random.default_rng(0).integers(1, 2**63, rows.shape[1], dtype=np.uint64) | np.uint64(1)
-    keys = (rows.view(np.uint64) * weights).sum(axis=1, dtype=np.uint64) ^ batch.labels.astype(np.uint64)
-    order = np.argsort(keys, kind="stable")
+    # One 64-bit fingerprint per row, built a column at a time; then an exact comparison of the rows
+    # whose fingerprints repeat.
+    weights = np.random.default_rng(0).integers(1, 2**63, batch.features.shape[1] + 1, dtype=np.uint64)
+    keys = batch.labels.astype(np.uint64) * weights[-1]
+    for index in range(batch.features.shape[1]):
+        keys += np.ascontiguousarray(batch.features[:, index]).view(np.uint64) * weights[index]
+    order = np.argsort(keys)
     same_key = np.flatnonzero(keys[order][1:] == keys[order][:-1])
     first, second = order[same_key], order[same_key + 1]
-    exact = (rows[first] == rows[second]).all(axis=1) & (batch.labels[first] == batch.labels[second])
+    exact = (batch.features[first] == batch.features[second]).all(axis=1)
+    exact &= batch.labels[first] == batch.labels[second]
     return np.sort(np.maximum(first, second)[exact])
 
 
