@@ -209,64 +209,73 @@ class _Rows:
 
 def stream_numbers(rows: _Rows, columns: Columns, numbers: Sequence[str]):
     """Features (Fortran order, in the declared order) and the label column, or None if a number
-    column holds text. A plain file is cut at line breaks into one part per core, each part streamed
-    block by block on its own thread: the first straight into the result, the others into arrays of
-    their own, copied in at the end. So about one batch is in memory, plus the other parts' share."""
+    column holds text. A plain file is cut at line breaks into one part per core, each streamed block
+    by block on its own thread into its own stretch of one array (sized by estimate: untouched pages
+    cost nothing); the stretches are then closed up in place. So about one batch is in memory."""
     types = {name: (pa.float64() if name in numbers else pa.string()) for name in rows.names}
     parts = byte_ranges(rows.path, available_cores())
-    first = np.empty((estimated_rows(rows.path), len(columns.features)), order="F")
+    capacities = [estimated_rows(rows.path, end - start) for start, end in parts]
+    bases = np.cumsum([0, *capacities[:-1]])
+    features = np.empty((sum(capacities), len(columns.features)), order="F")
     try:
         with ThreadPoolExecutor(len(parts)) as pool:
             read = list(
                 pool.map(
-                    lambda part: _stream_part(rows, columns, types, *part, first if part[0] == 0 else None),
-                    parts,
+                    lambda index: _stream_part(rows, columns, types, *parts[index], features, bases[index],
+                                               capacities[index]),
+                    range(len(parts)),
                 )
-            )
+            )  # fmt: skip
     except pa.ArrowInvalid as error:
         if "conversion error" in str(error):
             return None
         if "straddl" in str(error):
             raise FileRejected([f"a line is longer than {BLOCK_BYTES:,} bytes: not a batch row"]) from None
         raise FileRejected([f"not a readable CSV table: {shown(error)}"]) from None
-    features, count = read[0][0], read[0][1]
-    total = sum(part_count for _, part_count, _ in read)
-    if total > len(features):
-        features = np.concatenate([part[:part_count] for part, part_count, _ in read])
+    total = sum(count for _, count, _ in read)
+    if any(own is not None for own, _, _ in read) or total > len(features):  # an estimate was short
+        features = np.concatenate(
+            [own[:count] if own is not None else features[base : base + count] for (own, count, _), base in
+             zip(read, bases, strict=True)]
+        )  # fmt: skip
     else:
-        for part, part_count, _ in read[1:]:
-            features[count : count + part_count] = part[:part_count]
-            count += part_count
+        position = 0
+        for (_, count, _), base in zip(read, bases, strict=True):
+            if base != position:
+                for column in range(features.shape[1]):  # one column at a time: a small temporary
+                    features[position : position + count, column] = features[base : base + count, column]
+            position += count
     if columns.label not in rows.names:
         return features[:total], None
     labels = [chunk for _, _, part_labels in read for chunk in part_labels]
     return features[:total], pa.chunked_array(labels, type=types[columns.label])
 
 
-def _stream_part(rows: _Rows, columns: Columns, types: dict, start: int, end: int, out):
-    """The rows of bytes ``start`` to ``end`` into ``out`` (or a new array): (array, rows, labels)."""
+def _stream_part(rows: _Rows, columns: Columns, types: dict, start: int, end: int, out, base, capacity):
+    """The rows of bytes ``start`` to ``end`` into ``out[base:base + capacity]``, or into an array of
+    their own once that is full: (that array or None, rows, labels)."""
     options = rows.options(types)
     if start > 0:  # no header in this part
         options["read_options"] = arrow_csv.ReadOptions(column_names=rows.names, block_size=BLOCK_BYTES)
     options["read_options"].use_threads = False  # the parts are the threads
+    present = [(index, name) for index, name in enumerate(columns.features) if name in rows.names]
+    own, labels, count = None, [], 0
     with open_text(rows.path) as stream:
         source = stream if rows.path.suffix == ".gz" else _ByteRange(stream, start, end)
-        if out is None:
-            out = np.empty((estimated_rows(rows.path, end - start), len(columns.features)), order="F")
-        present = [(index, name) for index, name in enumerate(columns.features) if name in rows.names]
-        labels, count = [], 0
         for block in arrow_csv.open_csv(source, **options):
             end_row = count + block.num_rows
-            if end_row > len(out):
-                grown = np.empty((2 * end_row, out.shape[1]), order="F")
-                grown[:count] = out[:count]
-                out = grown
+            if own is None and end_row > capacity:
+                own = np.empty((2 * end_row, out.shape[1]), order="F")
+                own[:count] = out[base : base + count]
+            elif own is not None and end_row > len(own):
+                own = np.concatenate([own[:count], np.empty((end_row, out.shape[1]))]).copy(order="F")
+            target = own if own is not None else out[base:]
             for index, name in present:
-                out[count:end_row, index] = block.column(name).to_numpy(zero_copy_only=False)
+                target[count:end_row, index] = block.column(name).to_numpy(zero_copy_only=False)
             if columns.label in rows.names:
                 labels.append(block.column(columns.label))
             count = end_row
-    return out, count, labels
+    return own, count, labels
 
 
 class _ByteRange(io.RawIOBase):
