@@ -214,7 +214,8 @@ def stream_numbers(rows: _Rows, columns: Columns, numbers: Sequence[str]):
     cost nothing); the stretches are then closed up in place. So about one batch is in memory."""
     types = {name: (pa.float64() if name in numbers else pa.string()) for name in rows.names}
     parts = byte_ranges(rows.path, available_cores())
-    capacities = [estimated_rows(rows.path, end - start) for start, end in parts]
+    # A single part is the whole file: its size is gzip's uncompressed one where it applies.
+    capacities = [estimated_rows(rows.path, None if len(parts) == 1 else end - start) for start, end in parts]
     bases = np.cumsum([0, *capacities[:-1]])
     features = np.empty((sum(capacities), len(columns.features)), order="F")
     try:
