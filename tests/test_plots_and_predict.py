@@ -48,7 +48,8 @@ def test_predict_scores_every_row_with_probability_and_class(tmp_path, cancer, s
     rows.to_csv(tmp_path / "rows.csv", index=False)
     assert predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model) == 50
     scored = pd.read_csv(tmp_path / "out.csv")
-    assert list(scored.columns) == [*FEATURE_COLUMNS, "probability", "predicted_label"]
+    header = (tmp_path / "out.csv").read_text().splitlines()[0]
+    assert header == ",".join([*FEATURE_COLUMNS, "probability", "predicted_label"])
     assert scored.probability.between(0, 1).all()
     assert (scored.predicted_label == (scored.probability >= 0.5)).mean() == 1.0
     assert (scored.predicted_label == cancer.labels[:50]).mean() > 0.9

@@ -29,5 +29,5 @@ def predict_csv(input_path: Path, output_path: Path, model_path: Path, sha256: s
     columns["probability"] = model.predict_proba(rows.features)[:, 1]
     columns["predicted_label"] = np.asarray(BATCH_COLUMNS.classes)[model.predict(rows.features)]
     with atomic_writer(output_path) as stream:
-        arrow_csv.write_csv(pa.table(columns), stream)
+        arrow_csv.write_csv(pa.table(columns), stream, arrow_csv.WriteOptions(quoting_header="none"))
     return len(rows)
