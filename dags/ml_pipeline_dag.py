@@ -10,7 +10,8 @@
    and `cv_results`.
 4. **after_crossvalidation**, in parallel: **store_best_params**, and **refit_final_model** on the
    whole batch, saved with joblib under `models/` and registered, then **promote_model**: champion
-   if it beats the champion by more than `min_delta`, else challenger; `models/champion` follows.
+   if it beats the champion, scored on the same test split, by more than `min_delta`, else
+   challenger; `models/champion` follows.
 
 The tasks live in the `ml_pipeline` package (`src/ml_pipeline/tasks.py`); this file only wires them.
 Settings come from `ml_pipeline/config.py`, the environment (`ML_PIPELINE_*`) and the Trigger form.
@@ -82,7 +83,7 @@ with DAG(
         saved >> [tasks.store_best_params(), refitted]
         # Plots need only the tuning step's outputs: they are drawn while the results are saved.
         tasks.plot_experiment(splits, tuned)
-        tasks.promote_model(refitted)
+        tasks.promote_model(refitted, splits)
 
     # Fetching needs no table, so it runs while the tables are created.
     wait_for_batch_file >> fetched

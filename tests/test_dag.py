@@ -57,7 +57,10 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
         "split_batch",
         "tune_hyperparameters",
     }
-    assert upstream(dag, "after_crossvalidation.promote_model") == {"after_crossvalidation.refit_final_model"}
+    assert upstream(dag, "after_crossvalidation.promote_model") == {
+        "after_crossvalidation.refit_final_model",
+        "split_batch",
+    }
     assert upstream(dag, "after_crossvalidation.plot_experiment") == {"split_batch", "tune_hyperparameters"}
 
 

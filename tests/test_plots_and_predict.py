@@ -1,10 +1,14 @@
 """What a user looks at: the run's plots, and predictions from the champion."""
 
+from types import SimpleNamespace
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from ml_pipeline.columns import FEATURE_COLUMNS
 from ml_pipeline.config import PipelineConfig
+from ml_pipeline.model import C_PARAM, PCA_PARAM
 from ml_pipeline.model_files import refit, save_model, write_metadata
 from ml_pipeline.plots import plot_experiment
 from ml_pipeline.predict import predict_csv
@@ -33,6 +37,25 @@ def test_plots_are_written_next_to_the_model(tmp_path, tuned):
     ]
     for path in written:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_plots_of_three_classes_draw_a_curve_per_class(tmp_path):
+    labels = np.repeat([0, 1, 2], 20)
+    decision = np.random.default_rng(0).normal(size=(60, 3)) + 2 * np.eye(3)[labels]
+    report = SimpleNamespace(
+        param_grid={PCA_PARAM: [1, 2], C_PARAM: [0.1, 1.0]},
+        candidates=[
+            {"pca_n_components": k, "c": c, "mean_test_score": 0.5 + k / 10}
+            for k in (1, 2)
+            for c in (0.1, 1.0)
+        ],
+        best_params={PCA_PARAM: 2, C_PARAM: 1.0},
+        cv_folds=3,
+        cv_mean_score=0.7,
+        test_metrics={"accuracy": 0.8},
+    )
+    written = plot_experiment(report, labels, decision, tmp_path / "model.joblib")
+    assert all(path.read_bytes()[:4] == b"\x89PNG" for path in written)
 
 
 @pytest.fixture

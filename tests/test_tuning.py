@@ -76,3 +76,25 @@ def test_test_scores_are_those_of_the_scikit_learn_pipeline(cancer):
     assert ours["accuracy"] == pytest.approx(model.score(test.features, test.labels), abs=1 / len(test))
     auc = roc_auc_score(test.labels, model.decision_function(test.features))
     assert ours["roc_auc"] == pytest.approx(auc, abs=1e-3)
+
+
+def test_fast_cv_agrees_with_grid_search_on_three_classes():
+    from sklearn.datasets import make_classification
+
+    from ml_pipeline.batch import Batch
+
+    features, labels = make_classification(
+        n_samples=3000, n_features=13, n_informative=6, n_classes=3, n_clusters_per_class=1, random_state=4
+    )
+    batch = Batch(features, labels.astype(np.int8), tuple(f"x{i}" for i in range(13)))
+    config = PipelineConfig(max_pca_components=12, c_count=4, cv_folds=4)
+    grid = param_grid(config, 13)
+    ours = cross_validate_grid(batch, grid, config.cv_folds, seed=5, n_jobs=2)
+    reference = grid_search(batch, grid, config.cv_folds, seed=5)
+    np.testing.assert_allclose(ours.mean_scores, reference.cv_results_["mean_test_score"], atol=1e-3)
+    assert reference.cv_results_["mean_test_score"][ours.best_index] >= reference.best_score_ - 1e-3
+
+    train, test = split_batch(batch, 0.2, 5)
+    metrics, decision = evaluate_on_test(train, test, ours.best_params)
+    assert decision.shape == (len(test), 3)
+    assert metrics["accuracy"] > 0.7 and 0.5 < metrics["roc_auc"] <= 1  # macro scores, one-vs-rest AUC

@@ -156,25 +156,34 @@ def _score_sizes(
 ) -> np.ndarray:
     """Held-out accuracy for each consecutive PCA size in ``sizes`` x each C.
 
-    Fits LogisticRegression's objective with L-BFGS, as ``LogisticRegression(solver="lbfgs")`` does,
-    starting each fit from the nearest solution already found: the previous C for the same k, or
-    for the smallest C, the solution for k - 1 with a zero weight for the new component.
+    Fits LogisticRegression's objective with L-BFGS, as ``LogisticRegression(solver="lbfgs")`` does
+    (binary, or multinomial for three classes or more), starting each fit from the nearest solution
+    already found: the previous C for the same k, or for the smallest C, the solution for k - 1 with
+    zero weights for the new component.
     """
-    target = train_labels.astype(np.float64)
+    classes = int(max(train_labels.max(), test_labels.max())) + 1
     scores = np.empty((len(sizes), len(c_values)))
     order = np.argsort(c_values)
-    smallest_c_solution = np.zeros(1)  # intercept only: a start for the first size
+    smallest_c_solution = None
     for row, k in enumerate(sizes):
-        objective = LogisticObjective(train[:, :k], target)
-        start = np.insert(smallest_c_solution, -1, np.zeros(k + 1 - len(smallest_c_solution)))
+        objective = objective_for(train[:, :k], train_labels, classes)
+        start = objective.widen(smallest_c_solution)
         for step, column in enumerate(order):
             solution = objective.minimise(c_values[column], start)
-            decision = test[:, :k] @ solution[:-1] + solution[-1]
-            scores[row, column] = np.mean((decision > 0) == test_labels)
+            scores[row, column] = np.mean(objective.predict(test[:, :k], solution) == test_labels)
             if step == 0:
                 smallest_c_solution = solution
             start = solution
     return scores
+
+
+def objective_for(features: np.ndarray, labels: np.ndarray, classes: int):
+    """LogisticRegression's objective for these rows: binary for two classes, else multinomial."""
+    return (
+        LogisticObjective(features, labels)
+        if classes == 2
+        else MultinomialObjective(features, labels, classes)
+    )
 
 
 class LogisticObjective:
@@ -183,11 +192,24 @@ class LogisticObjective:
     Reuses its row-sized work arrays across evaluations: an L-BFGS fit evaluates it dozens of times.
     """
 
-    def __init__(self, features: np.ndarray, target: np.ndarray):
-        self.features, self.target = features, target
-        self.raw, self.work = np.empty(len(target)), np.empty(len(target))
+    def __init__(self, features: np.ndarray, labels: np.ndarray):
+        self.features, self.target = features, labels.astype(np.float64)
+        self.raw, self.work = np.empty(len(labels)), np.empty(len(labels))
         self.l2 = 0.0
         self.last_point, self.last_data_gradient = None, None
+
+    def widen(self, solution: np.ndarray | None) -> np.ndarray:
+        """A start for this many components from a solution with one fewer: a zero weight added."""
+        size = self.features.shape[1] + 1
+        if solution is None:
+            return np.zeros(size)
+        return np.insert(solution, -1, np.zeros(size - len(solution)))
+
+    def predict(self, features: np.ndarray, solution: np.ndarray) -> np.ndarray:
+        return (features @ solution[:-1] + solution[-1] > 0).astype(np.int8)
+
+    def decision(self, features: np.ndarray, solution: np.ndarray) -> np.ndarray:
+        return features @ solution[:-1] + solution[-1]
 
     def __call__(self, parameters: np.ndarray) -> tuple[float, np.ndarray]:
         rows = len(self.target)
@@ -228,4 +250,63 @@ class LogisticObjective:
             return False
         gradient = self.last_data_gradient.copy()
         gradient[:-1] += self.l2 * point[:-1]
+        return float(np.max(np.abs(gradient))) <= LBFGS_TOL
+
+
+class MultinomialObjective(LogisticObjective):
+    """LogisticRegression's multinomial objective (three classes or more): one weight vector and one
+    intercept per class, the softmax cross-entropy, and the L2 penalty on the weights.
+
+    Parameters are flattened from a (components + 1) x classes array whose last row is the intercepts.
+    """
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, classes: int):
+        self.features, self.classes = features, classes
+        self.target = np.zeros((len(labels), classes))
+        self.target[np.arange(len(labels)), labels] = 1.0
+        self.raw = np.empty((len(labels), classes))
+        self.l2 = 0.0
+        self.last_point, self.last_data_gradient = None, None
+
+    def _shaped(self, parameters: np.ndarray) -> np.ndarray:
+        return parameters.reshape(self.features.shape[1] + 1, self.classes)
+
+    def __call__(self, parameters: np.ndarray) -> tuple[float, np.ndarray]:
+        rows = len(self.target)
+        shaped = self._shaped(parameters)
+        weights = shaped[:-1]
+        raw = np.matmul(self.features, weights, out=self.raw)
+        raw += shaped[-1]
+        largest = raw.max(axis=1, keepdims=True)
+        raw -= largest
+        log_sum = np.log(np.exp(raw).sum(axis=1))
+        loss = (log_sum - (raw * self.target).sum(axis=1)).mean()
+        residual = np.exp(raw - log_sum[:, None], out=raw)  # the class probabilities
+        residual -= self.target
+        gradient = np.empty_like(shaped)
+        gradient[:-1] = self.features.T @ residual / rows
+        gradient[-1] = residual.mean(axis=0)
+        self.last_point, self.last_data_gradient = parameters.copy(), gradient.ravel().copy()
+        gradient[:-1] += self.l2 * weights
+        return loss + 0.5 * self.l2 * float((weights * weights).sum()), gradient.ravel()
+
+    def widen(self, solution: np.ndarray | None) -> np.ndarray:
+        size = self.features.shape[1] + 1
+        if solution is None:
+            return np.zeros(size * self.classes)
+        shaped = solution.reshape(-1, self.classes)
+        return np.insert(shaped, -1, np.zeros((size - len(shaped), self.classes)), axis=0).ravel()
+
+    def predict(self, features: np.ndarray, solution: np.ndarray) -> np.ndarray:
+        return self.decision(features, solution).argmax(axis=1).astype(np.int8)
+
+    def decision(self, features: np.ndarray, solution: np.ndarray) -> np.ndarray:
+        shaped = self._shaped(solution)
+        return features @ shaped[:-1] + shaped[-1]
+
+    def _converged_at(self, point: np.ndarray) -> bool:
+        if self.last_point is None or not np.array_equal(point, self.last_point):
+            return False
+        gradient = self._shaped(self.last_data_gradient.copy())
+        gradient[:-1] += self.l2 * self._shaped(point)[:-1]
         return float(np.max(np.abs(gradient))) <= LBFGS_TOL

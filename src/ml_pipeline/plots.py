@@ -39,12 +39,21 @@ def plot_experiment(
     heatmap.colorbar(image, ax=axes, label="mean accuracy")
 
     roc, axes = plt.subplots(figsize=(5, 5))
-    RocCurveDisplay.from_predictions(labels, decision, ax=axes, name="best model")
+    if decision.ndim == 1:
+        RocCurveDisplay.from_predictions(labels, decision, ax=axes, name="best model")
+        predicted = (decision > 0).astype(int)
+    else:  # one curve per class, that class against the others
+        for label in range(decision.shape[1]):
+            RocCurveDisplay.from_predictions(
+                labels == label, decision[:, label], ax=axes, name=f"class {label}"
+            )
+        predicted = decision.argmax(axis=1)
     axes.plot([0, 1], [0, 1], "k--", linewidth=0.8)
     axes.set_title(f"ROC on the test split ({len(labels)} rows)")
 
-    confusion, axes = plt.subplots(figsize=(5, 4.5))
-    ConfusionMatrixDisplay.from_predictions(labels, (decision > 0).astype(int), ax=axes, colorbar=False)
+    size = max(4.5, 1.2 * len(np.unique(labels)))
+    confusion, axes = plt.subplots(figsize=(size + 0.5, size))
+    ConfusionMatrixDisplay.from_predictions(labels, predicted, ax=axes, colorbar=False)
     axes.set_title(f"Test split: accuracy {report.test_metrics['accuracy']:.4f}")
 
     written = []

@@ -6,6 +6,7 @@ The ``models`` table is the truth; the ``models/champion`` link follows it, swit
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +32,20 @@ def register_model(connection, dag_run_id: str, relative_path: Path, sha256: str
 
 
 def promote_if_better(
-    connection, version: int, min_delta: float, force: bool = False, forced_by: str = "force_promote"
+    connection,
+    version: int,
+    min_delta: float,
+    force: bool = False,
+    forced_by: str = "force_promote",
+    rescore: Callable[[dict], float | None] | None = None,
 ) -> Decision:
     """Make ``version`` the champion if its test accuracy beats the champion's by more than
-    ``min_delta`` (or ``force``, from ``forced_by``); otherwise keep it as a challenger. Says why."""
+    ``min_delta`` (or ``force``, from ``forced_by``); otherwise keep it as a challenger. Says why.
+
+    ``rescore(champion_row)`` gives the champion's accuracy on the new model's own test split, so that
+    both are judged on the same rows; without it, or if it gives None (the champion's file cannot be
+    loaded), the champion's accuracy on the test split of its own day is used, and the reason says so.
+    """
     with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(sql("lock_registry"))
         new = cursor.execute(sql("select_model"), {"version": version}).fetchone()
@@ -45,13 +56,22 @@ def promote_if_better(
             return Decision(version, False, f"version {version} is already the champion", version)
         if old is None:
             return _crown(cursor, new, None, f"version {version} is the first model")
-        comparison = (
-            f"test accuracy {new['test_accuracy']:.4f} against champion version {old['version']}'s "
-            f"{old['test_accuracy']:.4f}"
-        )
+        today = rescore(old) if rescore is not None else None
+        if today is None:
+            champion_accuracy = old["test_accuracy"]
+            comparison = (
+                f"test accuracy {new['test_accuracy']:.4f} against champion version {old['version']}'s "
+                f"{champion_accuracy:.4f} on the test split of its own day"
+            )
+        else:
+            champion_accuracy = today
+            comparison = (
+                f"on the same test split, accuracy {new['test_accuracy']:.4f} against champion version "
+                f"{old['version']}'s {today:.4f} (it had {old['test_accuracy']:.4f} on its own day's)"
+            )
         if force:
             return _crown(cursor, new, old, f"promoted by {forced_by} ({comparison})")
-        if new["test_accuracy"] > old["test_accuracy"] + min_delta:
+        if new["test_accuracy"] > champion_accuracy + min_delta:
             return _crown(cursor, new, old, f"{comparison}: better by more than min_delta {min_delta:g}")
         reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
         _set_status(cursor, version, "challenger", reason)

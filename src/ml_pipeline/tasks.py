@@ -187,15 +187,31 @@ def refit_final_model(splits: dict, tuned: dict, **context) -> dict:
 
 
 @task(multiple_outputs=False)
-def promote_model(refitted: dict, **context) -> dict:
-    """Champion if it beats the champion's test accuracy by more than min_delta; else challenger."""
-    from ml_pipeline import registry
+def promote_model(refitted: dict, splits: dict, **context) -> dict:
+    """Champion if it beats the champion's accuracy on today's test split by more than min_delta;
+    else challenger."""
+    from ml_pipeline import model_files, registry
+    from ml_pipeline.batch import read_batch
     from ml_pipeline.db import pipeline_connection
 
     config, _ = settings_and_run(context)
+    test = read_batch(Path(splits["test"]))
+
+    def champion_accuracy_today(champion: dict) -> float | None:
+        try:
+            model = model_files.load_model(Path(config.models_dir) / champion["path"], champion["sha256"])
+        except (OSError, model_files.ModelIntegrityError) as error:
+            log.warning("The champion is judged on its own day's test split: %s", error)
+            return None
+        return float((model.predict(test.features) == test.labels).mean())
+
     with pipeline_connection(config) as connection:
         decision = registry.promote_if_better(
-            connection, refitted["version"], config.min_delta, config.force_promote
+            connection,
+            refitted["version"],
+            config.min_delta,
+            config.force_promote,
+            rescore=champion_accuracy_today,
         )
         live = registry.champion(connection)
     registry.point_champion(Path(config.models_dir), live["path"])

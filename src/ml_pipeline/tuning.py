@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+from scipy.special import softmax
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 from ml_pipeline.batch import Batch
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.fast_cv import LogisticObjective, apply_projection, cross_validate_grid, fit_projection
+from ml_pipeline.fast_cv import apply_projection, cross_validate_grid, fit_projection, objective_for
 from ml_pipeline.model import C_PARAM, PCA_PARAM, param_grid
 from ml_pipeline.tuning_report import TuningReport
 
@@ -31,21 +32,27 @@ def evaluate_on_test(train: Batch, test: Batch, params: dict) -> tuple[dict[str,
     projected_test = apply_projection(
         test.features, test_rows, projection, np.empty((len(test), k), order="F")
     )
-    objective = LogisticObjective(projected_train, np.asarray(train.labels, dtype=np.float64))
-    solution = objective.minimise(C, np.zeros(k + 1))
-    decision = projected_test @ solution[:-1] + solution[-1]
+    classes = int(max(train.labels.max(), test.labels.max())) + 1
+    objective = objective_for(projected_train, np.asarray(train.labels), classes)
+    solution = objective.minimise(C, objective.widen(None))
+    decision = objective.decision(projected_test, solution)
     return test_metrics(np.asarray(test.labels), decision), decision
 
 
 def test_metrics(labels: np.ndarray, decision: np.ndarray) -> dict[str, float]:
-    """Scores on held-out rows from a model's decision function (positive means class 1)."""
-    predicted = (decision > 0).astype(labels.dtype)
+    """Scores on held-out rows from a model's decision function: one column (positive means class
+    1), or one per class for three classes or more (macro averages, one-vs-rest ROC AUC)."""
+    if decision.ndim == 1:
+        predicted, average, score = (decision > 0).astype(labels.dtype), "binary", decision
+    else:
+        predicted, average = decision.argmax(axis=1).astype(labels.dtype), "macro"
+        score = softmax(decision, axis=1)
     return {
         "accuracy": float(accuracy_score(labels, predicted)),
-        "precision": float(precision_score(labels, predicted, zero_division=0)),
-        "recall": float(recall_score(labels, predicted, zero_division=0)),
-        "f1": float(f1_score(labels, predicted, zero_division=0)),
-        "roc_auc": float(roc_auc_score(labels, decision)),
+        "precision": float(precision_score(labels, predicted, average=average, zero_division=0)),
+        "recall": float(recall_score(labels, predicted, average=average, zero_division=0)),
+        "f1": float(f1_score(labels, predicted, average=average, zero_division=0)),
+        "roc_auc": float(roc_auc_score(labels, score, multi_class="ovr")),
     }
 
 
