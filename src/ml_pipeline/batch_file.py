@@ -85,8 +85,8 @@ def shown(value) -> str:
     return repr(text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…")
 
 
-def check_regular_file(path: Path) -> int:
-    """The file's size, or FileRejected if ``path`` is not a regular file of its own."""
+def check_regular_file(path: Path) -> None:
+    """FileRejected unless ``path`` is a regular file of its own (not a link, folder or pipe)."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -100,7 +100,6 @@ def check_regular_file(path: Path) -> int:
         raise FileRejected([f"{path.name} is a folder, not a file"])
     if not stat.S_ISREG(info.st_mode):
         raise FileRejected([f"{path.name} is not a regular file (a pipe, socket or device)"])
-    return info.st_size
 
 
 def open_text(path: Path):
@@ -389,7 +388,6 @@ class FileBatch:
     features: np.ndarray
     codes: np.ndarray | None
     problems: list[str]
-    records: int
 
 
 class _Problems:
@@ -456,7 +454,7 @@ def read_batch_file(path: Path, columns: Columns, labelled: bool = True) -> File
         )  # fmt: skip
     if found.found:
         problems += found.messages()
-    return FileBatch(features, codes, problems, len(features))
+    return FileBatch(features, codes, problems)
 
 
 def _numbers_into(out: np.ndarray, column: pa.ChunkedArray, name: str, found: _Problems) -> None:

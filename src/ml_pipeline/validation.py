@@ -56,7 +56,7 @@ def read_batch_csv(path: Path, folds: int, test_fraction: float, labelled: bool 
         problems += _label_problems(read.codes, BATCH_COLUMNS.classes, folds, test_fraction)
     if problems:
         raise BatchRejected(str(path), problems)
-    labels = read.codes if read.codes is not None else np.zeros(read.records, dtype=np.int8)
+    labels = read.codes if read.codes is not None else np.zeros(len(read.features), dtype=np.int8)
     batch = Batch(read.features, labels, FEATURE_COLUMNS)
     repeated = repeated_rows(batch)
     if not len(repeated):
