@@ -30,18 +30,20 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sqlalchemy import create_engine
 
 from ml_pipeline.batch import Batch, read_batch, write_batch
-from ml_pipeline.batch_store import replace_batch
+from ml_pipeline.batch_store import create_batch_table, replace_batch
 from ml_pipeline.config import PipelineConfig, available_cores
-from ml_pipeline.data_source import breast_cancer_batch, synthetic_batch
+from ml_pipeline.data_source import sklearn_batch, synthetic_batch
+from ml_pipeline.datasets import load
 from ml_pipeline.db import create_tables
 from ml_pipeline.fast_cv import cross_validate_grid
 from ml_pipeline.model import build_pipeline, param_grid
 from ml_pipeline.tuning import tune
-from ml_pipeline.validation import read_batch_csv
+from ml_pipeline.validation import columns_of, read_batch_path
 from ml_pipeline_stack.private import PrivateStack
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = PipelineConfig()
+BREAST_CANCER = load(CONFIG.datasets_dir, "breast_cancer")
 TARGETS = {
     "cv": 5.0,
     "load": 20.0,
@@ -53,7 +55,11 @@ TARGETS = {
 
 
 def make_batch(rows: int) -> Batch:
-    return breast_cancer_batch() if rows == 569 else synthetic_batch(rows, CONFIG.random_seed)
+    return (
+        sklearn_batch(BREAST_CANCER)
+        if rows == 569
+        else synthetic_batch(BREAST_CANCER, rows, CONFIG.random_seed)
+    )
 
 
 def seed_frame(batch: Batch) -> pd.DataFrame:
@@ -109,14 +115,15 @@ def bench_load(report: Report, batch: Batch, engine, connection, repeats: int) -
     days = iter(date(2026, 1, 1) + timedelta(days=offset) for offset in range(repeats + 1))
     sha256 = batch.sha256()
     ours, stored = timed(
-        lambda: replace_batch(connection, batch, next(days), "bench", "bench", sha256), repeats
+        lambda: replace_batch(connection, BREAST_CANCER, batch, next(days), "bench", "bench", sha256), repeats
     )
     assert stored == len(batch)
     ratio = report.add(
         "load into PostgreSQL", len(batch), seed, ours, "to_sql(replace) vs binary COPY, a new day"
     )
     reload, _ = timed(
-        lambda: replace_batch(connection, batch, date(2026, 1, 1), "bench", "bench", sha256), repeats
+        lambda: replace_batch(connection, BREAST_CANCER, batch, date(2026, 1, 1), "bench", "bench", sha256),
+        repeats,
     )
     report.add("reload the same day", len(batch), seed, reload, "a re-run: the day's old rows deleted first")
     if len(batch) == 100_000:
@@ -212,7 +219,9 @@ def run_memory_step(folder: Path, step: str) -> None:
             features[:, index] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
         frame.duplicated()
     elif step == "read_arrow":
-        read_batch_csv(folder / "batch.csv", CONFIG.cv_folds, CONFIG.test_fraction)
+        read_batch_path(
+            folder / "batch.csv", columns_of(BREAST_CANCER), CONFIG.cv_folds, CONFIG.test_fraction
+        )
     elif step == "cv":
         batch = read_batch(folder / "batch")
         cross_validate_grid(batch, param_grid(CONFIG, 30), CONFIG.cv_folds, CONFIG.random_seed)
@@ -460,6 +469,7 @@ def main() -> int:
         host = parse_qs(urlparse(engine_url).query)["host"][0]
         with psycopg.connect(host=host, user="postgres", dbname="bench") as connection:
             create_tables(connection)
+            create_batch_table(connection, BREAST_CANCER)
             for rows in sizes:
                 print(f"\n{rows} rows", flush=True)
                 batch = make_batch(rows)

@@ -1,17 +1,22 @@
 """
-### ml_pipeline: a daily retrain of a breast-cancer classifier
+### ml_pipeline: a daily retrain of a classifier on a declared dataset
 
-1. **create_tables** (while the batch is fetched): the tables, from the package's `sql/` folder.
+One DAG per dataset declared in `datasets/`: `ml_pipeline` trains the default dataset
+(`ML_PIPELINE_DATASET`, else `breast_cancer`), `ml_pipeline_<name>` each of the others, on the
+schedule its declaration gives.
+
+1. **create_tables** (while the batch is fetched): the tables, from the package's `sql/` folder, and
+   the dataset's batch table, from its declaration.
 2. **wait_for_batch_file** (drop-folder source only), **fetch_batch**: the day's batch, validated;
    then, in parallel, **split_batch** (the training window, stratified train/test) and **save_batch**
-   (binary COPY into `batch_rows`, replacing the date's previous batch in one transaction).
+   (binary COPY into the dataset's table, replacing the date's previous batch in one transaction).
 3. **tune_hyperparameters**: stratified k-fold CV over StandardScaler -> PCA -> LogisticRegression
    (PCA size x C), and the winner's scores on the test split; **save_results** writes `experiments`
    and `cv_results`.
 4. **after_crossvalidation**, in parallel: **store_best_params**, and **refit_final_model** on the
    whole batch, saved with joblib under `models/` and registered, then **promote_model**: champion
    if it beats the champion, scored on the same test split, by more than `min_delta`, else
-   challenger; `models/champion` follows.
+   challenger; `models/<dataset>/champion` follows.
 
 The tasks live in the `ml_pipeline` package (`src/ml_pipeline/tasks.py`); this file only wires them.
 Settings come from `ml_pipeline/config.py`, the environment (`ML_PIPELINE_*`) and the Trigger form.
@@ -19,6 +24,7 @@ Settings come from `ml_pipeline/config.py`, the environment (`ML_PIPELINE_*`) an
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
@@ -26,65 +32,80 @@ from airflow.sdk import DAG, Param, TaskGroup
 
 from ml_pipeline import tasks
 from ml_pipeline.config import PipelineConfig, trigger_form
+from ml_pipeline.datasets import DatasetError, declared, load
 from ml_pipeline.db import SCHEMA, SQL_DIR
 from ml_pipeline.sensors import BatchFileSensor
 
 CONFIG = PipelineConfig.from_env()
 
-with DAG(
-    dag_id="ml_pipeline",
-    description="Daily retrain: batch -> Postgres, k-fold CV over PCA x C, best model saved",
-    schedule="@daily",
-    start_date=datetime(2020, 1, 1, tzinfo=UTC),  # how far back backfills may go; catchup is off
-    catchup=False,
-    max_active_runs=3,
-    is_paused_upon_creation=False,
-    tags=["ml", "scikit-learn", "postgres"],
-    default_args={
-        "retries": 2,
-        "retry_delay": timedelta(seconds=20),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=5),
-    },
-    params={name: Param(default, **schema) for name, (default, schema) in trigger_form(CONFIG).items()},
-    template_searchpath=[str(SQL_DIR)],
-    doc_md=__doc__,
-) as dag:
-    with TaskGroup("create_tables", tooltip="Idempotent DDL from ml_pipeline/sql/") as create_tables:
-        create = {
-            name: SQLExecuteQueryOperator(
-                task_id=f"create_{name}",
-                conn_id=CONFIG.conn_id,
-                sql=f"create_{name}.sql",
-                do_xcom_push=False,  # DDL returns nothing of use downstream
-            )
-            for name in SCHEMA
-        }
-        for name, referenced in SCHEMA.items():
-            for table in referenced:
-                create[table] >> create[name]
 
-    wait_for_batch_file = BatchFileSensor(
-        task_id="wait_for_batch_file",
-        mode="reschedule",
-        poke_interval=timedelta(minutes=1),
-        timeout=timedelta(hours=CONFIG.wait_timeout_hours),
-        doc_md="For the drop_folder source, waits for data/incoming/<date>.csv; passes at once otherwise.",
-    )
+def schedule_of(name: str) -> str:
+    """The declared schedule; a declaration that cannot be read still gets a daily DAG, whose runs fail
+    with the declaration's problems, where its user looks."""
+    try:
+        return load(CONFIG.datasets_dir, name).schedule
+    except DatasetError:
+        return "@daily"
 
-    fetched = tasks.fetch_batch()
-    splits = tasks.split_batch(fetched)
-    saved_batch = tasks.save_batch(fetched)
-    tuned = tasks.tune_hyperparameters(splits)
-    saved = tasks.save_results(fetched, tuned)
 
-    with TaskGroup("after_crossvalidation") as after_crossvalidation:
-        refitted = tasks.refit_final_model(splits, tuned)
-        saved >> [tasks.store_best_params(), refitted]
-        # Plots need only the tuning step's outputs: they are drawn while the results are saved.
-        tasks.plot_experiment(splits, tuned)
-        tasks.promote_model(refitted, splits)
+for dataset in declared(CONFIG.datasets_dir):
+    config = replace(CONFIG, dataset=dataset)
+    with DAG(
+        dag_id="ml_pipeline" if dataset == CONFIG.dataset else f"ml_pipeline_{dataset}",
+        description=f"Daily retrain on {dataset}: batch -> Postgres, k-fold CV over PCA x C, best model",
+        schedule=schedule_of(dataset),
+        start_date=datetime(2020, 1, 1, tzinfo=UTC),  # how far back backfills may go; catchup is off
+        catchup=False,
+        max_active_runs=3,
+        # The default dataset's DAG runs at once; another dataset's waits to be switched on in the UI.
+        is_paused_upon_creation=dataset != CONFIG.dataset,
+        tags=["ml", "scikit-learn", "postgres", dataset],
+        default_args={
+            "retries": 2,
+            "retry_delay": timedelta(seconds=20),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=5),
+        },
+        params={name: Param(default, **schema) for name, (default, schema) in trigger_form(config).items()},
+        template_searchpath=[str(SQL_DIR)],
+        doc_md=__doc__,
+    ):
+        with TaskGroup("create_tables", tooltip="Idempotent DDL from ml_pipeline/sql/") as create_tables:
+            create = {
+                name: SQLExecuteQueryOperator(
+                    task_id=f"create_{name}",
+                    conn_id=CONFIG.conn_id,
+                    sql=f"create_{name}.sql",
+                    do_xcom_push=False,  # DDL returns nothing of use downstream
+                )
+                for name in SCHEMA
+            }
+            for name, referenced in SCHEMA.items():
+                for table in referenced:
+                    create[table] >> create[name]
+            create["batches"] >> tasks.create_batch_table()
 
-    # Fetching needs no table, so it runs while the tables are created.
-    wait_for_batch_file >> fetched
-    create_tables >> saved_batch >> saved
+        wait_for_batch_file = BatchFileSensor(
+            task_id="wait_for_batch_file",
+            mode="reschedule",
+            poke_interval=timedelta(minutes=1),
+            timeout=timedelta(hours=CONFIG.wait_timeout_hours),
+            doc_md="For a drop-folder source, waits for the day's file; passes at once otherwise.",
+        )
+
+        fetched = tasks.fetch_batch()
+        splits = tasks.split_batch(fetched)
+        saved_batch = tasks.save_batch(fetched)
+        tuned = tasks.tune_hyperparameters(splits)
+        saved = tasks.save_results(fetched, tuned)
+
+        with TaskGroup("after_crossvalidation") as after_crossvalidation:
+            refitted = tasks.refit_final_model(splits, tuned)
+            saved >> [tasks.store_best_params(), refitted]
+            # Plots need only the tuning step's outputs: they are drawn while the results are saved.
+            tasks.plot_experiment(splits, tuned)
+            tasks.promote_model(refitted, splits)
+
+        # Fetching needs no table, so it runs while the tables are created.
+        wait_for_batch_file >> fetched
+        create_tables >> saved_batch >> saved

@@ -11,9 +11,10 @@ import numpy as np
 import psycopg
 import pytest
 
+from ml_pipeline.batch_store import create_batch_table
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.data_source import breast_cancer_batch, synthetic_batch
 from ml_pipeline.db import create_tables
+from samples import BREAST_CANCER, DATASETS_DIR, breast_cancer_batch, synthetic
 
 # Airflow, imported by the DAG tests, must not write into the user's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ml_pipeline_airflow_home_"))
@@ -44,7 +45,9 @@ def connect(postgres_server):
         opened.append(connection)
         return connection
 
-    create_tables(open_connection())
+    setup = open_connection()
+    create_tables(setup)
+    create_batch_table(setup, BREAST_CANCER)
     yield open_connection
     for connection in opened:
         connection.close()
@@ -57,7 +60,9 @@ def db(connect) -> psycopg.Connection:
 
 @pytest.fixture
 def config(tmp_path) -> PipelineConfig:
-    return PipelineConfig(data_dir=str(tmp_path / "data"), models_dir=str(tmp_path / "models"))
+    return PipelineConfig(
+        data_dir=str(tmp_path / "data"), models_dir=str(tmp_path / "models"), datasets_dir=str(DATASETS_DIR)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +72,7 @@ def cancer():
 
 @pytest.fixture(scope="session")
 def small_synthetic():
-    return synthetic_batch(rows=600, seed=7)
+    return synthetic(600, 7)
 
 
 def rows(connection, query: str, params=None) -> list[tuple]:

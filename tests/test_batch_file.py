@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_pipeline.columns import FEATURE_COLUMNS
-from ml_pipeline.validation import BatchRejected, read_batch_csv
+from ml_pipeline.validation import BatchRejected, read_batch_path
+from samples import COLUMNS, FEATURE_COLUMNS
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def good_text(cancer) -> str:
 def refused(path, labelled=True) -> str:
     started = time.monotonic()
     with pytest.raises(BatchRejected) as caught:
-        read_batch_csv(path, 5, 0.2, labelled=labelled)
+        read_batch_path(path, COLUMNS, 5, 0.2, labelled=labelled)
     assert time.monotonic() - started < 10, "refusing a file must not take long"
     return str(caught.value)
 
@@ -144,7 +144,7 @@ def test_harmless_variants_are_read_as_before(tmp_path, good_text, cancer):
     rows = [line.rsplit(",", 1)[0] + "," + line.rsplit(",", 1)[1] + ".0" for line in rows]  # labels 1.0
     path = tmp_path / "batch.csv"
     path.write_bytes(b"\xef\xbb\xbf" + (spelled + "\r\n" + "\r\n".join(rows) + "\r\n").encode())
-    checked = read_batch_csv(path, 5, 0.2)
+    checked = read_batch_path(path, COLUMNS, 5, 0.2)
     np.testing.assert_array_equal(checked.batch.features, cancer.features)
     np.testing.assert_array_equal(checked.batch.labels, cancer.labels)
 
@@ -157,4 +157,4 @@ def test_a_near_miss_header_is_named_with_a_suggestion(tmp_path, good_text):
 def test_a_gzipped_file_is_read(tmp_path, good_text, cancer):
     path = tmp_path / "batch.csv.gz"
     path.write_bytes(gzip.compress(good_text.encode()))
-    np.testing.assert_array_equal(read_batch_csv(path, 5, 0.2).batch.features, cancer.features)
+    np.testing.assert_array_equal(read_batch_path(path, COLUMNS, 5, 0.2).batch.features, cancer.features)

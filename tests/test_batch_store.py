@@ -1,14 +1,21 @@
-"""Binary COPY into PostgreSQL: exact values, one batch per date, all or nothing."""
+"""Each dataset's table, and binary COPY into it: exact values, one batch per date, all or nothing."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
-import psycopg
 import pytest
 
 from ml_pipeline.batch import Batch
-from ml_pipeline.batch_store import copy_payload, replace_batch
-from ml_pipeline.columns import FEATURE_COLUMNS
+from ml_pipeline.batch_store import (
+    DeclarationChanged,
+    copy_payload,
+    create_batch_table,
+    load_batches,
+    replace_batch,
+    with_earlier_days,
+)
+from ml_pipeline.datasets import Dataset, Source
+from samples import BREAST_CANCER, FEATURE_COLUMNS, WINE
 
 DAY = date(2026, 2, 3)
 
@@ -27,24 +34,24 @@ def test_binary_load_round_trips_every_value_exactly(db, rng):
     features[0, :4] = [0.0, -0.0, np.finfo(float).tiny, np.finfo(float).max]
     labels = rng.integers(0, 2, 500).astype(np.int8)
     batch = Batch(features, labels, FEATURE_COLUMNS)
-    assert replace_batch(db, batch, DAY, "run-1", "test") == 500
+    assert replace_batch(db, BREAST_CANCER, batch, DAY, "run-1", "test") == 500
     loaded_features, loaded_labels = stored(db, DAY)
     assert loaded_features.tobytes() == features.tobytes()
     np.testing.assert_array_equal(loaded_labels, labels)
 
 
 def test_batch_row_records_its_run_and_counts(db, cancer):
-    replace_batch(db, cancer, DAY, "run-1", "breast_cancer")
+    replace_batch(db, BREAST_CANCER, cancer, DAY, "run-1", "breast_cancer")
     row = db.execute(
-        "SELECT dag_run_id, source, row_count, positive_count, data_sha256 FROM batches"
+        "SELECT dataset, dag_run_id, source, row_count, class_counts, data_sha256 FROM batches"
     ).fetchone()
-    assert row == ("run-1", "breast_cancer", 569, 357, cancer.sha256())
+    assert row == ("breast_cancer", "run-1", "breast_cancer", 569, {"0": 212, "1": 357}, cancer.sha256())
 
 
 def test_reloading_a_date_replaces_its_rows(db, cancer):
-    replace_batch(db, cancer, DAY, "run-1", "breast_cancer")
-    replace_batch(db, cancer.take(np.arange(100)), DAY, "run-2", "breast_cancer")
-    replace_batch(db, cancer, date(2026, 2, 4), "run-3", "breast_cancer")
+    replace_batch(db, BREAST_CANCER, cancer, DAY, "run-1", "breast_cancer")
+    replace_batch(db, BREAST_CANCER, cancer.take(np.arange(100)), DAY, "run-2", "breast_cancer")
+    replace_batch(db, BREAST_CANCER, cancer, date(2026, 2, 4), "run-3", "breast_cancer")
     counts = db.execute(
         "SELECT batch_date, count(*) FROM batch_rows GROUP BY batch_date ORDER BY 1"
     ).fetchall()
@@ -52,61 +59,126 @@ def test_reloading_a_date_replaces_its_rows(db, cancer):
     assert db.execute("SELECT dag_run_id FROM batches WHERE batch_date = %s", (DAY,)).fetchone() == ("run-2",)
 
 
-def test_a_failed_load_keeps_the_previous_batch_whole(db, cancer):
-    replace_batch(db, cancer, DAY, "run-1", "breast_cancer")
-    broken = Batch(cancer.features, np.full(len(cancer), 2, dtype=np.int8), cancer.feature_names)
-    with pytest.raises(psycopg.errors.CheckViolation):
-        replace_batch(db, broken, DAY, "run-2", "breast_cancer")
+def test_a_failed_load_keeps_the_previous_batch_whole(db, cancer, monkeypatch):
+    from ml_pipeline import batch_store
+
+    replace_batch(db, BREAST_CANCER, cancer, DAY, "run-1", "breast_cancer")
+    whole_payload = batch_store.copy_payload
+
+    def payload_then_failure(*args):
+        chunks = whole_payload(*args, rows_per_chunk=100)
+        yield from (next(chunks), next(chunks))
+        raise OSError("the disk the batch was read from went away")
+
+    monkeypatch.setattr(batch_store, "copy_payload", payload_then_failure)
+    with pytest.raises(OSError, match="went away"):
+        replace_batch(db, BREAST_CANCER, cancer.take(np.arange(300)), DAY, "run-2", "breast_cancer")
     assert db.execute("SELECT count(*) FROM batch_rows").fetchone() == (569,)
     assert db.execute("SELECT dag_run_id FROM batches").fetchone() == ("run-1",)
 
 
 def test_columns_must_match_the_table(cancer):
     renamed = Batch(cancer.features, cancer.labels, ("radius", *cancer.feature_names[1:]))
-    with pytest.raises(ValueError, match=r"missing \['mean_radius'\], unexpected \['radius'\]"):
-        b"".join(copy_payload(renamed, DAY))
+    with pytest.raises(ValueError, match=r"columns \['radius', .* are not dataset breast_cancer's"):
+        b"".join(copy_payload(BREAST_CANCER, renamed, DAY))
 
 
-def listed_columns(statement: str, opening: str) -> list[str]:
-    start = statement.index(opening) + len(opening)
-    end = statement.index("\n)" if opening.endswith("(") else "FROM", start)
-    return [column.strip() for column in statement[start:end].split(",")]
+def declared(name: str, classes: list, features=("size", "weight"), label="outcome", table=None) -> Dataset:
+    return Dataset(
+        name=name,
+        features=tuple(features),
+        label=label,
+        classes=tuple(classes),
+        source=Source(kind="synthetic", folder=f"incoming/{name}"),
+        table=table or f"{name}_rows",
+        schedule="@daily",
+        description=f"{name} for a test",
+    )
 
 
-def test_copy_statements_list_the_table_columns_in_payload_order():
-    from ml_pipeline.db import sql
+def test_each_dataset_gets_a_table_of_its_declared_columns(db):
+    wine = WINE
+    create_batch_table(db, wine)
+    columns = db.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'wine_rows' "
+        "ORDER BY ordinal_position"
+    ).fetchall()
+    assert columns == [
+        ("batch_date", "date"),
+        ("row_id", "integer"),
+        *((name, "double precision") for name in wine.features),
+        ("cultivar", "smallint"),
+    ]
+    create_batch_table(db, wine)  # again: nothing to do
 
-    expected = ["batch_date", "row_id", *FEATURE_COLUMNS, "label"]
-    assert listed_columns(sql("copy_batch_rows"), "COPY batch_rows (") == expected
-    assert listed_columns(sql("copy_batch_window"), "SELECT") == expected
+
+def test_string_classes_are_stored_as_declared_and_read_back_as_indices(db):
+    churn = declared("churn", ["stayed", "churned", "paused"])
+    create_batch_table(db, churn)
+    labels = np.array([0, 1, 2, 1, 1, 0, 2] * 3000, dtype=np.int8)  # more than one COPY chunk
+    features = np.random.default_rng(1).normal(size=(len(labels), 2))
+    assert replace_batch(db, churn, Batch(features, labels, churn.features), DAY, "run-1", "test") == len(
+        labels
+    )
+    stored_rows = db.execute(
+        "SELECT outcome, count(*) FROM churn_rows GROUP BY outcome ORDER BY outcome"
+    ).fetchall()
+    assert stored_rows == [("churned", 9000), ("paused", 6000), ("stayed", 6000)]
+    assert db.execute("SELECT class_counts FROM batches WHERE dataset = 'churn'").fetchone() == (
+        {"stayed": 6000, "churned": 9000, "paused": 6000},
+    )
+    window = load_batches(db, churn, DAY, DAY + timedelta(days=1))
+    assert window.features.tobytes() == features.tobytes()
+    np.testing.assert_array_equal(window.labels, labels)
+
+
+def test_a_changed_declaration_stops_with_the_difference_and_keeps_the_rows(db, cancer):
+    replace_batch(db, BREAST_CANCER, cancer, DAY, "run-1", "breast_cancer")
+    changed = declared(
+        "breast_cancer", ["malignant", "benign"], features=(*FEATURE_COLUMNS[:-1], "tumour_grade"),
+        label="label", table="batch_rows",
+    )  # fmt: skip
+    with pytest.raises(DeclarationChanged) as caught:
+        create_batch_table(db, changed)
+    message = str(caught.value)
+    assert "declared but not in the table: tumour_grade" in message
+    assert "in the table but not declared: worst_fractal_dimension" in message
+    assert "label is smallint, declared text" in message
+    assert "ALTER TABLE batch_rows RENAME TO batch_rows_old" in message
+    assert db.execute("SELECT count(*) FROM batch_rows").fetchone() == (569,)
+
+
+def test_a_declared_name_cannot_inject_sql(db):
+    odd = declared("odd", [0, 1], features=("x",), table="odd_rows")
+    sneaky = Dataset(**{**odd.__dict__, "features": ("x double precision); DROP TABLE batches; --",)})
+    create_batch_table(db, sneaky)  # the declaration reader refuses such names; the SQL is safe anyway
+    assert db.execute("SELECT count(*) FROM batches").fetchone() == (0,)
+    column = db.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = 'odd_rows' AND ordinal_position = 3"
+    ).fetchone()
+    assert column == sneaky.features
 
 
 def test_a_window_of_stored_batches_reads_back_exactly(db, cancer, small_synthetic):
-    from datetime import timedelta
-
-    from ml_pipeline.batch_store import load_batches
-
     days = [DAY + timedelta(days=offset) for offset in range(3)]
     for day, batch in zip(days, (cancer, small_synthetic, cancer), strict=True):
-        replace_batch(db, batch, day, "run", "test")
-    window = load_batches(db, days[0], days[2])
+        replace_batch(db, BREAST_CANCER, batch, day, "run", "test")
+    window = load_batches(db, BREAST_CANCER, days[0], days[2])
     assert len(window) == len(cancer) + len(small_synthetic)
     assert window.features.tobytes() == np.vstack([cancer.features, small_synthetic.features]).tobytes()
     np.testing.assert_array_equal(window.labels, np.concatenate([cancer.labels, small_synthetic.labels]))
-    assert len(load_batches(db, days[2] + timedelta(days=1), days[2] + timedelta(days=5))) == 0
+    assert len(load_batches(db, BREAST_CANCER, days[2] + timedelta(days=1), days[2] + timedelta(days=5))) == 0
 
 
 def test_the_training_window_puts_earlier_days_before_today(db, cancer, small_synthetic):
-    from datetime import timedelta
-
-    from ml_pipeline.batch_store import with_earlier_days
-
     today = DAY + timedelta(days=3)
-    replace_batch(db, cancer, DAY, "run", "test")  # outside a 3-day window
-    replace_batch(db, small_synthetic, today - timedelta(days=2), "run", "test")
-    replace_batch(db, cancer, today, "run", "test")  # today's own, stored by save_batch meanwhile
+    replace_batch(db, BREAST_CANCER, cancer, DAY, "run", "test")  # outside a 3-day window
+    replace_batch(db, BREAST_CANCER, small_synthetic, today - timedelta(days=2), "run", "test")
+    # today's own, stored by save_batch meanwhile
+    replace_batch(db, BREAST_CANCER, cancer, today, "run", "test")
 
-    window = with_earlier_days(db, cancer, today, days=3)
+    window = with_earlier_days(db, BREAST_CANCER, cancer, today, days=3)
     assert len(window) == len(small_synthetic) + len(cancer)
     assert window.features.tobytes() == np.vstack([small_synthetic.features, cancer.features]).tobytes()
-    assert len(with_earlier_days(db, cancer, today, days=1)) == len(cancer)
+    assert len(with_earlier_days(db, BREAST_CANCER, cancer, today, days=1)) == len(cancer)

@@ -12,7 +12,7 @@ def test_defaults_search_the_documented_grid():
     np.testing.assert_allclose(config.c_values(), np.logspace(-3, 3, 7))
     assert config.pca_sizes(30) == list(range(1, 30))
     assert config.cv_folds == 5
-    assert config.source == "breast_cancer"
+    assert (config.dataset, config.source) == ("breast_cancer", "declared")
 
 
 def test_pca_sizes_stop_below_the_feature_count():
@@ -48,7 +48,11 @@ def test_bad_environment_value_names_the_variable():
         ({"random_seed": -1}, "random_seed is -1; use at least 0"),
         ({"c_min": 0.0}, "c_min is 0.0; use a value above 0"),
         ({"test_fraction": 0.9}, "test_fraction is 0.9"),
-        ({"source": "s3"}, "source is 's3'; choose one of breast_cancer, synthetic"),
+        ({"source": "s3"}, "source is 's3'; choose one of declared, synthetic, drop_folder"),
+        (
+            {"dataset": "churn"},
+            "dataset is 'churn', which is not declared in .*; choose one of breast_cancer, wine",
+        ),
         ({"c_min": 10.0, "c_max": 1.0}, "need 0 < c_min <= c_max"),
         ({"cv_folds": 2.5}, "param cv_folds is 2.5, which is not a valid int"),
     ],

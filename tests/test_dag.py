@@ -26,7 +26,30 @@ def dag(dagbag):
 
 def test_dag_folder_has_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert list(dagbag.dags) == ["ml_pipeline"]
+    assert sorted(dagbag.dags) == ["ml_pipeline", "ml_pipeline_wine"]
+
+
+def test_each_declared_dataset_has_its_own_dag_and_trigger_form(dagbag):
+    default, wine = dagbag.dags["ml_pipeline"], dagbag.dags["ml_pipeline_wine"]
+    assert default.params.dump()["dataset"] == "breast_cancer"
+    assert wine.params.dump()["dataset"] == "wine"
+    assert default.params.get_param("dataset").schema["enum"] == ["breast_cancer", "wine"]
+    assert (default.is_paused_upon_creation, wine.is_paused_upon_creation) == (False, True)
+    assert [task.task_id for task in wine.tasks] == [task.task_id for task in default.tasks]
+
+
+def test_the_default_dataset_is_a_setting(tmp_path):
+    import os
+
+    code = (
+        "import sys; from airflow.dag_processing.dagbag import DagBag; "
+        "print(*sorted(DagBag(sys.argv[1]).dags))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS)],
+        capture_output=True, text=True, check=True, env={**os.environ, "ML_PIPELINE_DATASET": "wine"},
+    )  # fmt: skip
+    assert result.stdout.splitlines()[-1] == "ml_pipeline ml_pipeline_breast_cancer"
 
 
 def upstream(dag, task_id):
@@ -34,17 +57,18 @@ def upstream(dag, task_id):
 
 
 def test_tasks_are_wired_in_the_documented_shape(dag):
-    creates = {f"create_tables.create_{name}" for name in ("batch_tables", "experiments")}
+    creates = {f"create_tables.create_{name}" for name in ("batches", "experiments")}
     assert upstream(dag, "create_tables.create_cv_results") == {"create_tables.create_experiments"}
     assert upstream(dag, "create_tables.create_best_params") == {"create_tables.create_experiments"}
     assert upstream(dag, "create_tables.create_models") == {"create_tables.create_experiments"}
     assert upstream(dag, "wait_for_batch_file") == set()
     assert upstream(dag, "fetch_batch") == {"wait_for_batch_file"}
-    assert not creates & upstream(dag, "create_tables.create_batch_tables")
+    assert not creates & upstream(dag, "create_tables.create_batches")
+    assert upstream(dag, "create_tables.create_batch_table") == {"create_tables.create_batches"}
     assert upstream(dag, "split_batch") == {"fetch_batch"}
     assert upstream(dag, "save_batch") == {
         "fetch_batch",
-        "create_tables.create_batch_tables",
+        "create_tables.create_batch_table",
         "create_tables.create_cv_results",
         "create_tables.create_best_params",
         "create_tables.create_models",
@@ -93,7 +117,10 @@ def test_sql_tasks_create_every_table_from_dags_sql(dag):
     sql_tasks = [t for t in dag.tasks if t.task_type == "SQLExecuteQueryOperator"]
     # The DagBag has read each task's .sql file into its `sql` field.
     assert sorted(t.sql for t in sql_tasks) == sorted(sql(f"create_{name}") for name in SCHEMA)
-    assert {f"create_{name}" for name in SCHEMA} == {p.stem for p in SQL_DIR.glob("create_*.sql")}
+    # create_batch_rows.sql is the one per-dataset table, composed from the declaration by a Python task.
+    assert {f"create_{name}" for name in SCHEMA} | {"create_batch_rows"} == {
+        p.stem for p in SQL_DIR.glob("create_*.sql")
+    }
     assert {t.conn_id for t in sql_tasks} == {PipelineConfig().conn_id}
     # DDL results are of no use downstream; pushing them breaks on servers that return bytes.
     assert not any(t.do_xcom_push for t in sql_tasks)
@@ -102,7 +129,7 @@ def test_sql_tasks_create_every_table_from_dags_sql(dag):
 def test_trigger_form_offers_the_run_settings(dag):
     params = dag.params.dump()
     assert params["cv_folds"] == 5 and params["test_fraction"] == 0.2
-    assert params["source"] == "breast_cancer"
+    assert params["source"] == "declared" and params["dataset"] == "breast_cancer"
 
 
 def test_parsing_the_dag_imports_no_heavy_libraries():

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from ml_pipeline.batch import Batch, read_batch, write_batch
-from ml_pipeline.columns import FEATURE_COLUMNS
+from ml_pipeline.batch_file import normalise
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.data_source import breast_cancer_batch, column_name, fetch_batch
+from ml_pipeline.data_source import fetch_batch
 from ml_pipeline.run import RunKey, model_path, run_dir
 from ml_pipeline.split import split_batch
+from samples import DATASETS_DIR, FEATURE_COLUMNS, WINE, breast_cancer_batch
 
 
 def test_breast_cancer_source_is_the_whole_table(cancer):
@@ -24,17 +25,37 @@ def test_feature_columns_are_the_tables_features_in_order():
     assert breast_cancer_batch().feature_names == FEATURE_COLUMNS
 
 
-def test_column_names_are_plain_sql_identifiers():
-    assert column_name("mean concave points") == "mean_concave_points"
+def test_scikit_learn_names_are_matched_to_the_declared_columns():
+    assert normalise("mean concave points") == "mean_concave_points"
+    assert normalise("od280/od315_of_diluted_wines") == "od280_od315_of_diluted_wines"
     assert all(name.isidentifier() and name.islower() for name in FEATURE_COLUMNS)
 
 
 def test_synthetic_source_is_seeded_and_shaped_like_the_table():
-    config = PipelineConfig(source="synthetic", synthetic_rows=1000, random_seed=3)
+    config = PipelineConfig(
+        source="synthetic", synthetic_rows=1000, random_seed=3, datasets_dir=str(DATASETS_DIR)
+    )
     first, second = (fetch_batch(config, date(2026, 1, 1)).batch for _ in range(2))
     assert first.features.shape == (1000, 30) and first.feature_names == FEATURE_COLUMNS
     assert first.sha256() == second.sha256()
     assert set(np.unique(first.labels)) == {0, 1}
+
+
+def test_wine_is_one_setting_away():
+    config = PipelineConfig.from_env(
+        {"ML_PIPELINE_DATASET": "wine", "ML_PIPELINE_DATASETS_DIR": str(DATASETS_DIR)}
+    )
+    wine = fetch_batch(config, date(2026, 1, 1)).batch
+    assert wine.features.shape == (178, 13) and wine.feature_names == WINE.features
+    assert np.bincount(wine.labels).tolist() == [59, 71, 48]
+    synthetic = fetch_batch(
+        config.with_overrides({"source": "synthetic", "synthetic_rows": 3000}), date(2026, 1, 1)
+    )
+    assert synthetic.batch.features.shape == (3000, 13) and set(np.unique(synthetic.batch.labels)) == {
+        0,
+        1,
+        2,
+    }
 
 
 def test_handoff_round_trips_values_and_names(tmp_path, cancer):

@@ -10,8 +10,8 @@ import pytest
 
 from ml_pipeline.batch_store import replace_batch
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.data_source import synthetic_batch
 from ml_pipeline.db import pipeline_connection
+from samples import BREAST_CANCER, DATASETS_DIR, synthetic
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ml_pipeline"
 DAY = date(2026, 6, 1)
@@ -23,11 +23,12 @@ from datetime import date
 import psycopg
 from ml_pipeline import batch_store
 from ml_pipeline.data_source import synthetic_batch
+from ml_pipeline.datasets import load
 
 whole_payload = batch_store.copy_payload
 
-def payload_then_hang(batch, batch_date, rows_per_chunk=8192):
-    for index, chunk in enumerate(whole_payload(batch, batch_date, rows_per_chunk)):
+def payload_then_hang(dataset, batch, batch_date, rows_per_chunk=8192):
+    for index, chunk in enumerate(whole_payload(dataset, batch, batch_date, rows_per_chunk)):
         yield chunk
         if index == 4:
             print("copying", flush=True)
@@ -36,14 +37,23 @@ def payload_then_hang(batch, batch_date, rows_per_chunk=8192):
 batch_store.copy_payload = payload_then_hang
 connection = psycopg.connect(host=sys.argv[1], user="postgres", dbname=sys.argv[2])
 day = date.fromisoformat(sys.argv[3])
-batch_store.replace_batch(connection, synthetic_batch(100_000, 1), day, "run-2", "x")
+dataset = load(sys.argv[4], "breast_cancer")
+batch_store.replace_batch(connection, dataset, synthetic_batch(dataset, 100_000, 1), day, "run-2", "x")
 """
 
 
 def test_killing_the_load_midway_keeps_the_days_previous_batch_whole(db, connect, cancer):
-    replace_batch(db, cancer, DAY, "run-1", "breast_cancer")
+    replace_batch(db, BREAST_CANCER, cancer, DAY, "run-1", "breast_cancer")
     loader = subprocess.Popen(
-        [sys.executable, "-c", INTERRUPTED_LOAD, db.info.host, db.info.dbname, DAY.isoformat()],
+        [
+            sys.executable,
+            "-c",
+            INTERRUPTED_LOAD,
+            db.info.host,
+            db.info.dbname,
+            DAY.isoformat(),
+            str(DATASETS_DIR),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -57,7 +67,7 @@ def test_killing_the_load_midway_keeps_the_days_previous_batch_whole(db, connect
     assert check.execute("SELECT dag_run_id, row_count FROM batches").fetchall() == [("run-1", 569)]
     assert check.execute("SELECT count(*) FROM batch_rows").fetchone() == (569,)
     # and the load succeeds when run again
-    assert replace_batch(check, synthetic_batch(1000, 2), DAY, "run-3", "synthetic") == 1000
+    assert replace_batch(check, BREAST_CANCER, synthetic(1000, 2), DAY, "run-3", "synthetic") == 1000
     assert check.execute("SELECT dag_run_id, row_count FROM batches").fetchall() == [("run-3", 1000)]
     assert check.execute("SELECT count(*) FROM batch_rows").fetchone() == (1000,)
 
@@ -94,9 +104,13 @@ def test_work_resumes_once_postgres_is_back(monkeypatch, tmp_path):
 
 
 def test_sql_values_reach_the_database_only_as_parameters():
-    """No SQL text is built from values: every statement comes from ml_pipeline/sql/ through db.sql."""
+    """No SQL text is built from values: every statement comes from ml_pipeline/sql/ through db.sql, or
+    through batch_store._statement, which composes a dataset's names into it with psycopg.sql."""
     import re
 
     code = "\n".join(path.read_text() for path in PACKAGE.glob("*.py"))
     statements = re.findall(r"cursor\.(?:execute|copy)\(\s*(\w+)\(", code)
-    assert len(statements) >= 9 and set(statements) == {"sql"}
+    assert len(statements) >= 9 and set(statements) == {"sql", "_statement"}
+    composed = re.findall(r"cursor\.(?:execute|copy)\(\s*(\w+)[,)]", code)
+    assert set(composed) <= {"create", "copy", "statement"}
+    assert "query.SQL(sql(name))" in (PACKAGE / "batch_store.py").read_text()

@@ -41,7 +41,7 @@ def drop_folder_runs(stack) -> dict:
     """A good file for one day and a broken one for the next, through the drop-folder source."""
     import pandas as pd
 
-    from ml_pipeline.data_source import breast_cancer_batch
+    from samples import breast_cancer_batch
 
     incoming = stack.base / "data" / "incoming"
     incoming.mkdir(parents=True, exist_ok=True)

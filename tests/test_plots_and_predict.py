@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_pipeline.columns import FEATURE_COLUMNS
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.model import C_PARAM, PCA_PARAM
 from ml_pipeline.model_files import refit, save_model, write_metadata
 from ml_pipeline.plots import plot_experiment
-from ml_pipeline.predict import predict_csv
+from ml_pipeline.predict import predict_file
 from ml_pipeline.split import split_batch
 from ml_pipeline.tuning import tune
 from ml_pipeline.validation import BatchRejected
+from samples import BREAST_CANCER, DATASETS_DIR, FEATURE_COLUMNS, WINE, breast_cancer_batch
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_plots_are_written_next_to_the_model(tmp_path, tuned):
     report, decision, test = tuned
     model = tmp_path / "2026-01-01" / "model_2026-01-01_run.joblib"
     model.parent.mkdir()
-    written = plot_experiment(report, test.labels, decision, model)
+    written = plot_experiment(report, test.labels, decision, model, BREAST_CANCER.classes)
     assert [path.name for path in written] == [
         "model_2026-01-01_run.cv_heatmap.png",
         "model_2026-01-01_run.roc.png",
@@ -54,7 +54,7 @@ def test_plots_of_three_classes_draw_a_curve_per_class(tmp_path):
         cv_mean_score=0.7,
         test_metrics={"accuracy": 0.8},
     )
-    written = plot_experiment(report, labels, decision, tmp_path / "model.joblib")
+    written = plot_experiment(report, labels, decision, tmp_path / "model.joblib", ("red", "white", "rosé"))
     assert all(path.read_bytes()[:4] == b"\x89PNG" for path in written)
 
 
@@ -62,14 +62,58 @@ def test_plots_of_three_classes_draw_a_curve_per_class(tmp_path):
 def saved_model(tmp_path, cancer, tuned):
     path = tmp_path / "model.joblib"
     sha256 = save_model(refit(cancer, tuned[0].best_params), path)
-    write_metadata(path, cancer, {})
+    write_metadata(path, cancer, BREAST_CANCER.as_dict())
     return path, sha256
+
+
+def test_predict_checks_rows_against_the_features_recorded_with_the_model(tmp_path, tuned):
+    from ml_pipeline.data_source import sklearn_batch
+
+    wine = sklearn_batch(WINE)
+    path = tmp_path / "wine.joblib"
+    sha256 = save_model(refit(wine, tuned[0].best_params), path)
+    write_metadata(path, wine, WINE.as_dict())
+    rows = pd.DataFrame(wine.features, columns=[name.upper() for name in WINE.features])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    assert predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", path, sha256, DATASETS_DIR) == 178
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert list(scored.columns[-4:]) == ["probability_0", "probability_1", "probability_2", "predicted_label"]
+    assert np.allclose(scored[["probability_0", "probability_1", "probability_2"]].sum(axis=1), 1)
+    assert (scored.predicted_label == wine.labels).mean() > 0.9
+    cancer_rows = pd.DataFrame(breast_cancer_batch().features[:5], columns=list(FEATURE_COLUMNS))
+    cancer_rows.to_csv(tmp_path / "cancer.csv", index=False)
+    with pytest.raises(BatchRejected, match="13 missing column.*alcohol"):
+        predict_file(tmp_path / "cancer.csv", tmp_path / "out.csv", path, sha256, DATASETS_DIR)
+
+
+def test_predict_writes_string_classes_as_declared(tmp_path, cancer, tuned):
+    path = tmp_path / "model.joblib"
+    sha256 = save_model(refit(cancer, tuned[0].best_params), path)
+    write_metadata(path, cancer, {**BREAST_CANCER.as_dict(), "classes": ["malignant", "benign"]})
+    pd.DataFrame(cancer.features[:40], columns=list(FEATURE_COLUMNS)).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", path, sha256, DATASETS_DIR)
+    scored = pd.read_csv(tmp_path / "out.csv")
+    expected = np.where(cancer.labels[:40] == 1, "benign", "malignant")
+    assert set(scored.predicted_label) <= {"malignant", "benign"}
+    assert (scored.predicted_label == expected).mean() > 0.9
+
+
+def test_a_model_saved_before_datasets_were_declared_is_read_as_breast_cancer(tmp_path, cancer, tuned):
+    path = tmp_path / "model.joblib"
+    sha256 = save_model(refit(cancer, tuned[0].best_params), path)
+    write_metadata(path, cancer, {})  # what the earlier version recorded: no features, no classes
+    pd.DataFrame(cancer.features[:10], columns=list(FEATURE_COLUMNS)).to_csv(
+        tmp_path / "rows.csv", index=False
+    )
+    assert predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", path, sha256, DATASETS_DIR) == 10
 
 
 def test_predict_scores_every_row_with_probability_and_class(tmp_path, cancer, saved_model):
     rows = pd.DataFrame(cancer.features[:50], columns=list(FEATURE_COLUMNS))
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    assert predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model) == 50
+    assert predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model, DATASETS_DIR) == 50
     scored = pd.read_csv(tmp_path / "out.csv")
     header = (tmp_path / "out.csv").read_text().splitlines()[0]
     assert header == ",".join([*FEATURE_COLUMNS, "probability", "predicted_label"])
@@ -82,7 +126,7 @@ def test_predict_refuses_bad_rows_with_the_batch_rules(tmp_path, cancer, saved_m
     rows = pd.DataFrame(cancer.features[:5], columns=list(FEATURE_COLUMNS)).drop(columns=["mean_area"])
     rows.to_csv(tmp_path / "rows.csv", index=False)
     with pytest.raises(BatchRejected, match="1 missing column"):
-        predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model)
+        predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model, DATASETS_DIR)
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -92,17 +136,17 @@ def test_predict_refuses_a_row_with_an_extra_field_naming_its_line(tmp_path, can
     lines[4] = "1," + lines[4]
     (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(BatchRejected, match="1 row.s. do not have the header's 30 fields .first at line 5"):
-        predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model)
+        predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model, DATASETS_DIR)
     assert not (tmp_path / "out.csv").exists()
 
 
 def test_predict_names_a_folder_given_as_input_or_output(tmp_path, cancer, saved_model):
     (tmp_path / "rows.csv").mkdir()
     with pytest.raises(BatchRejected, match="rows.csv is a folder, not a file"):
-        predict_csv(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model)
+        predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model, DATASETS_DIR)
     pd.DataFrame(cancer.features[:5], columns=list(FEATURE_COLUMNS)).to_csv(tmp_path / "ok.csv", index=False)
     with pytest.raises(IsADirectoryError, match="is a folder: name a file"):
-        predict_csv(tmp_path / "ok.csv", tmp_path, *saved_model)
+        predict_file(tmp_path / "ok.csv", tmp_path, *saved_model, DATASETS_DIR)
 
 
 def test_predict_before_any_run_says_to_run_the_pipeline(postgres_server, monkeypatch, tmp_path, capsys):
@@ -115,4 +159,6 @@ def test_predict_before_any_run_says_to_run_the_pipeline(postgres_server, monkey
     connection = {"conn_type": "postgres", "host": socket, "login": "postgres", "schema": "never_ran"}
     monkeypatch.setenv("AIRFLOW_CONN_ML_PIPELINE_DB", json.dumps(connection))
     assert cli.main(["predict", "--input", str(tmp_path / "rows.csv")]) == 2
-    assert "There is no champion model yet: run the pipeline first" in capsys.readouterr().err
+    assert "There is no champion model of dataset breast_cancer yet: run the pipeline first" in (
+        capsys.readouterr().err
+    )

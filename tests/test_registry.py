@@ -23,8 +23,8 @@ def add_model(db, report, run_id: str, accuracy: float) -> int:
     from dataclasses import replace
 
     scored = replace(report, test_metrics={**report.test_metrics, "accuracy": accuracy})
-    save_experiment(db, RunRecord(run_id, date(2026, 7, 1), "test", "sha", {}), scored)
-    return register_model(db, run_id, Path(f"{run_id}.joblib"), "f" * 64)
+    save_experiment(db, RunRecord(run_id, "breast_cancer", date(2026, 7, 1), "test", "sha", {}), scored)
+    return register_model(db, "breast_cancer", run_id, Path(f"{run_id}.joblib"), "f" * 64)
 
 
 def statuses(db) -> list[tuple]:
@@ -54,7 +54,7 @@ def test_min_delta_and_force(db, report):
     slightly = add_model(db, report, "run-2", 0.905)
     assert not promote_if_better(db, slightly, min_delta=0.01).promoted
     assert promote_if_better(db, slightly, min_delta=0.01, force=True).promoted
-    assert champion(db)["version"] == slightly
+    assert champion(db, "breast_cancer")["version"] == slightly
 
 
 def test_the_champion_is_judged_on_the_challengers_test_split(db, report):
@@ -87,14 +87,15 @@ def test_leaderboard_shows_each_run_with_its_model(db, report):
     assert rows == [("run-1", version, "champion")]
 
 
-def test_champion_link_switches_in_place(tmp_path):
-    (tmp_path / "a.joblib").write_bytes(b"a")
-    (tmp_path / "b.joblib").write_bytes(b"b")
-    link = point_champion(tmp_path, "a.joblib")
-    assert link.read_bytes() == b"a"
-    point_champion(tmp_path, "b.joblib")
-    assert link.read_bytes() == b"b" and sorted(p.name for p in tmp_path.iterdir()) == [
-        "a.joblib",
-        "b.joblib",
+def test_champion_link_switches_in_place_in_the_datasets_folder(tmp_path):
+    (tmp_path / "wine" / "2026-01-01").mkdir(parents=True)
+    (tmp_path / "wine" / "2026-01-01" / "a.joblib").write_bytes(b"a")
+    (tmp_path / "2025-12-31").mkdir()
+    (tmp_path / "2025-12-31" / "b.joblib").write_bytes(b"b")  # saved before datasets had folders
+    link = point_champion(tmp_path, {"dataset": "wine", "path": "wine/2026-01-01/a.joblib"})
+    assert link == tmp_path / "wine" / "champion" and link.read_bytes() == b"a"
+    point_champion(tmp_path, {"dataset": "wine", "path": "2025-12-31/b.joblib"})
+    assert link.read_bytes() == b"b" and sorted(p.name for p in link.parent.iterdir()) == [
+        "2026-01-01",
         "champion",
     ]

@@ -23,14 +23,14 @@ def report(cancer):
 
 
 def record(run_id="run-1"):
-    return RunRecord(run_id, DAY, "breast_cancer", "abc123", PipelineConfig().as_dict())
+    return RunRecord(run_id, "breast_cancer", DAY, "breast_cancer", "abc123", PipelineConfig().as_dict())
 
 
 def test_experiment_and_candidates_are_written(db, report):
     experiment_id = save_experiment(db, record(), report)
     row = db.execute(
         "SELECT run_date, cv_folds, best_params, cv_mean_score, test_accuracy, train_rows, test_rows,"
-        " param_grid -> 'classifier__C', settings ->> 'source', finished_at >= started_at"
+        " param_grid -> 'classifier__C', settings ->> 'dataset', finished_at >= started_at, dataset"
         " FROM experiments WHERE experiment_id = %s",
         (experiment_id,),
     ).fetchone()
@@ -44,6 +44,7 @@ def test_experiment_and_candidates_are_written(db, report):
         report.test_rows,
     )
     assert row[7] == report.param_grid["classifier__C"] and row[8] == "breast_cancer" and row[9]
+    assert row[10] == "breast_cancer"
     ranks = db.execute(
         "SELECT count(*), min(rank_test_score), max(mean_test_score) FROM cv_results"
         " WHERE experiment_id = %s",
@@ -65,8 +66,8 @@ def test_saving_a_run_twice_keeps_one_experiment_and_no_stale_candidates(db, rep
 
 def test_best_params_copy_the_winner(db, report):
     experiment_id = save_experiment(db, record(), report)
-    assert save_best_params(db, "run-1") == experiment_id
-    assert save_best_params(db, "run-1") == experiment_id
+    assert save_best_params(db, "breast_cancer", "run-1") == experiment_id
+    assert save_best_params(db, "breast_cancer", "run-1") == experiment_id
     row = db.execute("SELECT params, pca_n_components, c, cv_mean_score FROM best_params").fetchall()
     assert row == [
         (
@@ -80,7 +81,7 @@ def test_best_params_copy_the_winner(db, report):
 
 def test_best_params_without_an_experiment_say_what_to_run(db):
     with pytest.raises(LookupError, match="run the save_results task"):
-        save_best_params(db, "no-such-run")
+        save_best_params(db, "breast_cancer", "no-such-run")
 
 
 def test_model_is_saved_atomically_and_loads(tmp_path, cancer, report):
@@ -111,13 +112,13 @@ def test_a_crash_while_saving_leaves_the_previous_model(tmp_path, cancer, report
 
 def test_model_path_is_recorded_on_the_experiment(db, report):
     save_experiment(db, record(), report)
-    record_model_file(db, "run-1", Path("2026-04-05/model.joblib"), "f" * 64)
+    record_model_file(db, "breast_cancer", "run-1", Path("2026-04-05/model.joblib"), "f" * 64)
     assert db.execute("SELECT model_path, model_sha256 FROM experiments").fetchone() == (
         "2026-04-05/model.joblib",
         "f" * 64,
     )
     with pytest.raises(LookupError):
-        record_model_file(db, "other-run", Path("x.joblib"), "0" * 64)
+        record_model_file(db, "breast_cancer", "other-run", Path("x.joblib"), "0" * 64)
 
 
 def test_a_model_loads_only_if_its_file_is_unchanged(tmp_path, cancer, report):

@@ -28,7 +28,8 @@ def context(tmp_path, monkeypatch):
 
 
 def test_other_sources_pass_at_once(context):
-    assert BatchFileSensor(task_id="wait").poke(context("breast_cancer")) is True
+    assert BatchFileSensor(task_id="wait").poke(context("declared")) is True
+    assert BatchFileSensor(task_id="wait").poke(context("synthetic")) is True
 
 
 def test_drop_folder_waits_for_the_days_file(context, tmp_path):
@@ -41,10 +42,19 @@ def test_drop_folder_waits_for_the_days_file(context, tmp_path):
     assert sensor.poke(context("drop_folder")) is True
 
 
+@pytest.mark.parametrize("suffix", [".csv.gz", ".parquet"])
+def test_drop_folder_takes_compressed_and_parquet_files(context, tmp_path, suffix):
+    (tmp_path / "incoming").mkdir()
+    (tmp_path / "incoming" / f"{DAY}{suffix}").write_bytes(b"today's")
+    assert BatchFileSensor(task_id="wait").poke(context("drop_folder")) is True
+
+
 def test_timeout_names_the_expected_file(context, tmp_path):
     sensor = BatchFileSensor(task_id="wait", mode="poke", timeout=0, poke_interval=0)
     with pytest.raises(AirflowSensorTimeout) as caught:
         sensor.execute(context("drop_folder"))
     message = str(caught.value)
-    assert f"No batch file arrived at {tmp_path / 'incoming' / f'{DAY}.csv'}" in message
+    assert (
+        f"No batch file arrived at {tmp_path / 'incoming' / f'{DAY}.csv'} (or .csv.gz, .parquet)" in message
+    )
     assert "clear this task" in message

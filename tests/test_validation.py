@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_pipeline.columns import FEATURE_COLUMNS
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.data_source import synthetic_batch
-from ml_pipeline.validation import BatchRejected, read_batch_csv, reject_file
+from ml_pipeline.validation import BatchRejected, read_batch_path, reject_file
+from samples import BREAST_CANCER, COLUMNS, FEATURE_COLUMNS, synthetic
 
 DAY = date(2026, 3, 1)
 
@@ -34,12 +33,12 @@ def write(tmp_path, frame: pd.DataFrame, **options):
 
 def rejected(path, folds=5, test_fraction=0.2) -> str:
     with pytest.raises(BatchRejected) as caught:
-        read_batch_csv(path, folds, test_fraction)
+        read_batch_path(path, COLUMNS, folds, test_fraction)
     return str(caught.value)
 
 
 def test_a_good_file_is_read_exactly(tmp_path, good_frame, cancer):
-    checked = read_batch_csv(write(tmp_path, good_frame), 5, 0.2)
+    checked = read_batch_path(write(tmp_path, good_frame), COLUMNS, 5, 0.2)
     np.testing.assert_array_equal(checked.batch.features, cancer.features)
     np.testing.assert_array_equal(checked.batch.labels, cancer.labels)
     assert checked.notes == []
@@ -47,7 +46,7 @@ def test_a_good_file_is_read_exactly(tmp_path, good_frame, cancer):
 
 def test_columns_may_come_in_any_order(tmp_path, good_frame, cancer):
     shuffled = good_frame[["label", *reversed(FEATURE_COLUMNS)]]
-    checked = read_batch_csv(write(tmp_path, shuffled), 5, 0.2)
+    checked = read_batch_path(write(tmp_path, shuffled), COLUMNS, 5, 0.2)
     np.testing.assert_array_equal(checked.batch.features, cancer.features)
 
 
@@ -140,14 +139,14 @@ def test_every_problem_is_reported_at_once(tmp_path, good_frame):
 
 def test_duplicated_rows_are_reported_and_kept(tmp_path, good_frame):
     frame = pd.concat([good_frame, good_frame.head(3)], ignore_index=True)
-    checked = read_batch_csv(write(tmp_path, frame), 5, 0.2)
+    checked = read_batch_path(write(tmp_path, frame), COLUMNS, 5, 0.2)
     assert len(checked.batch) == 572
     assert checked.notes == ["3 duplicated row(s), kept (the first at line 571)"]
 
 
 def test_a_hundred_thousand_row_file_is_accepted(tmp_path):
-    batch = synthetic_batch(100_000, seed=3)
-    checked = read_batch_csv(write(tmp_path, frame_of(batch)), 5, 0.2)
+    batch = synthetic(100_000, 3)
+    checked = read_batch_path(write(tmp_path, frame_of(batch)), COLUMNS, 5, 0.2)
     assert len(checked.batch) == 100_000
     np.testing.assert_allclose(checked.batch.features, batch.features, rtol=1e-15)
 
@@ -155,7 +154,7 @@ def test_a_hundred_thousand_row_file_is_accepted(tmp_path):
 def test_rejected_file_moves_aside_with_its_reasons(tmp_path, good_frame):
     path = write(tmp_path, good_frame.head(0))
     with pytest.raises(BatchRejected) as caught:
-        read_batch_csv(path, 5, 0.2)
+        read_batch_path(path, COLUMNS, 5, 0.2)
     moved = reject_file(path, tmp_path / "rejected" / str(DAY), caught.value)
     again = write(tmp_path, good_frame.head(0))
     moved_again = reject_file(again, tmp_path / "rejected" / str(DAY), caught.value)
@@ -183,7 +182,7 @@ def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch,
 
     monkeypatch.setenv("ML_PIPELINE_DATA_DIR", str(tmp_path / "data"))
     config = PipelineConfig(data_dir=str(tmp_path / "data"))
-    incoming = config.incoming_file(DAY)
+    incoming = BREAST_CANCER.drop_files(config.data_dir, DAY)[0]
     incoming.parent.mkdir(parents=True)
     frame = good_frame.astype({"mean_radius": object})
     frame.loc[0, "mean_radius"] = "abc"
@@ -195,5 +194,5 @@ def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch,
     assert "column 'mean_radius': 1 row(s) are not numbers" in message
     assert f"Put a corrected file at {incoming}" in message
     assert not incoming.exists()
-    assert (config.rejected_dir(DAY) / f"{DAY}.csv.reason.txt").exists()
+    assert (BREAST_CANCER.rejected_dir(config.data_dir, DAY) / f"{DAY}.csv.reason.txt").exists()
     assert not (tmp_path / "data" / "runs").exists(), "no batch handed to the next tasks"

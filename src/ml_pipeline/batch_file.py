@@ -1,4 +1,5 @@
-"""Reading a batch file strictly, with Apache Arrow's CSV reader (`.csv`, `.csv.gz`).
+"""Reading a batch file strictly, with Apache Arrow's CSV reader (`.csv`, `.csv.gz`), and checking an
+Arrow table (a Parquet file, a SQL query's result) by the same rules.
 
 Only a regular file is read (not a link, a folder, a pipe). Its header is matched to the expected
 columns after folding case, spaces and punctuation (`Mean Radius` is `mean_radius`), in any order.
@@ -19,7 +20,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
+from pyarrow import parquet
 
 from ml_pipeline.config import available_cores
 
@@ -60,8 +62,12 @@ class Columns:
     def label_codes(self, labels: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
         """Each label's class index (0, 1, ...), and a mask of labels that are no class."""
         codes = np.full(len(labels), -1, dtype=np.int8)
+        if not self.numeric_labels and not pa.types.is_string(labels.type):
+            labels = pc.cast(labels, pa.string())  # a table's integer column, for string classes
         if self.numeric_labels:  # `1`, `1.0` and ` 1 ` are the class 1
-            if not pa.types.is_floating(labels.type):
+            if pa.types.is_integer(labels.type) or pa.types.is_decimal(labels.type):
+                labels = pc.cast(labels, pa.float64())
+            elif not pa.types.is_floating(labels.type):
                 text = pc.utf8_trim_whitespace(labels)
                 numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), False)
                 labels = pc.cast(pc.if_else(numeric, text, None), pa.float64())
@@ -391,10 +397,11 @@ class FileBatch:
 
 
 class _Problems:
-    """Problems found per column, each with its first data record; lines are looked up at the end."""
+    """Problems found per column, each with its first record; ``place`` names where records are
+    (physical lines of a file, looked up once at the end, or rows of a table)."""
 
-    def __init__(self, path: Path):
-        self.path, self.found = path, []
+    def __init__(self, place: Callable[[np.ndarray], dict[int, str]]):
+        self.place, self.found = place, []
 
     def add(self, column: str, mask: np.ndarray, what: str, values=None) -> None:
         if mask.any():
@@ -403,13 +410,21 @@ class _Problems:
             self.found.append((column, int(mask.sum()), first, what, value))
 
     def messages(self) -> list[str]:
-        lines = physical_lines(self.path, np.array([first for _, _, first, _, _ in self.found]))
+        places = self.place(np.array([first for _, _, first, _, _ in self.found]))
         return [
-            f"column {column!r}: {count} row(s) {what} (first at line {lines.get(first, '?')}"
+            f"column {column!r}: {count} row(s) {what} (first at {places.get(first, '?')}"
             + ("" if value is None else f": {_number(value) if isinstance(value, float) else shown(value)}")
             + ")"
             for column, count, first, what, value in self.found
         ]
+
+
+def _file_lines(path: Path) -> Callable[[np.ndarray], dict[int, str]]:
+    return lambda records: {record: f"line {line}" for record, line in physical_lines(path, records).items()}
+
+
+def _table_rows(records: np.ndarray) -> dict[int, str]:
+    return {int(record): f"row {int(record) + 1}" for record in records}
 
 
 def _number(value: float):
@@ -422,7 +437,7 @@ def read_batch_file(path: Path, columns: Columns, labelled: bool = True) -> File
     names, problems = match_header(read_header(path), columns, labelled)
     rows = _Rows(path, names)
     numbers = [*columns.features, columns.label] if columns.numeric_labels else list(columns.features)
-    found = _Problems(path)
+    found = _Problems(_file_lines(path))
     read = stream_numbers(rows, columns, numbers)
     rows.check_field_counts()
     if read is None:  # some cell is not a number: read again as text to name every such cell
@@ -442,19 +457,64 @@ def read_batch_file(path: Path, columns: Columns, labelled: bool = True) -> File
                 found.add(name, np.isinf(features[:, index]), "are infinite", features[:, index])
     if len(features) == 0:
         raise FileRejected([*problems, "no data rows: the file has a header only"])
-    codes = None
-    if labelled and labels is not None:
-        codes, unknown = columns.label_codes(labels)
-        empty = labels.is_null().to_numpy(zero_copy_only=False)
-        found.add(columns.label, empty, "are empty")
-        classes = ", ".join(map(str, columns.classes))
-        found.add(
-            columns.label, unknown & ~empty, f"hold a value that is not a class ({classes})",
-            labels.to_numpy(zero_copy_only=False),
-        )  # fmt: skip
-    if found.found:
-        problems += found.messages()
-    return FileBatch(features, codes, problems)
+    codes = _label_codes(labels if labelled else None, columns, found)
+    return FileBatch(features, codes, problems + (found.messages() if found.found else []))
+
+
+def _label_codes(labels: pa.ChunkedArray | None, columns: Columns, found: _Problems) -> np.ndarray | None:
+    """Each label's class index; empty labels and labels that are no class are noted in ``found``."""
+    if labels is None:
+        return None
+    codes, unknown = columns.label_codes(labels)
+    empty = labels.is_null().to_numpy(zero_copy_only=False)
+    found.add(columns.label, empty, "are empty")
+    classes = ", ".join(map(str, columns.classes))
+    found.add(
+        columns.label, unknown & ~empty, f"hold a value that is not a class ({classes})",
+        labels.to_numpy(zero_copy_only=False),
+    )  # fmt: skip
+    return codes
+
+
+def read_parquet_file(path: Path, columns: Columns, labelled: bool = True) -> FileBatch:
+    """The batch in a Parquet file, checked like a table (see ``check_table``)."""
+    check_regular_file(path)
+    try:
+        table = parquet.read_table(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise FileRejected([f"not a readable Parquet file: {shown(error)}"]) from None
+    return check_table(table, columns, labelled)
+
+
+def check_table(table: pa.Table, columns: Columns, labelled: bool = True) -> FileBatch:
+    """A table's columns (matched like a CSV header) as the batch: numeric or numeric-text features,
+    labels among the classes. Problems name the column, the count, and the first row and value."""
+    names, problems = match_header(table.column_names, columns, labelled)
+    table = table.rename_columns(names)
+    if table.num_rows == 0:
+        raise FileRejected([*problems, "no data rows"])
+    found = _Problems(_table_rows)
+    features = np.empty((table.num_rows, len(columns.features)), order="F")
+    for index, name in enumerate(columns.features):
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            _numbers_into(features[:, index], column, name, found)
+        elif (
+            pa.types.is_integer(column.type)
+            or pa.types.is_floating(column.type)
+            or pa.types.is_decimal(column.type)
+        ):
+            values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+            features[:, index] = values
+            found.add(name, np.isnan(values), "are empty or NaN")
+            found.add(name, np.isinf(values), "are infinite", values)
+        else:
+            problems.append(f"column {name!r} holds {column.type} values, not numbers")
+    labels = table.column(columns.label) if columns.label in table.column_names else None
+    codes = _label_codes(labels if labelled else None, columns, found)
+    return FileBatch(features, codes, problems + (found.messages() if found.found else []))
 
 
 def _numbers_into(out: np.ndarray, column: pa.ChunkedArray, name: str, found: _Problems) -> None:

@@ -1,20 +1,25 @@
-"""Loading a batch into PostgreSQL with binary COPY, replacing the date's previous batch.
+"""Each dataset's batches in PostgreSQL: its own table, made from its declaration, loaded with binary
+COPY, replacing the date's previous batch.
 
-PostgreSQL's binary COPY format is fixed-width for these columns, so the whole payload is built
-as one NumPy structured array: no per-row Python, no float-to-text formatting.
+PostgreSQL's binary COPY format is fixed-width for the feature columns, so the payload is built as
+NumPy structured arrays: no per-row Python, no float-to-text formatting. A text label has the
+length of its class, so the rows of each class go out as an array of their own (``row_id`` keeps
+their order).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import struct
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 import numpy as np
+from psycopg import sql as query
 
 from ml_pipeline.batch import Batch
-from ml_pipeline.columns import FEATURE_COLUMNS
+from ml_pipeline.datasets import Dataset
 from ml_pipeline.db import sql
 
 log = logging.getLogger(__name__)
@@ -24,98 +29,197 @@ COPY_TRAILER = struct.pack("!h", -1)
 POSTGRES_EPOCH = date(2000, 1, 1)
 
 
-def _row_layout() -> np.dtype:
-    """One row of batch_rows in binary COPY format: a field count, then (size, value) per column."""
+class DeclarationChanged(RuntimeError):
+    """A dataset's table holds other columns than its declaration says."""
+
+
+def label_type(dataset: Dataset) -> str:
+    """The label column's type, as information_schema names it."""
+    return "text" if isinstance(dataset.classes[0], str) else "smallint"
+
+
+def expected_columns(dataset: Dataset) -> dict[str, str]:
+    return {
+        "batch_date": "date",
+        "row_id": "integer",
+        **{feature: "double precision" for feature in dataset.features},
+        dataset.label: label_type(dataset),
+    }
+
+
+def _statement(name: str, dataset: Dataset, **parts) -> query.Composed:
+    """A .sql file with the dataset's table (and any other ``parts``) composed in safely."""
+    return query.SQL(sql(name)).format(table=query.Identifier(dataset.table), **parts)
+
+
+def create_batch_table(connection, dataset: Dataset) -> None:
+    """Create the dataset's batch table if it is missing; DeclarationChanged if it holds other columns."""
+    features = query.SQL(",\n    ").join(
+        query.SQL("{} double precision NOT NULL").format(query.Identifier(name)) for name in dataset.features
+    )
+    create = _statement(
+        "create_batch_rows",
+        dataset,
+        features=features,
+        label=query.Identifier(dataset.label),
+        label_type=query.SQL(label_type(dataset)),
+        classes=query.SQL(", ").join(map(query.Literal, dataset.classes)),
+    )
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(create)
+        found = dict(cursor.execute(sql("select_table_columns"), {"table": dataset.table}).fetchall())
+        expected = expected_columns(dataset)
+        if found != expected:
+            raise DeclarationChanged(_difference(dataset, found, expected))
+        description = dataset.description or f"The rows of each daily batch of dataset {dataset.name}."
+        cursor.execute(_statement("comment_batch_rows", dataset, description=query.Literal(description)))
+
+
+def _difference(dataset: Dataset, found: dict[str, str], expected: dict[str, str]) -> str:
+    missing = [name for name in expected if name not in found]
+    extra = [name for name in found if name not in expected]
+    retyped = [f"{name} is {found[name]}, declared {expected[name]}"
+               for name in expected if name in found and found[name] != expected[name]]  # fmt: skip
+    details = "; ".join(
+        part
+        for part in (
+            missing and f"declared but not in the table: {', '.join(missing)}",
+            extra and f"in the table but not declared: {', '.join(extra)}",
+            retyped and "; ".join(retyped),
+        )
+        if part
+    )
+    return (
+        f"The table {dataset.table} of dataset {dataset.name} does not match its declaration "
+        f"(datasets/{dataset.name}.toml): {details}. Nothing was changed or dropped. Either restore the "
+        f"declaration; or keep the stored rows under another name (in psql: ALTER TABLE {dataset.table} "
+        f"RENAME TO {dataset.table}_old;) and the next run creates the table anew; or declare the "
+        "changed data as a new dataset (a new file name)."
+    )
+
+
+def _row_layout(n_features: int, label: str) -> np.dtype:
+    """One row of a batch table in binary COPY format: a field count, then (size, value) per column."""
     layout = [("field_count", ">i2"), ("date_size", ">i4"), ("date", ">i4")]
     layout += [("row_id_size", ">i4"), ("row_id", ">i4")]
-    for index in range(len(FEATURE_COLUMNS)):
+    for index in range(n_features):
         layout += [(f"size_{index}", ">i4"), (f"value_{index}", ">f8")]
-    layout += [("label_size", ">i4"), ("label", ">i2")]
+    layout += [("label_size", ">i4"), ("label", label)]
     return np.dtype(layout)
 
 
-def copy_payload(batch: Batch, batch_date: date, rows_per_chunk: int = 8192) -> Iterator[bytes]:
+def copy_payload(
+    dataset: Dataset, batch: Batch, batch_date: date, rows_per_chunk: int = 8192
+) -> Iterator[bytes]:
     """The batch's rows as a binary COPY stream for copy_batch_rows.sql's column list, in chunks.
 
     Chunks keep the payload's memory small, and let PostgreSQL store one chunk while the next is built.
     """
-    if batch.feature_names != FEATURE_COLUMNS:
-        missing = sorted(set(FEATURE_COLUMNS) - set(batch.feature_names))
-        extra = sorted(set(batch.feature_names) - set(FEATURE_COLUMNS))
+    if batch.feature_names != dataset.features:
         raise ValueError(
-            "The batch's columns differ from the batch_rows table: "
-            f"missing {missing or 'none'}, unexpected {extra or 'none'} "
-            "(the order must be that of the breast-cancer table)."
+            f"The batch's columns {list(batch.feature_names)} are not dataset {dataset.name}'s "
+            f"{list(dataset.features)}."
         )
-    layout = _row_layout()
+    text = label_type(dataset) == "text"
+    labels = [str(c).encode() for c in dataset.classes] if text else list(dataset.classes)
+    layouts = [_row_layout(len(dataset.features), f"S{len(c)}" if text else ">i2") for c in labels]
     yield COPY_SIGNATURE
     for first in range(0, len(batch), rows_per_chunk):
         last = min(first + rows_per_chunk, len(batch))
-        rows = np.empty(last - first, dtype=layout)
-        rows["field_count"] = len(FEATURE_COLUMNS) + 3
-        rows["date_size"], rows["date"] = 4, (batch_date - POSTGRES_EPOCH).days
-        rows["row_id_size"], rows["row_id"] = 4, np.arange(first, last, dtype=np.int32)
+        codes = np.asarray(batch.labels[first:last])
         features = np.asarray(batch.features[first:last], dtype=np.float64)
-        for index in range(len(FEATURE_COLUMNS)):
-            rows[f"size_{index}"], rows[f"value_{index}"] = 8, features[:, index]
-        rows["label_size"], rows["label"] = 2, batch.labels[first:last]
-        yield rows.tobytes()
+        row_ids = np.arange(first, last, dtype=np.int32)
+        for code in np.unique(codes) if text else [None]:
+            chosen = slice(None) if code is None else codes == code
+            rows = np.empty(len(row_ids[chosen]), dtype=layouts[0 if code is None else code])
+            rows["field_count"] = len(dataset.features) + 3
+            rows["date_size"], rows["date"] = 4, (batch_date - POSTGRES_EPOCH).days
+            rows["row_id_size"], rows["row_id"] = 4, row_ids[chosen]
+            for index in range(len(dataset.features)):
+                rows[f"size_{index}"], rows[f"value_{index}"] = 8, features[chosen, index]
+            if code is None:
+                rows["label_size"], rows["label"] = 2, np.asarray(labels, dtype=np.int16)[codes]
+            else:
+                rows["label_size"], rows["label"] = len(labels[code]), labels[code]
+            yield rows.tobytes()
     yield COPY_TRAILER
 
 
 def replace_batch(
-    connection, batch: Batch, batch_date: date, dag_run_id: str, source: str, sha256: str | None = None
+    connection,
+    dataset: Dataset,
+    batch: Batch,
+    batch_date: date,
+    dag_run_id: str,
+    source: str,
+    sha256: str | None = None,
 ) -> int:
-    """Store ``batch`` as the batch of ``batch_date`` in one transaction; return the row count.
+    """Store ``batch`` as the dataset's batch of ``batch_date`` in one transaction; return the row count.
 
     Either the old batch stays whole or the new one is stored whole: a failure midway rolls back.
     ``sha256`` is the batch's fingerprint if the caller has it already.
     """
-    payload = copy_payload(batch, batch_date)
+    payload = copy_payload(dataset, batch, batch_date)
+    counts = np.bincount(np.asarray(batch.labels), minlength=len(dataset.classes))
+    columns = ["batch_date", "row_id", *dataset.features, dataset.label]
+    copy = _statement(
+        "copy_batch_rows", dataset, columns=query.SQL(", ").join(map(query.Identifier, columns))
+    )
     with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute(sql("delete_batch"), {"batch_date": batch_date})
+        cursor.execute(
+            _statement("delete_batch", dataset), {"dataset": dataset.name, "batch_date": batch_date}
+        )
         cursor.execute(
             sql("insert_batch"),
             {
+                "dataset": dataset.name,
                 "batch_date": batch_date,
                 "dag_run_id": dag_run_id,
                 "source": source,
                 "row_count": len(batch),
-                "positive_count": int(np.count_nonzero(batch.labels)),
+                "class_counts": json.dumps(
+                    {str(c): int(n) for c, n in zip(dataset.classes, counts, strict=True)}
+                ),
                 "data_sha256": sha256 or batch.sha256(),
             },
         )
-        with cursor.copy(sql("copy_batch_rows")) as copy:
+        with cursor.copy(copy) as stream:
             for chunk in payload:
-                copy.write(chunk)
+                stream.write(chunk)
         return cursor.rowcount
 
 
-def load_batches(connection, first_date: date, before_date: date) -> Batch:
-    """The stored rows of the batches from ``first_date`` up to, not including, ``before_date``."""
+def load_batches(connection, dataset: Dataset, first_date: date, before_date: date) -> Batch:
+    """The stored rows of the dataset's batches from ``first_date`` up to, not including, ``before_date``."""
+    statement = _statement(
+        "copy_batch_window",
+        dataset,
+        features=query.SQL(", ").join(map(query.Identifier, dataset.features)),
+        label=query.Identifier(dataset.label),
+    )
     payload = bytearray()
     with connection.transaction(), connection.cursor() as cursor:
-        params = {"first_date": first_date, "before_date": before_date}
-        with cursor.copy(sql("copy_batch_window"), params) as copy:
+        params = {"first_date": first_date, "before_date": before_date, "classes": list(dataset.classes)}
+        with cursor.copy(statement, params) as copy:
             for chunk in copy:
                 payload += chunk
-    rows = np.frombuffer(payload, dtype=_row_layout(), offset=len(COPY_SIGNATURE), count=_row_count(payload))
-    features = np.column_stack([rows[f"value_{index}"] for index in range(len(FEATURE_COLUMNS))])
-    return Batch(features.astype(np.float64), rows["label"].astype(np.int8), FEATURE_COLUMNS)
+    layout = [("field_count", ">i2")]
+    for index in range(len(dataset.features)):
+        layout += [(f"size_{index}", ">i4"), (f"value_{index}", ">f8")]
+    layout = np.dtype([*layout, ("label_size", ">i4"), ("label", ">i2")])
+    count = (len(payload) - len(COPY_SIGNATURE) - len(COPY_TRAILER)) // layout.itemsize
+    rows = np.frombuffer(payload, dtype=layout, offset=len(COPY_SIGNATURE), count=count)
+    features = np.column_stack([rows[f"value_{index}"] for index in range(len(dataset.features))])
+    return Batch(features.astype(np.float64), rows["label"].astype(np.int8), dataset.features)
 
 
-def with_earlier_days(connection, today: Batch, run_date: date, days: int) -> Batch:
+def with_earlier_days(connection, dataset: Dataset, today: Batch, run_date: date, days: int) -> Batch:
     """The stored batches of the ``days - 1`` days before ``run_date``, then ``today``'s batch."""
     first_date = run_date - timedelta(days=days - 1)
-    earlier = load_batches(connection, first_date, run_date)
+    earlier = load_batches(connection, dataset, first_date, run_date)
     log.info("Training on %d stored rows from %s on, plus today's %d", len(earlier), first_date, len(today))
     return Batch(
         np.concatenate([earlier.features, today.features]),
         np.concatenate([earlier.labels, today.labels]),
         today.feature_names,
     )
-
-
-def _row_count(payload: bytes) -> int:
-    body = len(payload) - len(COPY_SIGNATURE) - len(COPY_TRAILER)
-    return body // _row_layout().itemsize

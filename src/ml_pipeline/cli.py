@@ -1,8 +1,10 @@
 """The pipeline's own commands, run against the pipeline database through its Airflow connection.
 
-    python -m ml_pipeline predict --input rows.csv [--output scored.csv]
+    python -m ml_pipeline predict --input rows.csv [--output scored.csv] [--dataset NAME]
     python -m ml_pipeline promote --version N
-    python -m ml_pipeline summary --run-id RUN_ID
+    python -m ml_pipeline summary --run-id RUN_ID [--dataset NAME]
+
+--dataset defaults to the configured dataset (ML_PIPELINE_DATASET, else breast_cancer).
 
 The same code runs natively (`make predict`, `make promote`, which set the connection for the
 embedded PostgreSQL) and in a container (`docker compose exec airflow-scheduler python -m ml_pipeline
@@ -21,11 +23,11 @@ from ml_pipeline.db import pipeline_connection
 
 
 def predict(args, config: PipelineConfig) -> int:
-    """Score a CSV with the champion: the rows, the probability of class 1, the predicted class."""
+    """Score a file with the dataset's champion: the rows, the class probabilities, the predicted class."""
     import psycopg
 
     from ml_pipeline.model_files import ModelIntegrityError
-    from ml_pipeline.predict import predict_csv
+    from ml_pipeline.predict import predict_file
     from ml_pipeline.registry import champion
     from ml_pipeline.validation import BatchRejected
 
@@ -33,19 +35,23 @@ def predict(args, config: PipelineConfig) -> int:
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.predictions.csv")
     with pipeline_connection(config) as connection:
         try:
-            live = champion(connection)
+            live = champion(connection, config.dataset)
         except psycopg.errors.UndefinedTable:  # a new database: not even the tables are there
             live = None
     if live is None:
-        print("There is no champion model yet: run the pipeline first (make run).", file=sys.stderr)
+        print(
+            f"There is no champion model of dataset {config.dataset} yet: run the pipeline first "
+            f"(make run{'' if config.dataset == 'breast_cancer' else ' DATASET=' + config.dataset}).",
+            file=sys.stderr,
+        )
         return 2
     model = Path(config.models_dir) / live["path"]
     try:
-        rows = predict_csv(source, output, model, live["sha256"])
+        rows = predict_file(source, output, model, live["sha256"], config.datasets_dir)
     except (BatchRejected, ModelIntegrityError, FileNotFoundError, IsADirectoryError) as error:
         print(str(error), file=sys.stderr)
         return 1
-    print(f"Scored {rows} rows of {source} with model version {live['version']}: {output}")
+    print(f"Scored {rows} rows of {source} with {config.dataset} model version {live['version']}: {output}")
     return 0
 
 
@@ -61,8 +67,8 @@ def promote(args, config: PipelineConfig) -> int:
         except LookupError as error:
             print(str(error), file=sys.stderr)
             return 2
-        live = champion(connection)
-    point_champion(Path(config.models_dir), live["path"])
+        live = champion(connection, decision.dataset)
+    point_champion(Path(config.models_dir), live)
     print(f"Champion: version {live['version']} ({live['path']}). {decision.reason}.")
     return 0
 
@@ -77,11 +83,15 @@ def summary(args, config: PipelineConfig) -> int:
     with pipeline_connection(config) as connection:
         try:
             cursor = connection.cursor(row_factory=dict_row)
-            row = cursor.execute(sql("run_summary"), {"dag_run_id": args.run_id}).fetchone()
+            params = {"dataset": config.dataset, "dag_run_id": args.run_id}
+            row = cursor.execute(sql("run_summary"), params).fetchone()
         except psycopg.errors.UndefinedTable:
             row = None
     if row is None:
-        print(f"Run {args.run_id} recorded no experiment: its tasks did not run.", file=sys.stderr)
+        print(
+            f"Run {args.run_id} recorded no experiment of dataset {config.dataset}: its tasks did not run.",
+            file=sys.stderr,
+        )
         return 1
     scores = "  ".join(
         f"{name} {row['test_' + name]:.4f}" for name in ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -108,15 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     scoring = commands.add_parser("predict", help="score a CSV with the champion model")
     scoring.add_argument("--input", required=True)
     scoring.add_argument("--output", help="default: INPUT with .predictions.csv")
+    scoring.add_argument("--dataset", help="whose champion scores the rows (default: the configured one)")
     scoring.set_defaults(handler=predict)
     promotion = commands.add_parser("promote", help="make a model version the champion")
     promotion.add_argument("--version", type=int, required=True)
     promotion.set_defaults(handler=promote)
     report = commands.add_parser("summary", help="what a run found, from the experiment tables")
     report.add_argument("--run-id", required=True)
+    report.add_argument("--dataset", help="the run's dataset (default: the configured one)")
     report.set_defaults(handler=summary)
     args = parser.parse_args(argv)
-    return args.handler(args, PipelineConfig.from_env())
+    config = PipelineConfig.from_env()
+    if getattr(args, "dataset", None):
+        config = config.with_overrides({"dataset": args.dataset}, origin="--")
+    return args.handler(args, config)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "ML_PIPELINE_"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("breast_cancer", "synthetic", "drop_folder")
+SOURCES = ("declared", "synthetic", "drop_folder")
 
 
 class ConfigError(ValueError):
@@ -36,11 +35,16 @@ JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    source: str = setting(
+    dataset: str = setting(
         "breast_cancer",
-        "Where the day's batch comes from: the breast-cancer table shipped with scikit-learn, a "
-        "synthetic batch of the same shape (synthetic_rows rows), or the file "
-        "data/incoming/<date>.csv (drop_folder), waited for up to wait_timeout_hours.",
+        "The dataset to train on: the name of a declaration in the datasets folder "
+        "(datasets/<name>.toml), which says its columns, classes and source.",
+    )
+    source: str = setting(
+        "declared",
+        "Where the day's batch comes from: the dataset's declared source; a synthetic batch shaped "
+        "like the dataset (synthetic_rows rows, for load tests); or the file <date>.csv, .csv.gz or "
+        ".parquet in the dataset's drop folder (drop_folder), waited for up to wait_timeout_hours.",
         enum=list(SOURCES),
     )
     synthetic_rows: int = setting(
@@ -79,6 +83,9 @@ class PipelineConfig:
     )
     n_jobs: int = setting(0, "CV worker threads; 0 for every core.", form=False, minimum=0)
     conn_id: str = setting("ml_pipeline_db", "The Airflow connection to the pipeline database.", form=False)
+    datasets_dir: str = setting(
+        str(PROJECT_ROOT / "datasets"), "Where the dataset declarations are.", form=False
+    )
     data_dir: str = setting(str(PROJECT_ROOT / "data"), "Where runs hand data over.", form=False)
     models_dir: str = setting(str(PROJECT_ROOT / "models"), "Where models are saved.", form=False)
 
@@ -116,6 +123,13 @@ class PipelineConfig:
             for f in fields(self)
             if (problem := _out_of_range(f.name, getattr(self, f.name), f.metadata["schema"]))
         ]
+        if not (Path(self.datasets_dir) / f"{self.dataset}.toml").is_file():
+            from ml_pipeline.datasets import declared
+
+            problems.append(
+                f"dataset is {self.dataset!r}, which is not declared in {self.datasets_dir}; choose one "
+                f"of {', '.join(declared(self.datasets_dir)) or 'none'}, or add {self.dataset}.toml there"
+            )
         if not self.c_min <= self.c_max:
             problems.append(f"c_min={self.c_min}, c_max={self.c_max}; need 0 < c_min <= c_max")
         if problems:
@@ -133,13 +147,11 @@ class PipelineConfig:
         """PCA sizes to search: 1 .. min(max_pca_components, n_features - 1)."""
         return list(range(1, max(1, min(self.max_pca_components, n_features - 1)) + 1))
 
-    def incoming_file(self, run_date: date) -> Path:
-        """Where the drop-folder source expects the batch of ``run_date``."""
-        return Path(self.data_dir) / "incoming" / f"{run_date.isoformat()}.csv"
+    def declaration(self):
+        """The chosen dataset's declaration (a ``datasets.Dataset``)."""
+        from ml_pipeline.datasets import load
 
-    def rejected_dir(self, run_date: date) -> Path:
-        """Where a rejected batch file of ``run_date`` goes, with the reasons beside it."""
-        return Path(self.data_dir) / "rejected" / run_date.isoformat()
+        return load(self.datasets_dir, self.dataset)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -184,7 +196,9 @@ def _out_of_range(name: str, value: Any, schema: Mapping[str, Any]) -> str | Non
 
 def trigger_form(config: PipelineConfig) -> dict[str, tuple[Any, dict[str, Any]]]:
     """Each Trigger-form field: its default (the deployment's configuration) and its JSON schema."""
-    return {
+    from ml_pipeline.datasets import declared
+
+    form = {
         f.name: (
             getattr(config, f.name),
             {
@@ -196,3 +210,5 @@ def trigger_form(config: PipelineConfig) -> dict[str, tuple[Any, dict[str, Any]]
         for f in fields(config)
         if f.metadata["form"]
     }
+    form["dataset"][1]["enum"] = declared(config.datasets_dir)
+    return form

@@ -1,50 +1,127 @@
-"""Where the day's batch comes from."""
+"""Where the day's batch comes from: the source its dataset declares, or one a run chooses instead
+(``source`` = ``synthetic`` or ``drop_folder``). Every batch is checked by the same rules."""
 
 from __future__ import annotations
 
-import re
+import math
+import os
 from datetime import date
+from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer, make_classification
+import pyarrow as pa
+import sklearn.datasets
+from sklearn.datasets import make_classification
 
 from ml_pipeline.batch import Batch
-from ml_pipeline.columns import FEATURE_COLUMNS
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.validation import Checked, check_batch, read_batch_csv
+from ml_pipeline.datasets import Dataset
+from ml_pipeline.validation import (
+    BatchRejected,
+    Checked,
+    check_batch,
+    check_table_batch,
+    columns_of,
+    read_batch_path,
+)
 
 
-def column_name(feature: str) -> str:
-    """A dataset feature name as a plain SQL column name: 'mean concave points' -> 'mean_concave_points'."""
-    return re.sub(r"[^a-z0-9]+", "_", feature.lower()).strip("_")
+def sklearn_table(dataset: Dataset) -> pa.Table:
+    """A table bundled with scikit-learn, with its own column names and the label as declared."""
+    bunch = getattr(sklearn.datasets, f"load_{dataset.source.table}")()
+    columns = {name: bunch.data[:, index] for index, name in enumerate(bunch.feature_names)}
+    labels = bunch.target if isinstance(dataset.classes[0], int) else bunch.target_names[bunch.target]
+    return pa.table({**columns, dataset.label: labels})
 
 
-def breast_cancer_batch() -> Batch:
-    """The Wisconsin breast-cancer table shipped with scikit-learn: 569 rows, 30 features, label."""
-    data = load_breast_cancer()
-    names = tuple(column_name(name) for name in data.feature_names)
-    return Batch(data.data.astype(np.float64), data.target.astype(np.int8), names)
+def sklearn_batch(dataset: Dataset) -> Batch:
+    """A bundled table as the dataset's batch (its columns matched to the declared ones)."""
+    return check_table_batch(sklearn_table(dataset), columns_of(dataset), dataset.source.table, 2, 0.5).batch
 
 
-def synthetic_batch(rows: int, seed: int) -> Batch:
-    """A seeded two-class batch with the breast-cancer table's shape and column names."""
+def synthetic_batch(dataset: Dataset, rows: int, seed: int) -> Batch:
+    """A seeded batch shaped like ``dataset``: its features, its number of classes."""
+    n_features, n_classes = len(dataset.features), len(dataset.classes)
+    informative = max(math.ceil(n_features / 3), math.ceil(math.log2(2 * n_classes)))
     features, labels = make_classification(
         n_samples=rows,
-        n_features=len(FEATURE_COLUMNS),
-        n_informative=10,
-        n_redundant=10,
+        n_features=n_features,
+        n_informative=min(informative, n_features),
+        n_redundant=min(informative, n_features - min(informative, n_features)),
+        n_classes=n_classes,
         class_sep=1.0,
         random_state=seed,
     )
-    return Batch(features, labels.astype(np.int8), FEATURE_COLUMNS)
+    return Batch(features, labels.astype(np.int8), dataset.features)
+
+
+def drop_file(dataset: Dataset, config: PipelineConfig, run_date: date) -> Path:
+    """The day's file in the dataset's drop folder; BatchRejected if there is none, or more than one."""
+    found = [path for path in dataset.drop_files(config.data_dir, run_date) if os.path.lexists(path)]
+    if len(found) == 1:
+        return found[0]
+    expected = dataset.drop_files(config.data_dir, run_date)
+    if not found:
+        problem = f"there is no file {expected[0].name} (nor {', '.join(p.name for p in expected[1:])})"
+    else:
+        problem = f"{len(found)} files for the day: {', '.join(p.name for p in found)}; leave one"
+    raise BatchRejected(str(expected[0].parent), [problem])
+
+
+def query_table(dataset: Dataset, run_date: date) -> pa.Table:
+    """The result of the dataset's query on its Airflow connection, with ``run_date`` as a parameter."""
+    from airflow.sdk import BaseHook
+
+    source = dataset.source
+    origin = f"query of dataset {dataset.name} on connection {source.conn_id!r}"
+    try:
+        connection = BaseHook.get_connection(source.conn_id).get_hook().get_conn()
+    except Exception as error:  # a missing connection, an unknown driver, a server that is down
+        raise BatchRejected(
+            origin,
+            [f"cannot connect: {str(error).strip()[:300]}; define the Airflow connection "
+             f"{source.conn_id!r} (e.g. AIRFLOW_CONN_{source.conn_id.upper()}) and check that it answers"],
+        ) from None  # fmt: skip
+    try:
+        cursor = connection.cursor()
+        cursor.execute(source.query, {"run_date": run_date})
+        if cursor.description is None:
+            raise BatchRejected(origin, ["the query returns no rows: it must be a SELECT"])
+        names = [column[0] for column in cursor.description]
+        rows = cursor.fetchall()
+    except BatchRejected:
+        raise
+    except Exception as error:  # the driver's own error: a bad query, a missing table, no permission
+        raise BatchRejected(origin, [f"the query failed: {str(error).strip()[:300]}"]) from None
+    finally:
+        connection.close()
+    if not rows:
+        raise BatchRejected(origin, [f"the query returned no rows for {run_date}"])
+    values = list(zip(*rows, strict=True))
+    return pa.table({f"{name}": pa.array(column) for name, column in zip(names, values, strict=True)})
 
 
 def fetch_batch(config: PipelineConfig, run_date: date) -> Checked:
-    """The batch for ``run_date`` from the configured source, validated; BatchRejected if unusable."""
-    if config.source == "drop_folder":
-        return read_batch_csv(config.incoming_file(run_date), config.cv_folds, config.test_fraction)
-    if config.source == "breast_cancer":
-        batch = breast_cancer_batch()
-    else:
-        batch = synthetic_batch(config.synthetic_rows, config.random_seed)
-    return check_batch(batch, config.source, config.cv_folds, config.test_fraction)
+    """The batch for ``run_date`` from the dataset's source (or the run's choice), validated;
+    BatchRejected if unusable."""
+    dataset = config.declaration()
+    kind = dataset.source_kind(config.source)
+    columns = columns_of(dataset)
+    if kind == "drop_folder":
+        return read_batch_path(
+            drop_file(dataset, config, run_date), columns, config.cv_folds, config.test_fraction
+        )
+    if kind == "sql":
+        return check_table_batch(
+            query_table(dataset, run_date), columns, f"query of dataset {dataset.name}",
+            config.cv_folds, config.test_fraction,
+        )  # fmt: skip
+    if kind == "sklearn":
+        return check_table_batch(
+            sklearn_table(dataset), columns, dataset.source.table, config.cv_folds, config.test_fraction
+        )
+    rows = (
+        dataset.source.rows if config.source == "declared" and dataset.source.rows else config.synthetic_rows
+    )
+    batch = synthetic_batch(dataset, rows, config.random_seed)
+    return check_batch(batch, dataset.classes, "synthetic", config.cv_folds, config.test_fraction)

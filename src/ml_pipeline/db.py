@@ -12,7 +12,7 @@ SQL_DIR = Path(__file__).resolve().parent / "sql"
 # Each schema file (sql/create_<name>.sql) and the ones whose tables it references, in an order
 # that applies them one after another.
 SCHEMA: dict[str, tuple[str, ...]] = {
-    "batch_tables": (),
+    "batches": (),
     "experiments": (),
     "cv_results": ("experiments",),
     "best_params": ("experiments",),

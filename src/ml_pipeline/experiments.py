@@ -18,6 +18,7 @@ class RunRecord:
     """What identifies a run's experiment row, besides the tuning report."""
 
     dag_run_id: str
+    dataset: str
     run_date: date
     source: str
     data_sha256: str
@@ -35,6 +36,7 @@ def save_experiment(connection, record: RunRecord, report: TuningReport) -> int:
             sql("upsert_experiment"),
             {
                 "dag_run_id": record.dag_run_id,
+                "dataset": record.dataset,
                 "run_date": record.run_date,
                 "source": record.source,
                 "data_sha256": record.data_sha256,
@@ -64,23 +66,27 @@ def save_experiment(connection, record: RunRecord, report: TuningReport) -> int:
     return experiment_id
 
 
-def for_run(connection, statement: str, dag_run_id: str, **values) -> tuple:
+def for_run(connection, statement: str, dataset: str, dag_run_id: str, **values) -> tuple:
     """Run ``statement`` (the name of a .sql file) on the run's experiment row; return its first
     result row. A run with no experiment row yet is told what to do."""
     with connection.transaction(), connection.cursor() as cursor:
-        row = cursor.execute(sql(statement), {"dag_run_id": dag_run_id, **values}).fetchone()
+        params = {"dataset": dataset, "dag_run_id": dag_run_id, **values}
+        row = cursor.execute(sql(statement), params).fetchone()
     if row is None:
         raise LookupError(
-            f"No experiments row for run {dag_run_id!r}: run the save_results task of this run first."
+            f"No experiments row for run {dag_run_id!r} of dataset {dataset}: run the save_results "
+            "task of this run first."
         )
     return row
 
 
-def save_best_params(connection, dag_run_id: str) -> int:
+def save_best_params(connection, dataset: str, dag_run_id: str) -> int:
     """Copy the run's winning parameters into best_params; return the experiment id."""
-    return for_run(connection, "upsert_best_params", dag_run_id)[0]
+    return for_run(connection, "upsert_best_params", dataset, dag_run_id)[0]
 
 
-def record_model_file(connection, dag_run_id: str, relative_path: Path, sha256: str) -> None:
+def record_model_file(connection, dataset: str, dag_run_id: str, relative_path: Path, sha256: str) -> None:
     """Point the run's experiments row at its saved model (a path inside the models folder)."""
-    for_run(connection, "record_model", dag_run_id, model_path=str(relative_path), model_sha256=sha256)
+    for_run(
+        connection, "record_model", dataset, dag_run_id, model_path=str(relative_path), model_sha256=sha256
+    )

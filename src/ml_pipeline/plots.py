@@ -12,10 +12,11 @@ from ml_pipeline.tuning_report import TuningReport
 
 
 def plot_experiment(
-    report: TuningReport, labels: np.ndarray, decision: np.ndarray, model_path: Path
+    report: TuningReport, labels: np.ndarray, decision: np.ndarray, model_path: Path, classes: tuple
 ) -> list[Path]:
     """Mean CV accuracy over PCA size x C (heatmap), ROC curve and confusion matrix, as PNG files
-    named after the model: ``<model>.cv_heatmap.png``, ``<model>.roc.png``, ``<model>.confusion.png``."""
+    named after the model (``<model>.cv_heatmap.png``, ``<model>.roc.png``, ``<model>.confusion.png``),
+    with the class labels as declared (``labels`` holds their indices)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no screen
@@ -45,15 +46,18 @@ def plot_experiment(
     else:  # one curve per class, that class against the others
         for label in range(decision.shape[1]):
             RocCurveDisplay.from_predictions(
-                labels == label, decision[:, label], ax=axes, name=f"class {label}"
+                labels == label, decision[:, label], ax=axes, name=f"class {classes[label]}"
             )
         predicted = decision.argmax(axis=1)
     axes.plot([0, 1], [0, 1], "k--", linewidth=0.8)
     axes.set_title(f"ROC on the test split ({len(labels)} rows)")
 
-    size = max(4.5, 1.2 * len(np.unique(labels)))
+    size = max(4.5, 1.2 * len(classes))
     confusion, axes = plt.subplots(figsize=(size + 0.5, size))
-    ConfusionMatrixDisplay.from_predictions(labels, predicted, ax=axes, colorbar=False)
+    ConfusionMatrixDisplay.from_predictions(
+        labels, predicted, labels=list(range(len(classes))), display_labels=[str(c) for c in classes],
+        ax=axes, colorbar=False,
+    )  # fmt: skip
     axes.set_title(f"Test split: accuracy {report.test_metrics['accuracy']:.4f}")
 
     written = []

@@ -1,6 +1,6 @@
-"""The model registry: every run's model registered, and one champion, the model that is live.
+"""The model registry: every run's model registered, and per dataset one champion, the model that is live.
 
-The ``models`` table is the truth; the ``models/champion`` link follows it, switched atomically.
+The ``models`` table is the truth; the ``models/<dataset>/champion`` link follows it, switched atomically.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ CHAMPION_LINK = "champion"
 @dataclass(frozen=True)
 class Decision:
     version: int
+    dataset: str
     promoted: bool
     reason: str
     champion_version: int
 
 
-def register_model(connection, dag_run_id: str, relative_path: Path, sha256: str) -> int:
+def register_model(connection, dataset: str, dag_run_id: str, relative_path: Path, sha256: str) -> int:
     """Add (or, for a re-run, update) the run's model; return its version."""
-    return for_run(connection, "upsert_model", dag_run_id, path=str(relative_path), sha256=sha256)[0]
+    return for_run(connection, "upsert_model", dataset, dag_run_id, path=str(relative_path), sha256=sha256)[0]
 
 
 def promote_if_better(
@@ -51,11 +52,13 @@ def promote_if_better(
         new = cursor.execute(sql("select_model"), {"version": version}).fetchone()
         if new is None:
             raise LookupError(f"There is no model version {version}; `make psql` then `table models;`.")
-        old = cursor.execute(sql("select_champion")).fetchone()
+        old = cursor.execute(sql("select_champion"), {"dataset": new["dataset"]}).fetchone()
         if old is not None and old["version"] == version:
-            return Decision(version, False, f"version {version} is already the champion", version)
+            return Decision(
+                version, new["dataset"], False, f"version {version} is already the champion", version
+            )
         if old is None:
-            return _crown(cursor, new, None, f"version {version} is the first model")
+            return _crown(cursor, new, None, f"version {version} is the first model of {new['dataset']}")
         today = rescore(old) if rescore is not None else None
         if today is None:
             champion_accuracy = old["test_accuracy"]
@@ -75,7 +78,7 @@ def promote_if_better(
             return _crown(cursor, new, old, f"{comparison}: better by more than min_delta {min_delta:g}")
         reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
         _set_status(cursor, version, "challenger", reason)
-        return Decision(version, False, reason, old["version"])
+        return Decision(version, new["dataset"], False, reason, old["version"])
 
 
 def _crown(cursor, new: dict, old: dict | None, reason: str) -> Decision:
@@ -86,24 +89,26 @@ def _crown(cursor, new: dict, old: dict | None, reason: str) -> Decision:
         sql("insert_promotion"),
         {"from_version": old and old["version"], "to_version": new["version"], "reason": reason},
     )
-    return Decision(new["version"], True, reason, new["version"])
+    return Decision(new["version"], new["dataset"], True, reason, new["version"])
 
 
 def _set_status(cursor, version: int, status: str, reason: str) -> None:
     cursor.execute(sql("set_model_status"), {"version": version, "status": status, "reason": reason})
 
 
-def champion(connection) -> dict | None:
-    """The champion's version, path (in the models folder), sha256 and test accuracy, if any."""
+def champion(connection, dataset: str) -> dict | None:
+    """The dataset's champion: version, path (in the models folder), sha256 and test accuracy, if any."""
     with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
-        return cursor.execute(sql("select_champion")).fetchone()
+        return cursor.execute(sql("select_champion"), {"dataset": dataset}).fetchone()
 
 
-def point_champion(models_dir: Path, relative_path: str) -> Path:
-    """Switch ``models/champion`` to the champion's file in one step (a link renamed into place)."""
-    link = models_dir / CHAMPION_LINK
-    temporary = models_dir / f".{CHAMPION_LINK}.{os.getpid()}.tmp"
+def point_champion(models_dir: Path, live: dict) -> Path:
+    """Switch ``models/<dataset>/champion`` to the champion's file in one step (a link renamed into place)."""
+    folder = models_dir / live["dataset"]
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / CHAMPION_LINK
+    temporary = folder / f".{CHAMPION_LINK}.{os.getpid()}.tmp"
     temporary.unlink(missing_ok=True)
-    temporary.symlink_to(relative_path)
+    temporary.symlink_to(os.path.relpath(models_dir / live["path"], folder))
     os.replace(temporary, link)
     return link

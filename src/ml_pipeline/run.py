@@ -33,12 +33,12 @@ class RunKey:
 
 def run_dir(config: PipelineConfig, run: RunKey) -> Path:
     """The folder where one run's tasks hand data to each other."""
-    folder = Path(config.data_dir) / "runs" / run.run_date.isoformat() / run.slug
+    folder = Path(config.data_dir) / "runs" / config.dataset / run.run_date.isoformat() / run.slug
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def model_path(config: PipelineConfig, run: RunKey) -> Path:
-    """Where the run's final model is saved: its name carries the run's date and id."""
+    """Where the run's final model is saved: its dataset's folder, and a name with the run's date and id."""
     day = run.run_date.isoformat()
-    return Path(config.models_dir) / day / f"model_{day}_{run.slug}.joblib"
+    return Path(config.models_dir) / config.dataset / day / f"model_{day}_{run.slug}.joblib"

@@ -28,6 +28,25 @@ def settings_and_run(context: Mapping[str, Any]) -> tuple[PipelineConfig, RunKey
 
 
 @task(multiple_outputs=False)
+def create_batch_table(**context) -> str:
+    """The dataset's batch table, made from its declaration; stops if the table holds other columns."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ml_pipeline.batch_store import DeclarationChanged
+    from ml_pipeline.batch_store import create_batch_table as create
+    from ml_pipeline.db import pipeline_connection
+
+    config, _ = settings_and_run(context)
+    dataset = config.declaration()
+    with pipeline_connection(config) as connection:
+        try:
+            create(connection, dataset)
+        except DeclarationChanged as changed:
+            raise AirflowFailException(str(changed)) from None  # a retry would find the same table
+    return dataset.table
+
+
+@task(multiple_outputs=False)
 def fetch_batch(**context) -> dict:
     """The day's batch from the configured source, validated, written to the run's folder."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -37,12 +56,15 @@ def fetch_batch(**context) -> dict:
     from ml_pipeline.validation import BatchRejected, reject_file
 
     config, run = settings_and_run(context)
+    dataset = config.declaration()
     try:
         checked = data_source.fetch_batch(config, run.run_date)
     except BatchRejected as rejection:
-        message, incoming = str(rejection), config.incoming_file(run.run_date)
-        if config.source == "drop_folder" and os.path.lexists(incoming):
-            moved = reject_file(incoming, config.rejected_dir(run.run_date), rejection)
+        message = str(rejection)
+        present = [p for p in dataset.drop_files(config.data_dir, run.run_date) if os.path.lexists(p)]
+        if dataset.source_kind(config.source) == "drop_folder" and len(present) == 1:
+            incoming = present[0]
+            moved = reject_file(incoming, dataset.rejected_dir(config.data_dir, run.run_date), rejection)
             message += (
                 f"\nThe file was moved to {moved}, its reasons to {moved}.reason.txt. Put a corrected "
                 f"file at {incoming} and clear wait_for_batch_file to retry."
@@ -53,7 +75,8 @@ def fetch_batch(**context) -> dict:
         log.warning("Batch %s: %s", run.run_date, note)
     batch = checked.batch
     folder = write_batch(batch, run_dir(config, run) / "batch")
-    return {"folder": str(folder), "rows": len(batch), "sha256": batch.sha256()}
+    source = dataset.source_kind(config.source)
+    return {"folder": str(folder), "rows": len(batch), "sha256": batch.sha256(), "source": source}
 
 
 @task(multiple_outputs=False)
@@ -69,7 +92,7 @@ def split_batch(fetched: dict, **context) -> dict:
     if config.training_window_days > 1:
         with pipeline_connection(config) as connection:
             training = batch_store.with_earlier_days(
-                connection, training, run.run_date, config.training_window_days
+                connection, config.declaration(), training, run.run_date, config.training_window_days
             )
         training_folder = str(write_batch(training, folder / "training"))
     train, test = split.split_batch(training, config.test_fraction, config.random_seed)
@@ -92,7 +115,15 @@ def save_batch(fetched: dict, **context) -> dict:
     config, run = settings_and_run(context)
     batch = read_batch(Path(fetched["folder"]))
     with pipeline_connection(config) as connection:
-        rows = replace_batch(connection, batch, run.run_date, run.run_id, config.source, fetched["sha256"])
+        rows = replace_batch(
+            connection,
+            config.declaration(),
+            batch,
+            run.run_date,
+            run.run_id,
+            fetched["source"],
+            fetched["sha256"],
+        )
     return {"batch_date": run.run_date.isoformat(), "rows": rows}
 
 
@@ -133,8 +164,9 @@ def save_results(fetched: dict, tuned: dict, **context) -> dict:
     report = TuningReport.load(Path(tuned["report"]))
     record = experiments.RunRecord(
         dag_run_id=run.run_id,
+        dataset=config.dataset,
         run_date=run.run_date,
-        source=config.source,
+        source=fetched["source"],
         data_sha256=fetched["sha256"],
         settings=config.as_dict(),
     )
@@ -151,7 +183,7 @@ def store_best_params(**context) -> dict:
 
     config, run = settings_and_run(context)
     with pipeline_connection(config) as connection:
-        return {"experiment_id": save_best_params(connection, run.run_id)}
+        return {"experiment_id": save_best_params(connection, config.dataset, run.run_id)}
 
 
 @task(multiple_outputs=False)
@@ -165,6 +197,7 @@ def refit_final_model(splits: dict, tuned: dict, **context) -> dict:
     config, run = settings_and_run(context)
     training = read_batch(Path(splits["training"]))
     model = model_files.refit(training, tuned["best_params"])
+    dataset = config.declaration()
     path = model_path(config, run)
     sha256 = model_files.save_model(model, path)
     model_files.write_metadata(
@@ -177,12 +210,13 @@ def refit_final_model(splits: dict, tuned: dict, **context) -> dict:
             "cv_mean_score": tuned["cv_mean_score"],
             "test_metrics": tuned["test_metrics"],
             "settings": config.as_dict(),
+            **dataset.as_dict(),
         },
     )
     relative = path.relative_to(config.models_dir)
     with pipeline_connection(config) as connection:
-        record_model_file(connection, run.run_id, relative, sha256)
-        version = registry.register_model(connection, run.run_id, relative, sha256)
+        record_model_file(connection, dataset.name, run.run_id, relative, sha256)
+        version = registry.register_model(connection, dataset.name, run.run_id, relative, sha256)
     return {"model_path": str(path), "sha256": sha256, "version": version}
 
 
@@ -213,8 +247,8 @@ def promote_model(refitted: dict, splits: dict, **context) -> dict:
             config.force_promote,
             rescore=champion_accuracy_today,
         )
-        live = registry.champion(connection)
-    registry.point_champion(Path(config.models_dir), live["path"])
+        live = registry.champion(connection, config.dataset)
+    registry.point_champion(Path(config.models_dir), live)
     log.info("Model version %d: %s", decision.version, decision.reason)
     return {"promoted": decision.promoted, "reason": decision.reason, "champion": decision.champion_version}
 
@@ -232,6 +266,10 @@ def plot_experiment(splits: dict, tuned: dict, **context) -> dict:
     report = TuningReport.load(Path(tuned["report"]))
     test = read_batch(Path(splits["test"]))
     written = plots.plot_experiment(
-        report, np.asarray(test.labels), np.load(tuned["test_decision"]), model_path(config, run)
+        report,
+        np.asarray(test.labels),
+        np.load(tuned["test_decision"]),
+        model_path(config, run),
+        config.declaration().classes,
     )
     return {"plots": [str(path) for path in written]}

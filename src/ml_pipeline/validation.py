@@ -1,7 +1,7 @@
 """Checking a day's batch before anything is written.
 
-A batch file is read strictly (see batch_file.py): a comma-separated UTF-8 table with exactly the
-feature columns and the label (in any order; headers matched after folding case, spaces and
+A batch file (CSV or Parquet) or a query's result is read strictly (see batch_file.py): exactly the
+dataset's feature columns and its label (in any order; names matched after folding case, spaces and
 punctuation), numbers only, no empty, NaN or infinite values, labels among the classes. Then the
 batch needs at least two classes and enough rows of each for the split and the folds. Every problem
 found is reported at once, with a count and an example; duplicated rows are reported but kept.
@@ -16,10 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from ml_pipeline.batch import Batch
-from ml_pipeline.batch_file import Columns, FileRejected, physical_lines, read_batch_file
-from ml_pipeline.columns import FEATURE_COLUMNS, LABEL_COLUMN
-
-BATCH_COLUMNS = Columns(FEATURE_COLUMNS, LABEL_COLUMN, (0, 1))
+from ml_pipeline.batch_file import (
+    Columns,
+    FileBatch,
+    FileRejected,
+    check_table,
+    physical_lines,
+    read_batch_file,
+    read_parquet_file,
+)
 
 
 class BatchRejected(ValueError):
@@ -37,32 +42,64 @@ class Checked:
     notes: list[str] = field(default_factory=list)
 
 
+def columns_of(dataset) -> Columns:
+    """What a batch of ``dataset`` (a ``datasets.Dataset``) must hold."""
+    return Columns(dataset.features, dataset.label, dataset.classes)
+
+
 def minimum_rows_per_class(folds: int, test_fraction: float) -> int:
     """Rows a class needs so that the training split still has one per fold, and the test split one."""
     return max(folds + 1, math.ceil(folds / (1 - test_fraction)) + 1)
 
 
-def read_batch_csv(path: Path, folds: int, test_fraction: float, labelled: bool = True) -> Checked:
-    """The batch in ``path``, or BatchRejected naming every problem found.
+def read_batch_path(
+    path: Path, columns: Columns, folds: int, test_fraction: float, labelled: bool = True
+) -> Checked:
+    """The batch in a CSV (``.csv``, ``.csv.gz``) or Parquet file, or BatchRejected naming every problem.
 
     ``labelled=False`` reads rows to score: the label column may be absent, and is then all zeros.
     """
+    reader = read_parquet_file if path.name.endswith(".parquet") else read_batch_file
     try:
-        read = read_batch_file(path, BATCH_COLUMNS, labelled)
+        read = reader(path, columns, labelled)
     except FileRejected as rejection:
         raise BatchRejected(str(path), rejection.problems) from None
+    checked = _checked(read, columns, str(path), folds, test_fraction, labelled)
+    repeated = repeated_rows(checked.batch)
+    if len(repeated):
+        where = (
+            f"row {int(repeated[0]) + 1}" if reader is read_parquet_file
+            else f"line {physical_lines(path, repeated[:1])[int(repeated[0])]}"
+        )  # fmt: skip
+        checked.notes.append(f"{len(repeated)} duplicated row(s), kept (the first at {where})")
+    return checked
+
+
+def check_table_batch(table, columns: Columns, origin: str, folds: int, test_fraction: float) -> Checked:
+    """A batch given as an Arrow table (a query's result), or BatchRejected naming every problem."""
+    try:
+        read = check_table(table, columns)
+    except FileRejected as rejection:
+        raise BatchRejected(origin, rejection.problems) from None
+    checked = _checked(read, columns, origin, folds, test_fraction, labelled=True)
+    repeated = repeated_rows(checked.batch)
+    if len(repeated):
+        checked.notes.append(
+            f"{len(repeated)} duplicated row(s), kept (the first at row {int(repeated[0]) + 1})"
+        )
+    return checked
+
+
+def _checked(
+    read: FileBatch, columns: Columns, origin: str, folds: int, test_fraction: float, labelled: bool
+) -> Checked:
     problems = read.problems
     if labelled and read.codes is not None:
-        problems += _label_problems(read.codes, BATCH_COLUMNS.classes, folds, test_fraction)
+        problems += _label_problems(read.codes, columns.classes, folds, test_fraction)
     if problems:
-        raise BatchRejected(str(path), problems)
+        raise BatchRejected(origin, problems)
     labels = read.codes if read.codes is not None else np.zeros(len(read.features), dtype=np.int8)
-    batch = Batch(read.features, labels, FEATURE_COLUMNS)
-    repeated = repeated_rows(batch)
-    if not len(repeated):
-        return Checked(batch)
-    line = physical_lines(path, repeated[:1])[int(repeated[0])]
-    return Checked(batch, [f"{len(repeated)} duplicated row(s), kept (the first at line {line})"])
+    return Checked(Batch(read.features, labels, columns.features))
 
 
 def repeated_rows(batch: Batch) -> np.ndarray:
@@ -81,7 +118,7 @@ def repeated_rows(batch: Batch) -> np.ndarray:
     return np.sort(np.maximum(first, second)[exact])
 
 
-def check_batch(batch: Batch, source: str, folds: int, test_fraction: float) -> Checked:
+def check_batch(batch: Batch, classes: tuple, source: str, folds: int, test_fraction: float) -> Checked:
     """The value rules, for a batch that did not come from a file (a built-in source)."""
     problems: list[str] = []
     for index in np.flatnonzero(~np.isfinite(batch.features).all(axis=0)):
@@ -92,7 +129,7 @@ def check_batch(batch: Batch, source: str, folds: int, test_fraction: float) -> 
                     f"column {batch.feature_names[index]!r}: {int(bad.sum())} row(s) {what} "
                     f"(first at row {int(np.flatnonzero(bad)[0]) + 1})"
                 )
-    problems.extend(_label_problems(np.asarray(batch.labels), BATCH_COLUMNS.classes, folds, test_fraction))
+    problems.extend(_label_problems(np.asarray(batch.labels), classes, folds, test_fraction))
     if problems:
         raise BatchRejected(source, problems)
     return Checked(batch)

@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 
 from docker_engine import Engine, engine_processes
-from ml_pipeline.columns import FEATURE_COLUMNS
-from ml_pipeline.data_source import breast_cancer_batch
 from ml_pipeline_stack.api import Api
 from ml_pipeline_stack.services import free_port
+from samples import FEATURE_COLUMNS, breast_cancer_batch
 
 pytestmark = pytest.mark.docker
 

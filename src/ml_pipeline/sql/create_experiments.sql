@@ -1,11 +1,13 @@
 -- One row per DAG run: what was searched, what won, and how it scored.
--- A re-run of the same DAG run updates its row (dag_run_id is unique).
+-- A re-run of the same DAG run updates its row (a run id is unique within a dataset: each dataset
+-- has its own DAG, whose scheduled runs have the same ids as the other DAGs').
 
 SELECT pg_advisory_xact_lock(hashtext('ml_pipeline.schema'));
 
 CREATE TABLE IF NOT EXISTS experiments (
     experiment_id   bigint           GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    dag_run_id      text             NOT NULL UNIQUE,
+    dag_run_id      text             NOT NULL,
+    dataset         text             NOT NULL,
     run_date        date             NOT NULL,
     source          text             NOT NULL,
     data_sha256     text             NOT NULL,
@@ -30,12 +32,21 @@ CREATE TABLE IF NOT EXISTS experiments (
     recorded_at     timestamptz      NOT NULL DEFAULT now()
 );
 
-CREATE INDEX IF NOT EXISTS experiments_run_date_idx ON experiments (run_date);
+-- A database made before datasets were declared: its experiments were all on breast cancer.
+ALTER TABLE experiments ADD COLUMN IF NOT EXISTS dataset text NOT NULL DEFAULT 'breast_cancer';
+ALTER TABLE experiments ALTER COLUMN dataset DROP DEFAULT;
+
+ALTER TABLE experiments DROP CONSTRAINT IF EXISTS experiments_dag_run_id_key;
+CREATE UNIQUE INDEX IF NOT EXISTS experiments_dataset_dag_run_id_key ON experiments (dataset, dag_run_id);
+DROP INDEX IF EXISTS experiments_run_date_idx;
+CREATE INDEX IF NOT EXISTS experiments_dataset_run_date_idx ON experiments (dataset, run_date);
 
 COMMENT ON TABLE experiments IS 'One row per ml_pipeline run: the search, its winner and the winner''s test scores.';
+COMMENT ON COLUMN experiments.dataset IS 'The dataset trained on: its declaration is datasets/<dataset>.toml.';
 COMMENT ON COLUMN experiments.started_at IS 'When the cross-validation of this run started.';
 COMMENT ON COLUMN experiments.finished_at IS 'When the cross-validation and the test evaluation ended.';
 COMMENT ON COLUMN experiments.param_grid IS 'The grid searched: {"pca__n_components": [...], "classifier__C": [...]}.';
 COMMENT ON COLUMN experiments.settings IS 'Every setting the run used (defaults, environment and Trigger-form params).';
+COMMENT ON COLUMN experiments.test_precision IS 'Precision, recall and F1 are macro averages over the classes when there are more than two.';
 COMMENT ON COLUMN experiments.cv_mean_score IS 'Mean accuracy of the best candidate over the CV folds.';
 COMMENT ON COLUMN experiments.model_path IS 'The final model (refit on the whole batch), relative to the models folder; empty until saved.';

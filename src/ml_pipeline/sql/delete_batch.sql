@@ -1,3 +1,3 @@
--- Drop the date's previous batch and its rows.
-WITH dropped_rows AS (DELETE FROM batch_rows WHERE batch_date = %(batch_date)s)
-DELETE FROM batches WHERE batch_date = %(batch_date)s;
+-- Drop the date's previous batch of the dataset and its rows.
+WITH dropped_rows AS (DELETE FROM {table} WHERE batch_date = %(batch_date)s)
+DELETE FROM batches WHERE dataset = %(dataset)s AND batch_date = %(batch_date)s;

@@ -1,4 +1,4 @@
 UPDATE experiments
 SET model_path = %(model_path)s, model_sha256 = %(model_sha256)s, model_saved_at = now()
-WHERE dag_run_id = %(dag_run_id)s
+WHERE dataset = %(dataset)s AND dag_run_id = %(dag_run_id)s
 RETURNING experiment_id;

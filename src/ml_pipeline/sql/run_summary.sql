@@ -1,6 +1,6 @@
-SELECT e.run_date, e.dag_run_id, e.best_params, e.cv_mean_score, e.cv_std_score,
+SELECT e.dataset, e.run_date, e.dag_run_id, e.best_params, e.cv_mean_score, e.cv_std_score,
        e.test_accuracy, e.test_precision, e.test_recall, e.test_f1, e.test_roc_auc,
        e.train_rows, e.test_rows, e.model_path, b.row_count AS batch_rows
 FROM experiments e
-LEFT JOIN batches b ON b.batch_date = e.run_date
-WHERE e.dag_run_id = %(dag_run_id)s;
+LEFT JOIN batches b ON b.dataset = e.dataset AND b.batch_date = e.run_date
+WHERE e.dataset = %(dataset)s AND e.dag_run_id = %(dag_run_id)s;

@@ -1,1 +1,3 @@
-SELECT version, path, sha256, test_accuracy, status FROM models WHERE status = 'champion';
+SELECT version, dataset, path, sha256, test_accuracy, status
+FROM models
+WHERE status = 'champion' AND dataset = %(dataset)s;

@@ -1,1 +1,1 @@
-SELECT version, path, sha256, test_accuracy, status FROM models WHERE version = %(version)s;
+SELECT version, dataset, path, sha256, test_accuracy, status FROM models WHERE version = %(version)s;

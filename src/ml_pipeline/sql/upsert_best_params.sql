@@ -7,7 +7,7 @@ SELECT experiment_id, dag_run_id, run_date, best_params,
        (best_params ->> 'classifier__C')::double precision,
        cv_mean_score
 FROM experiments
-WHERE dag_run_id = %(dag_run_id)s
+WHERE dataset = %(dataset)s AND dag_run_id = %(dag_run_id)s
 ON CONFLICT (experiment_id) DO UPDATE SET
     params = EXCLUDED.params,
     pca_n_components = EXCLUDED.pca_n_components,

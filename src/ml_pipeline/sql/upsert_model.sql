@@ -1,8 +1,8 @@
 -- Register the run's model; a re-run of the run updates its row and keeps its version and status.
-INSERT INTO models (experiment_id, path, sha256, test_accuracy, test_f1, test_roc_auc)
-SELECT experiment_id, %(path)s, %(sha256)s, test_accuracy, test_f1, test_roc_auc
+INSERT INTO models (experiment_id, dataset, path, sha256, test_accuracy, test_f1, test_roc_auc)
+SELECT experiment_id, dataset, %(path)s, %(sha256)s, test_accuracy, test_f1, test_roc_auc
 FROM experiments
-WHERE dag_run_id = %(dag_run_id)s
+WHERE dataset = %(dataset)s AND dag_run_id = %(dag_run_id)s
 ON CONFLICT (experiment_id) DO UPDATE SET
     path = EXCLUDED.path,
     sha256 = EXCLUDED.sha256,
