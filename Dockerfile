@@ -9,4 +9,5 @@ RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/requ
 # worker on another machine), and compose mounts ./src over it so that a change needs no rebuild.
 COPY --chown=airflow:0 pyproject.toml /opt/airflow/pyproject.toml
 COPY --chown=airflow:0 src /opt/airflow/src
+COPY --chown=airflow:0 datasets /opt/airflow/datasets
 RUN pip install --no-cache-dir --no-deps --editable /opt/airflow

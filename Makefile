@@ -4,15 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK := $(BIN)/python -m ml_pipeline_stack
 DS ?=
+DATASET ?=
 ARGS ?=
 
 .PHONY: help install run backfill promote predict up down status psql test test-e2e test-docker lint bench clean
 
 help:
-	@echo "make run [DS=YYYY-MM-DD]   one complete ml_pipeline run (default: today), then a summary"
+	@echo "make run [DS=YYYY-MM-DD] [DATASET=name]  one complete run (default: today, breast_cancer), then a summary"
 	@echo "make backfill FROM=.. TO=..  one run per day of the range, through the scheduler"
 	@echo "make promote VERSION=N     make model version N the champion (promotion or rollback)"
-	@echo "make predict INPUT=x.csv [OUTPUT=y.csv]  score rows with the champion"
+	@echo "make predict INPUT=x.csv [OUTPUT=y.csv] [DATASET=name]  score rows with the dataset's champion"
 	@echo "make up / make down        the Airflow UI on http://localhost:8080 / stop everything"
 	@echo "make psql [ARGS='-c ...']  psql on the pipeline database"
 	@echo "make test                  unit, DAG, integration and compose tests"
@@ -32,7 +33,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 install: $(BIN)/.installed
 
 run: install
-	$(STACK) run $(if $(DS),--date $(DS))
+	$(STACK) run $(if $(DS),--date $(DS)) $(if $(DATASET),--dataset $(DATASET))
 
 # FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]
 backfill: install
@@ -42,7 +43,7 @@ promote: install
 	$(STACK) pipeline promote --version $(VERSION)
 
 predict: install
-	$(STACK) pipeline predict --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT))
+	$(STACK) pipeline predict --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(DATASET),--dataset $(DATASET))
 
 up: install
 	$(STACK) up

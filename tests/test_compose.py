@@ -55,7 +55,7 @@ def test_services_are_the_local_executor_set(compose):
 def test_project_folders_are_mounted_under_opt_airflow(compose):
     for name in AIRFLOW_SERVICES:
         volumes = compose["services"][name]["volumes"]
-        for folder in ("dags", "src", "logs", "data", "models"):
+        for folder in ("dags", "src", "datasets", "logs", "data", "models"):
             assert f"./{folder}:/opt/airflow/{folder}" in volumes
             assert (ROOT / folder).is_dir()
 

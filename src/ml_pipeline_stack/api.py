@@ -16,11 +16,12 @@ FINISHED_STATES = ("success", "failed", "up_for_retry", "upstream_failed", "skip
 class Api:
     """A client of one API server, on 127.0.0.1. ``logs`` names where to look when it fails."""
 
-    def __init__(self, port: int, logs: str = "the API server's log", log=print):
+    def __init__(self, port: int, logs: str = "the API server's log", log=print, dag_id: str = DAG_ID):
         self.base = f"http://127.0.0.1:{port}"
         self.token: str | None = None
         self.logs = logs
         self.log = log
+        self.dag_id = dag_id
 
     def request(self, method: str, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
@@ -59,13 +60,13 @@ class Api:
                 details = "\n".join(f"{e['filename']}: {e['stack_trace']}" for e in errors)
                 raise RuntimeError(f"The DAG folder has import errors:\n{details}")
             try:
-                self.request("GET", f"/api/v2/dags/{DAG_ID}")
+                self.request("GET", f"/api/v2/dags/{self.dag_id}")
                 return
             except urllib.error.HTTPError as error:
                 if error.code != 404:
                     raise
             time.sleep(1)
-        raise TimeoutError(f"{DAG_ID} was not parsed within {timeout:.0f} s; see {self.logs}.")
+        raise TimeoutError(f"{self.dag_id} was not parsed within {timeout:.0f} s; see {self.logs}.")
 
     def start_run(self, run_date: date, conf: dict) -> tuple[str, set[tuple]]:
         """Trigger the run for ``run_date``, or clear and re-run it if that date already has one.
@@ -75,7 +76,7 @@ class Api:
         logical_date = datetime(run_date.year, run_date.month, run_date.day, tzinfo=UTC)
         existing = self.request(
             "GET",
-            f"/api/v2/dags/{DAG_ID}/dagRuns?logical_date_gte={quote(logical_date.isoformat())}"
+            f"/api/v2/dags/{self.dag_id}/dagRuns?logical_date_gte={quote(logical_date.isoformat())}"
             f"&logical_date_lte={quote(logical_date.isoformat())}",
         )["dag_runs"]
         if existing:
@@ -83,7 +84,7 @@ class Api:
             earlier = self.task_attempts(run_id)
             self.request(
                 "POST",
-                f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
+                f"/api/v2/dags/{self.dag_id}/clearTaskInstances",
                 {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True},
             )
             self.log(f"Re-running {run_id} (the run of {run_date} already existed).")
@@ -93,12 +94,12 @@ class Api:
 
     def trigger(self, body: dict) -> dict:
         """A new run of the DAG (``logical_date`` may be None, as for a run triggered in the UI)."""
-        run = self.request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", body)
+        run = self.request("POST", f"/api/v2/dags/{self.dag_id}/dagRuns", body)
         self.log(f"Triggered {run['dag_run_id']}.")
         return run
 
     def task_instances(self, run_id: str) -> list[dict]:
-        path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=100"
+        path = f"/api/v2/dags/{self.dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=100"
         return self.request("GET", path)["task_instances"]
 
     def task_attempts(self, run_id: str) -> set[tuple]:
@@ -122,7 +123,8 @@ class Api:
                     ended.add(attempt)
                     took = f"{ti['duration']:.1f} s" if ti.get("duration") else ""
                     self.log(f"  {ti['state']:<9} {ti['task_id']}  {took}")
-            state = self.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}")["state"]
+            run = self.request("GET", f"/api/v2/dags/{self.dag_id}/dagRuns/{quote(run_id, safe='')}")
+            state = run["state"]
             if state in ("success", "failed"):
                 return state
             time.sleep(1)
@@ -131,7 +133,7 @@ class Api:
     def watch_runs(self, first: date, last: date, timeout: float) -> dict[str, str]:
         """Wait until every run of the DAG with a logical date in [first, last] has ended."""
         query = (
-            f"/api/v2/dags/{DAG_ID}/dagRuns?limit=1000"
+            f"/api/v2/dags/{self.dag_id}/dagRuns?limit=1000"
             f"&logical_date_gte={quote(f'{first.isoformat()}T00:00:00+00:00')}"
             f"&logical_date_lte={quote(f'{last.isoformat()}T23:59:59+00:00')}"
         )

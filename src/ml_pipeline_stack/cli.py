@@ -42,7 +42,7 @@ def pipeline_command(layout: Layout, *argv: str) -> int:
 
 
 @contextmanager
-def airflow_services(layout: Layout, scheduled: bool):
+def airflow_services(layout: Layout, scheduled: bool, dag_id: str = DAG_ID):
     """Services to run on, with a logged-in API client and the DAG parsed and active.
 
     The services `up` started if they run, or else a private set, stopped on exit.
@@ -56,16 +56,26 @@ def airflow_services(layout: Layout, scheduled: bool):
     else:
         log(f"Using the running stack (`make up`) on port {stack['port']}.")
     try:
-        api = Api(stack["port"], logs=str(layout.service_logs), log=log)
+        api = Api(stack["port"], logs=str(layout.service_logs), log=log, dag_id=dag_id)
         api.wait_until_ready()
         api.login(services.LOGIN_USER, services.login_password(layout))
         api.wait_for_dag()
-        api.request("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+        api.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
         yield api, env
     finally:
         if owned:
             log("Stopping Airflow ...")
             services.stop_services(layout, stack, timeout=3)
+
+
+def dataset_dag(dataset: str | None) -> tuple[str, str]:
+    """The dataset (default: the configured one) and its DAG: ml_pipeline for the default dataset,
+    ml_pipeline_<name> for another."""
+    from ml_pipeline.config import PipelineConfig
+
+    default = PipelineConfig.from_env().dataset
+    dataset = dataset or default
+    return dataset, DAG_ID if dataset == default else f"{DAG_ID}_{dataset}"
 
 
 def command_run(layout: Layout, args) -> int:
@@ -75,14 +85,15 @@ def command_run(layout: Layout, args) -> int:
         log(f"DS={run_date} is in the future: Airflow starts no run before its date. Use {today} or earlier.")
         return 2
     started = time.monotonic()
-    with airflow_services(layout, scheduled=False) as (api, _):
+    dataset, dag_id = dataset_dag(args.dataset)
+    with airflow_services(layout, scheduled=False, dag_id=dag_id) as (api, _):
         run_id, earlier = api.start_run(run_date, json.loads(args.conf))
         state = api.watch_run(run_id, args.timeout, earlier)
-    log(f"\n{DAG_ID} {run_id}: {state} in {time.monotonic() - started:.1f} s (wall time, with startup)")
+    log(f"\n{dag_id} {run_id}: {state} in {time.monotonic() - started:.1f} s (wall time, with startup)")
     if state != "success":
-        log(f"Task logs: {layout.task_logs(DAG_ID, run_id)}")
+        log(f"Task logs: {layout.task_logs(dag_id, run_id)}")
         return 1
-    if pipeline_command(layout, "summary", "--run-id", run_id) != 0:
+    if pipeline_command(layout, "summary", "--run-id", run_id, "--dataset", dataset) != 0:
         log(f"See {layout.service_logs}.")
         return 1
     log("PostgreSQL keeps running for `make psql`; `make down` stops it.")
@@ -174,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="one complete ml_pipeline run")
     run.add_argument("--date", default=os.environ.get("DS") or None, help="YYYY-MM-DD (default today)")
     run.add_argument("--conf", default="{}", help="JSON params for the run, e.g. '{\"cv_folds\": 3}'")
+    run.add_argument("--dataset", default=os.environ.get("DATASET") or None, help="a declared dataset")
     run.add_argument("--timeout", type=float, default=3600)
     run.set_defaults(handler=command_run)
     backfill = commands.add_parser("backfill", help="airflow backfill create over FROM..TO, then watch")

@@ -1,0 +1,209 @@
+"""Declaring a dataset in one file, and reading its batches from each kind of source."""
+
+import gzip
+import json
+import shutil
+import uuid
+from datetime import date
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from pyarrow import parquet
+
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.data_source import fetch_batch
+from ml_pipeline.datasets import DatasetError, declared, load
+from ml_pipeline.validation import BatchRejected
+from samples import DATASETS_DIR, WINE
+
+DAY = date(2026, 4, 2)
+CHURN = """
+description = "Customers who left, or stayed."
+features = ["customer_age", "monthly_spend", "support_calls"]
+label = "outcome"
+classes = ["stayed", "churned"]
+
+[source]
+kind = "drop_folder"
+folder = "incoming/churn"
+"""
+
+
+@pytest.fixture
+def datasets(tmp_path):
+    folder = tmp_path / "datasets"
+    shutil.copytree(DATASETS_DIR, folder)
+    (folder / "churn.toml").write_text(CHURN)
+    return folder
+
+
+def config_for(datasets, tmp_path, dataset, **settings) -> PipelineConfig:
+    return PipelineConfig(
+        dataset=dataset, datasets_dir=str(datasets), data_dir=str(tmp_path / "data"), cv_folds=3, **settings
+    )
+
+
+def churn_frame(rows=120, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    calls = rng.integers(0, 8, rows)
+    return pd.DataFrame(
+        {
+            # headers written the way a spreadsheet export writes them, in another order
+            "Outcome": np.where(calls + rng.normal(0, 1, rows) > 4, "churned", "stayed"),
+            "Customer Age": rng.integers(18, 90, rows),
+            "Monthly-Spend": rng.normal(50, 10, rows).round(2),
+            "SUPPORT CALLS": calls,
+        }
+    )
+
+
+def test_the_shipped_declarations_load():
+    assert declared(DATASETS_DIR) == ["breast_cancer", "wine"]
+    assert (WINE.label, WINE.classes, len(WINE.features), WINE.table) == (
+        "cultivar",
+        (0, 1, 2),
+        13,
+        "wine_rows",
+    )
+    assert load(DATASETS_DIR, "breast_cancer").table == "batch_rows"
+
+
+def test_a_bad_declaration_names_every_problem(tmp_path):
+    (tmp_path / "bad.toml").write_text(
+        """
+        features = ["Customer Age", "spend", "spend", "outcome"]
+        label = "outcome"
+        classes = [0, "yes"]
+        colour = "blue"
+        [source]
+        kind = "sql"
+        conn_id = "crm"
+        query = "SELECT * FROM visits WHERE day = '2026-01-01'"
+        """
+    )
+    with pytest.raises(DatasetError) as caught:
+        load(tmp_path, "bad")
+    message = str(caught.value)
+    assert "unknown key 'colour'" in message
+    assert "column 'Customer Age' is not a plain SQL column name; write it as 'customer_age'" in message
+    assert "features named twice: spend" in message
+    assert "the label 'outcome' is also listed as a feature" in message
+    assert "classes must list two or more labels, all integers or all strings" in message
+    assert "query must be a SELECT with %(run_date)s" in message
+
+
+def test_an_undeclared_dataset_lists_the_declared_ones(tmp_path):
+    with pytest.raises(DatasetError, match=r"No dataset 'churn' is declared.*Declared: breast_cancer, wine"):
+        load(DATASETS_DIR, "churn")
+
+
+def test_a_drop_folder_csv_with_string_labels_and_other_headers(datasets, tmp_path):
+    config = config_for(datasets, tmp_path, "churn")
+    frame = churn_frame()
+    (tmp_path / "data" / "incoming" / "churn").mkdir(parents=True)
+    frame.to_csv(tmp_path / "data" / "incoming" / "churn" / f"{DAY}.csv", index=False)
+    batch = fetch_batch(config, DAY).batch
+    assert batch.feature_names == ("customer_age", "monthly_spend", "support_calls")
+    np.testing.assert_array_equal(batch.features[:, 2], frame["SUPPORT CALLS"])
+    np.testing.assert_array_equal(batch.labels, (frame.Outcome == "churned").astype(int))
+
+
+def test_gzip_and_parquet_files_read_the_same(datasets, tmp_path):
+    config = config_for(datasets, tmp_path, "churn")
+    folder = tmp_path / "data" / "incoming" / "churn"
+    folder.mkdir(parents=True)
+    frame = churn_frame()
+    with gzip.open(folder / f"{DAY}.csv.gz", "wt") as stream:
+        frame.to_csv(stream, index=False)
+    from_gzip = fetch_batch(config, DAY).batch
+    (folder / f"{DAY}.csv.gz").unlink()
+    parquet.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"{DAY}.parquet")
+    from_parquet = fetch_batch(config, DAY).batch
+    assert from_gzip.sha256() == from_parquet.sha256()
+
+
+def test_a_parquet_file_is_checked_like_a_csv(datasets, tmp_path):
+    config = config_for(datasets, tmp_path, "churn")
+    folder = tmp_path / "data" / "incoming" / "churn"
+    folder.mkdir(parents=True)
+    frame = churn_frame().astype({"Monthly-Spend": str})
+    frame.loc[6, "Monthly-Spend"] = "n/a"
+    frame.loc[9, "Outcome"] = "left"
+    frame["Signup"] = pd.Timestamp("2026-01-01")
+    parquet.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"{DAY}.parquet")
+    with pytest.raises(BatchRejected) as caught:
+        fetch_batch(config, DAY)
+    message = str(caught.value)
+    assert "1 unexpected column(s): 'Signup'" in message
+    assert "column 'monthly_spend': 1 row(s) are not numbers (first at row 7: 'n/a')" in message
+    assert (
+        "column 'outcome': 1 row(s) hold a value that is not a class (stayed, churned) (first at row 10"
+        in (message)
+    )
+
+
+def test_two_files_for_one_day_are_refused(datasets, tmp_path):
+    config = config_for(datasets, tmp_path, "churn")
+    folder = tmp_path / "data" / "incoming" / "churn"
+    folder.mkdir(parents=True)
+    churn_frame().to_csv(folder / f"{DAY}.csv", index=False)
+    churn_frame().to_csv(folder / f"{DAY}.csv.gz", index=False, compression="gzip")
+    with pytest.raises(BatchRejected, match=f"2 files for the day: {DAY}.csv, {DAY}.csv.gz; leave one"):
+        fetch_batch(config, DAY)
+
+
+@pytest.fixture
+def crm_database(postgres_server, monkeypatch):
+    """A second database on the embedded server, holding a table of daily visits."""
+    name = "crm_" + uuid.uuid4().hex[:8]
+    postgres_server.psql(f'CREATE DATABASE "{name}";')
+    host = parse_qs(urlparse(postgres_server.get_uri()).query)["host"][0]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CRM",
+        json.dumps({"conn_type": "postgres", "host": host, "login": "postgres", "schema": name}),
+    )
+    import psycopg
+
+    with psycopg.connect(host=host, user="postgres", dbname=name, autocommit=True) as connection:
+        connection.execute(
+            "CREATE TABLE visits (day date, customer_age integer, monthly_spend numeric(8, 2), "
+            "support_calls smallint, outcome text)"
+        )
+        frame = churn_frame(rows=200)
+        with connection.cursor().copy("COPY visits FROM STDIN") as copy:
+            for index, row in enumerate(frame.itertuples(index=False)):
+                day = DAY if index < 150 else date(2026, 4, 3)
+                copy.write_row([day, row[1], row[2], row[3], row[0]])
+    return frame
+
+
+def sql_declaration(datasets, query):
+    (datasets / "visits.toml").write_text(
+        CHURN.replace(
+            'kind = "drop_folder"\nfolder = "incoming/churn"',
+            f'kind = "sql"\nconn_id = "crm"\nquery = "{query}"',
+        )
+    )
+
+
+def test_a_sql_source_reads_the_days_rows_from_another_database(datasets, tmp_path, crm_database):
+    sql_declaration(
+        datasets,
+        "SELECT customer_age, monthly_spend, support_calls, outcome FROM visits WHERE day = %(run_date)s",
+    )
+    batch = fetch_batch(config_for(datasets, tmp_path, "visits"), DAY).batch
+    assert len(batch) == 150
+    np.testing.assert_allclose(batch.features[:, 1], crm_database["Monthly-Spend"][:150])
+    np.testing.assert_array_equal(batch.labels, (crm_database.Outcome[:150] == "churned").astype(int))
+
+
+def test_a_failing_query_is_named(datasets, tmp_path, crm_database):
+    sql_declaration(datasets, "SELECT * FROM vists WHERE day = %(run_date)s")
+    with pytest.raises(BatchRejected, match='the query failed: relation "vists" does not exist'):
+        fetch_batch(config_for(datasets, tmp_path, "visits"), DAY)
+    sql_declaration(datasets, "SELECT * FROM visits WHERE day = %(run_date)s - 30")
+    with pytest.raises(BatchRejected, match="the query returned no rows for 2026-04-02"):
+        fetch_batch(config_for(datasets, tmp_path, "visits"), DAY)
