@@ -5,6 +5,7 @@ own and on a port of its own, so it leaves a developer's local stack alone.
 """
 
 import json
+import shutil
 import time
 import urllib.parse
 import urllib.request
@@ -20,11 +21,33 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN_DATE = "2026-01-10"
 BACKFILL_DATES = ("2026-02-01", "2026-02-02", "2026-02-03")
 DROP_DATES = ("2026-03-01", "2026-03-02")
+DATASET_DATE = "2026-04-01"
+# A user's own datasets, each one declaration file: a drop folder of CSV files with string labels,
+# and a query on a table in a second database of the embedded server.
+CHURN = """
+features = ["customer_age", "monthly_spend", "support_calls"]
+label = "outcome"
+classes = ["stayed", "churned"]
+[source]
+kind = "drop_folder"
+"""
+VISITS = CHURN.replace(
+    'kind = "drop_folder"',
+    'kind = "sql"\nconn_id = "crm"\n'
+    'query = "SELECT customer_age, monthly_spend, support_calls, outcome FROM visits '
+    'WHERE day = %(run_date)s"',
+)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     stack = Stack(tmp_path_factory.mktemp("stack"))
+    datasets = stack.base / "datasets"
+    shutil.copytree(ROOT / "datasets", datasets)
+    (datasets / "churn.toml").write_text(CHURN)
+    (datasets / "visits.toml").write_text(VISITS)
+    crm = {"conn_type": "postgres", "host": str(stack.layout.pgdata), "login": "postgres", "schema": "crm"}
+    stack.env.update(ML_PIPELINE_DATASETS_DIR=str(datasets), AIRFLOW_CONN_CRM=json.dumps(crm))
     started = stack("up")
     stack.up_output = started.stdout
     try:
@@ -32,6 +55,7 @@ def stack(tmp_path_factory):
         stack.second_run = stack("run", "--date", RUN_DATE)
         stack.backfill = stack("backfill", "--from", BACKFILL_DATES[0], "--to", BACKFILL_DATES[-1])
         stack.drop_runs = drop_folder_runs(stack)
+        stack.dataset_runs = dataset_runs(stack)
         yield stack
     finally:
         stack("down", check=False)
@@ -51,6 +75,44 @@ def drop_folder_runs(stack) -> dict:
     frame.head(0).to_csv(incoming / f"{DROP_DATES[1]}.csv", index=False)  # header only
     conf = json.dumps({"source": "drop_folder"})
     return {day: stack("run", "--date", day, "--conf", conf, check=False) for day in DROP_DATES}
+
+
+def churn_frame(rows: int = 300):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    calls = rng.integers(0, 8, rows)
+    return pd.DataFrame(
+        {
+            "Outcome": np.where(calls + rng.normal(0, 1, rows) > 4, "churned", "stayed"),
+            "Customer Age": rng.integers(18, 90, rows),
+            "Monthly-Spend": rng.normal(50, 10, rows).round(2),
+            "SUPPORT CALLS": calls,
+        }
+    )
+
+
+def dataset_runs(stack) -> dict:
+    """wine with one setting, then the two declared above, each run by its own DAG."""
+    incoming = stack.base / "data" / "incoming" / "churn"
+    incoming.mkdir(parents=True)
+    churn_frame().to_csv(incoming / f"{DATASET_DATE}.csv", index=False)
+    with stack.connect("postgres") as server:
+        server.autocommit = True
+        server.execute("CREATE DATABASE crm")
+    with stack.connect("crm") as crm:
+        crm.execute(
+            "CREATE TABLE visits (day date, customer_age integer, monthly_spend numeric(8, 2), "
+            "support_calls smallint, outcome text)"
+        )
+        with crm.cursor().copy("COPY visits FROM STDIN") as copy:
+            for row in churn_frame().itertuples(index=False):
+                copy.write_row([DATASET_DATE, row[1], row[2], row[3], row[0]])
+    return {
+        name: stack("run", "--date", DATASET_DATE, "--dataset", name, check=False)
+        for name in ("wine", "churn", "visits")
+    }
 
 
 def test_up_prints_a_login_that_works(stack):
@@ -86,10 +148,10 @@ def test_run_prints_every_task_and_a_summary(stack):
 def test_every_table_holds_sane_rows(stack):
     with stack.connect() as db:
         batches = db.execute(
-            "SELECT batch_date::text, row_count, positive_count FROM batches WHERE batch_date = %s",
+            "SELECT dataset, batch_date::text, row_count, class_counts FROM batches WHERE batch_date = %s",
             (RUN_DATE,),
         ).fetchall()
-        assert batches == [(RUN_DATE, 569, 357)]
+        assert batches == [("breast_cancer", RUN_DATE, 569, {"0": 212, "1": 357})]
         assert db.execute(
             "SELECT count(*), count(DISTINCT row_id) FROM batch_rows WHERE batch_date = %s", (RUN_DATE,)
         ).fetchone() == (569, 569)
@@ -111,7 +173,7 @@ def test_every_table_holds_sane_rows(stack):
         assert db.execute(
             "SELECT count(*) FROM best_params WHERE experiment_id = %s", (experiment_id,)
         ).fetchone() == (1,)
-        assert model.startswith(RUN_DATE + "/model_" + RUN_DATE)
+        assert model.startswith(f"breast_cancer/{RUN_DATE}/model_{RUN_DATE}")
 
 
 def test_saved_model_loads_and_scores(stack):
@@ -138,7 +200,7 @@ def snapshot(stack) -> dict:
     with stack.connect() as db:
         tables = {
             "batches": db.execute(
-                "SELECT batch_date, dag_run_id, row_count, data_sha256 FROM batches ORDER BY 1"
+                "SELECT dataset, batch_date, dag_run_id, row_count, data_sha256 FROM batches ORDER BY 1, 2"
             ).fetchall(),
             "batch_rows": db.execute(
                 "SELECT batch_date, count(*), sum(mean_radius), sum(label) FROM batch_rows"
@@ -203,8 +265,9 @@ def test_a_backfill_gives_one_batch_experiment_and_model_per_day(stack):
     assert [row[:3] for row in rows] == [(day, 569, 1) for day in BACKFILL_DATES]
     assert all(row[4].startswith("backfill__") for row in rows)
     for day, *_, model, _ in rows:
-        assert (stack.base / "models" / model).is_file() and model.startswith(day)
-        assert len(list((stack.base / "data" / "runs" / day).iterdir())) == 1, "each day has its own folder"
+        assert (stack.base / "models" / model).is_file() and model.startswith(f"breast_cancer/{day}")
+        runs = stack.base / "data" / "runs" / "breast_cancer" / day
+        assert len(list(runs.iterdir())) == 1, "each day has its own folder"
 
 
 def test_the_drop_folder_feeds_a_run_and_a_broken_file_stops_one(stack):
@@ -213,26 +276,31 @@ def test_the_drop_folder_feeds_a_run_and_a_broken_file_stops_one(stack):
     assert broken.returncode == 1 and "failed    fetch_batch" in broken.stdout
     with stack.connect() as db:
         sources = db.execute(
-            "SELECT batch_date::text, source, row_count FROM batches WHERE batch_date >= %s ORDER BY 1",
+            "SELECT batch_date::text, source, row_count FROM batches"
+            " WHERE dataset = 'breast_cancer' AND batch_date >= %s ORDER BY 1",
             (DROP_DATES[0],),
         ).fetchall()
     assert sources == [(DROP_DATES[0], "drop_folder", 569)], "nothing of the broken day was stored"
-    rejected = stack.base / "data" / "rejected" / DROP_DATES[1]
+    rejected = stack.base / "data" / "rejected" / "breast_cancer" / DROP_DATES[1]
     assert (rejected / f"{DROP_DATES[1]}.csv").exists()
     assert "header only" in (rejected / f"{DROP_DATES[1]}.csv.reason.txt").read_text()
 
 
 def test_every_run_registers_its_model_and_one_champion_is_live(stack):
     with stack.connect() as db:
-        models = db.execute("SELECT version, path, status FROM models ORDER BY version").fetchall()
-        experiments = db.execute("SELECT count(*) FROM experiments WHERE model_path IS NOT NULL").fetchone()
+        models = db.execute(
+            "SELECT version, path, status FROM models WHERE dataset = 'breast_cancer' ORDER BY version"
+        ).fetchall()
+        experiments = db.execute(
+            "SELECT count(*) FROM experiments WHERE dataset = 'breast_cancer' AND model_path IS NOT NULL"
+        ).fetchone()
         settings = db.execute(
             "SELECT settings ->> 'source' FROM experiments WHERE run_date = %s", (DROP_DATES[0],)
         ).fetchone()
     assert len(models) == experiments[0] and [m[2] for m in models].count("champion") == 1
     assert settings == ("drop_folder",), "the run's params are recorded with its experiment"
     champion_path = next(path for _, path, status in models if status == "champion")
-    link = stack.base / "models" / "champion"
+    link = stack.base / "models" / "breast_cancer" / "champion"
     assert link.resolve() == (stack.base / "models" / champion_path).resolve()
     model = stack.base / "models" / models[0][1]
     stem = model.with_suffix("")
@@ -242,13 +310,16 @@ def test_every_run_registers_its_model_and_one_champion_is_live(stack):
 
 def test_promote_and_predict_from_the_command_line(stack):
     with stack.connect() as db:
-        versions = [row[0] for row in db.execute("SELECT version FROM models ORDER BY version")]
+        versions = [
+            row[0]
+            for row in db.execute("SELECT version FROM models WHERE dataset = 'breast_cancer' ORDER BY 1")
+        ]
     rollback = stack("pipeline", "promote", "--version", str(versions[-1]))
     assert f"Champion: version {versions[-1]}" in rollback.stdout
     with stack.connect() as db:
-        assert db.execute("SELECT version FROM models WHERE status = 'champion'").fetchone() == (
-            versions[-1],
-        )
+        assert db.execute(
+            "SELECT version FROM models WHERE status = 'champion' AND dataset = 'breast_cancer'"
+        ).fetchone() == (versions[-1],)
         assert (
             db.execute("SELECT reason FROM champion_history LIMIT 1")
             .fetchone()[0]
@@ -256,8 +327,60 @@ def test_promote_and_predict_from_the_command_line(stack):
         )
     rows = stack.base / "data" / "incoming" / f"{DROP_DATES[0]}.csv"
     scored = stack("pipeline", "predict", "--input", str(rows), "--output", str(stack.base / "scored.csv"))
-    assert f"Scored 569 rows of {rows} with model version {versions[-1]}" in scored.stdout
+    assert f"Scored 569 rows of {rows} with breast_cancer model version {versions[-1]}" in scored.stdout
     assert (stack.base / "scored.csv").read_text().splitlines()[0].endswith(",probability,predicted_label")
+
+
+def test_wine_trains_with_one_setting_changed(stack):
+    run = stack.dataset_runs["wine"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ml_pipeline_wine" in run.stdout and "test         accuracy" in run.stdout
+    with stack.connect() as db:
+        experiment = db.execute(
+            "SELECT experiment_id, test_accuracy, train_rows + test_rows FROM experiments"
+            " WHERE dataset = 'wine'"
+        ).fetchone()
+        assert experiment[1] > 0.85 and experiment[2] == 178
+        assert db.execute(
+            "SELECT count(*), max(pca_n_components) FROM cv_results WHERE experiment_id = %s",
+            (experiment[0],),
+        ).fetchone() == (12 * 7, 12)
+        assert db.execute("SELECT count(*), count(DISTINCT cultivar) FROM wine_rows").fetchone() == (178, 3)
+        champions = dict(
+            db.execute("SELECT dataset, version FROM models WHERE status = 'champion'").fetchall()
+        )
+    assert {"breast_cancer", "wine"} <= set(champions), "each dataset has its own champion"
+    assert (stack.base / "models" / "wine" / "champion").is_file()
+
+
+def test_a_users_drop_folder_dataset_with_string_labels_runs_end_to_end(stack):
+    run = stack.dataset_runs["churn"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    with stack.connect() as db:
+        assert db.execute(
+            "SELECT outcome, count(*) > 0 FROM churn_rows GROUP BY 1 ORDER BY 1"
+        ).fetchall() == [
+            ("churned", True),
+            ("stayed", True),
+        ]
+        assert db.execute("SELECT source FROM batches WHERE dataset = 'churn'").fetchone() == ("drop_folder",)
+    rows = stack.base / "data" / "incoming" / "churn" / f"{DATASET_DATE}.csv"
+    scored = stack.base / "churn_scored.csv"
+    stack("pipeline", "predict", "--dataset", "churn", "--input", str(rows), "--output", str(scored))
+    lines = scored.read_text().splitlines()
+    assert lines[0] == "customer_age,monthly_spend,support_calls,probability,predicted_label"
+    assert {line.rsplit(",", 1)[1] for line in lines[1:]} <= {"stayed", "churned"}
+
+
+def test_a_users_sql_source_reads_a_table_of_another_database(stack):
+    run = stack.dataset_runs["visits"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    with stack.connect() as db:
+        assert db.execute("SELECT source, row_count FROM batches WHERE dataset = 'visits'").fetchone() == (
+            "sql",
+            300,
+        )
+        assert db.execute("SELECT count(*) FROM visits_rows").fetchone() == (300,)
 
 
 def test_down_leaves_no_process_behind(stack):
