@@ -1,4 +1,4 @@
-"""The model registry: champion, challengers, promotions, and the models/champion link."""
+"""The model registry: champion, challengers, promotions, and the models/<dataset>/champion link."""
 
 from datetime import date
 from pathlib import Path

@@ -51,7 +51,5 @@ def predict_file(input_path: Path, output_path: Path, model_path: Path, sha256: 
         scored.update({f"probability_{c}": probabilities[:, i] for i, c in enumerate(columns.classes)})
     scored["predicted_label"] = np.asarray(columns.classes)[model.predict(rows.features)]
     with atomic_writer(output_path) as stream:
-        arrow_csv.write_csv(
-            pa.table(scored), stream, arrow_csv.WriteOptions(quoting_header="none", quoting_style="needed")
-        )
+        arrow_csv.write_csv(pa.table(scored), stream, arrow_csv.WriteOptions(quoting_header="none"))
     return len(rows)

@@ -247,7 +247,7 @@ def test_model_and_champion_are_on_the_host_owned_by_airflow_uid(stack, triggere
     assert status in ("champion", "challenger")
     model = stack.folder / "models" / path
     assert model.is_file() and model.stat().st_uid == AIRFLOW_UID
-    champion = stack.folder / "models" / "champion"
+    champion = stack.folder / "models" / "breast_cancer" / "champion"
     assert champion.is_symlink() and champion.lstat().st_uid == AIRFLOW_UID
     assert champion.resolve().is_file()
 
