@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+
 from ml_pipeline.data_source import sklearn_batch, synthetic_batch
 from ml_pipeline.datasets import load
 from ml_pipeline.validation import columns_of
@@ -19,3 +21,20 @@ def breast_cancer_batch():
 
 def synthetic(rows: int, seed: int, dataset=BREAST_CANCER):
     return synthetic_batch(dataset, rows, seed)
+
+
+def churn_frame(rows: int = 120, seed: int = 0):
+    """A user's churn table, its headers written the way a spreadsheet export writes them, in
+    another order than declared, with string labels."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    calls = rng.integers(0, 8, rows)
+    return pd.DataFrame(
+        {
+            "Outcome": np.where(calls + rng.normal(0, 1, rows) > 4, "churned", "stayed"),
+            "Customer Age": rng.integers(18, 90, rows),
+            "Monthly-Spend": rng.normal(50, 10, rows).round(2),
+            "SUPPORT CALLS": calls,
+        }
+    )

@@ -17,7 +17,7 @@ from ml_pipeline.config import PipelineConfig
 from ml_pipeline.data_source import fetch_batch
 from ml_pipeline.datasets import DatasetError, declared, load
 from ml_pipeline.validation import BatchRejected
-from samples import DATASETS_DIR, WINE
+from samples import DATASETS_DIR, WINE, churn_frame
 
 DAY = date(2026, 4, 2)
 CHURN = """
@@ -43,20 +43,6 @@ def datasets(tmp_path):
 def config_for(datasets, tmp_path, dataset, **settings) -> PipelineConfig:
     return PipelineConfig(
         dataset=dataset, datasets_dir=str(datasets), data_dir=str(tmp_path / "data"), cv_folds=3, **settings
-    )
-
-
-def churn_frame(rows=120, seed=0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    calls = rng.integers(0, 8, rows)
-    return pd.DataFrame(
-        {
-            # headers written the way a spreadsheet export writes them, in another order
-            "Outcome": np.where(calls + rng.normal(0, 1, rows) > 4, "churned", "stayed"),
-            "Customer Age": rng.integers(18, 90, rows),
-            "Monthly-Spend": rng.normal(50, 10, rows).round(2),
-            "SUPPORT CALLS": calls,
-        }
     )
 
 

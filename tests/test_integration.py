@@ -15,6 +15,7 @@ import joblib
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from samples import churn_frame
 from stack import Stack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,27 +78,11 @@ def drop_folder_runs(stack) -> dict:
     return {day: stack("run", "--date", day, "--conf", conf, check=False) for day in DROP_DATES}
 
 
-def churn_frame(rows: int = 300):
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(5)
-    calls = rng.integers(0, 8, rows)
-    return pd.DataFrame(
-        {
-            "Outcome": np.where(calls + rng.normal(0, 1, rows) > 4, "churned", "stayed"),
-            "Customer Age": rng.integers(18, 90, rows),
-            "Monthly-Spend": rng.normal(50, 10, rows).round(2),
-            "SUPPORT CALLS": calls,
-        }
-    )
-
-
 def dataset_runs(stack) -> dict:
     """wine with one setting, then the two declared above, each run by its own DAG."""
     incoming = stack.base / "data" / "incoming" / "churn"
     incoming.mkdir(parents=True)
-    churn_frame().to_csv(incoming / f"{DATASET_DATE}.csv", index=False)
+    churn_frame(300, 5).to_csv(incoming / f"{DATASET_DATE}.csv", index=False)
     with stack.connect("postgres") as server:
         server.autocommit = True
         server.execute("CREATE DATABASE crm")
@@ -107,7 +92,7 @@ def dataset_runs(stack) -> dict:
             "support_calls smallint, outcome text)"
         )
         with crm.cursor().copy("COPY visits FROM STDIN") as copy:
-            for row in churn_frame().itertuples(index=False):
+            for row in churn_frame(300, 5).itertuples(index=False):
                 copy.write_row([DATASET_DATE, row[1], row[2], row[3], row[0]])
     return {
         name: stack("run", "--date", DATASET_DATE, "--dataset", name, check=False)
