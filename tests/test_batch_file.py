@@ -158,3 +158,11 @@ def test_a_gzipped_file_is_read(tmp_path, good_text, cancer):
     path = tmp_path / "batch.csv.gz"
     path.write_bytes(gzip.compress(good_text.encode()))
     np.testing.assert_array_equal(read_batch_path(path, COLUMNS, 5, 0.2).batch.features, cancer.features)
+
+
+def test_text_in_another_encoding_below_the_header_is_named_by_line(tmp_path, good_text):
+    lines = good_text.splitlines()
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("\n".join([*lines[:4], "é," * 30 + "1", *lines[4:]]).encode("latin-1"))
+    message = refused(path)
+    assert "not UTF-8 text at line 5: byte 0xe9 at column 1" in message

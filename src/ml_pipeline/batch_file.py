@@ -332,7 +332,25 @@ def estimated_rows(path: Path, size: int | None = None) -> int:
 
 def read_text_table(rows: _Rows) -> pa.Table:
     """Every column as text, to find which cells are not numbers (the slow path of a bad file)."""
-    return arrow_csv.read_csv(rows.path, **rows.options(dict.fromkeys(rows.names, pa.string())))
+    try:
+        return arrow_csv.read_csv(rows.path, **rows.options(dict.fromkeys(rows.names, pa.string())))
+    except pa.ArrowInvalid as error:
+        if "UTF8" not in str(error):
+            raise
+        raise FileRejected([_first_non_utf8_line(rows.path)]) from None
+
+
+def _first_non_utf8_line(path: Path) -> str:
+    with open_text(path) as stream:
+        for number, line in enumerate(stream, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return (
+                    f"not UTF-8 text at line {number}: byte 0x{line[error.start]:02x} at column "
+                    f"{error.start + 1} (text in another encoding); save the file as UTF-8 CSV"
+                )
+    return "not UTF-8 text; save the file as UTF-8 CSV"
 
 
 def first_invalid_record(path: Path, names: list[str]) -> int:
