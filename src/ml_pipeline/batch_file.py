@@ -437,11 +437,11 @@ class _Problems:
         ]
 
 
-def _file_lines(path: Path) -> Callable[[np.ndarray], dict[int, str]]:
+def file_lines(path: Path) -> Callable[[np.ndarray], dict[int, str]]:
     return lambda records: {record: f"line {line}" for record, line in physical_lines(path, records).items()}
 
 
-def _table_rows(records: np.ndarray) -> dict[int, str]:
+def table_rows(records: np.ndarray) -> dict[int, str]:
     return {int(record): f"row {int(record) + 1}" for record in records}
 
 
@@ -455,7 +455,7 @@ def read_batch_file(path: Path, columns: Columns, labelled: bool = True) -> File
     names, problems = match_header(read_header(path), columns, labelled)
     rows = _Rows(path, names)
     numbers = [*columns.features, columns.label] if columns.numeric_labels else list(columns.features)
-    found = _Problems(_file_lines(path))
+    found = _Problems(file_lines(path))
     read = stream_numbers(rows, columns, numbers)
     rows.check_field_counts()
     if read is None:  # some cell is not a number: read again as text to name every such cell
@@ -511,7 +511,7 @@ def check_table(table: pa.Table, columns: Columns, labelled: bool = True) -> Fil
     table = table.rename_columns(names)
     if table.num_rows == 0:
         raise FileRejected([*problems, "no data rows"])
-    found = _Problems(_table_rows)
+    found = _Problems(table_rows)
     features = np.empty((table.num_rows, len(columns.features)), order="F")
     for index, name in enumerate(columns.features):
         if name not in table.column_names:

@@ -57,12 +57,13 @@ def fetch_batch(**context) -> dict:
 
     config, run = settings_and_run(context)
     dataset = config.declaration()
+    source = dataset.source_kind(config.source)
     try:
         checked = data_source.fetch_batch(config, run.run_date)
     except BatchRejected as rejection:
         message = str(rejection)
         present = [p for p in dataset.drop_files(config.data_dir, run.run_date) if os.path.lexists(p)]
-        if dataset.source_kind(config.source) == "drop_folder" and len(present) == 1:
+        if source == "drop_folder" and len(present) == 1:
             incoming = present[0]
             moved = reject_file(incoming, dataset.rejected_dir(config.data_dir, run.run_date), rejection)
             message += (
@@ -75,7 +76,6 @@ def fetch_batch(**context) -> dict:
         log.warning("Batch %s: %s", run.run_date, note)
     batch = checked.batch
     folder = write_batch(batch, run_dir(config, run) / "batch")
-    source = dataset.source_kind(config.source)
     return {"folder": str(folder), "rows": len(batch), "sha256": batch.sha256(), "source": source}
 
 

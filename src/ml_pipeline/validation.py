@@ -21,9 +21,10 @@ from ml_pipeline.batch_file import (
     FileBatch,
     FileRejected,
     check_table,
-    physical_lines,
+    file_lines,
     read_batch_file,
     read_parquet_file,
+    table_rows,
 )
 
 
@@ -59,20 +60,13 @@ def read_batch_path(
 
     ``labelled=False`` reads rows to score: the label column may be absent, and is then all zeros.
     """
-    reader = read_parquet_file if path.name.endswith(".parquet") else read_batch_file
+    parquet = path.name.endswith(".parquet")
     try:
-        read = reader(path, columns, labelled)
+        read = (read_parquet_file if parquet else read_batch_file)(path, columns, labelled)
     except FileRejected as rejection:
         raise BatchRejected(str(path), rejection.problems) from None
-    checked = _checked(read, columns, str(path), folds, test_fraction, labelled)
-    repeated = repeated_rows(checked.batch)
-    if len(repeated):
-        where = (
-            f"row {int(repeated[0]) + 1}" if reader is read_parquet_file
-            else f"line {physical_lines(path, repeated[:1])[int(repeated[0])]}"
-        )  # fmt: skip
-        checked.notes.append(f"{len(repeated)} duplicated row(s), kept (the first at {where})")
-    return checked
+    place = table_rows if parquet else file_lines(path)
+    return _checked(read, columns, str(path), folds, test_fraction, labelled, place)
 
 
 def check_table_batch(table, columns: Columns, origin: str, folds: int, test_fraction: float) -> Checked:
@@ -81,25 +75,25 @@ def check_table_batch(table, columns: Columns, origin: str, folds: int, test_fra
         read = check_table(table, columns)
     except FileRejected as rejection:
         raise BatchRejected(origin, rejection.problems) from None
-    checked = _checked(read, columns, origin, folds, test_fraction, labelled=True)
-    repeated = repeated_rows(checked.batch)
-    if len(repeated):
-        checked.notes.append(
-            f"{len(repeated)} duplicated row(s), kept (the first at row {int(repeated[0]) + 1})"
-        )
-    return checked
+    return _checked(read, columns, origin, folds, test_fraction, True, table_rows)
 
 
 def _checked(
-    read: FileBatch, columns: Columns, origin: str, folds: int, test_fraction: float, labelled: bool
+    read: FileBatch, columns: Columns, origin: str, folds: int, test_fraction: float, labelled: bool, place
 ) -> Checked:
+    """The batch read, if its labels suit the split and folds; duplicated rows noted at ``place``."""
     problems = read.problems
     if labelled and read.codes is not None:
         problems += _label_problems(read.codes, columns.classes, folds, test_fraction)
     if problems:
         raise BatchRejected(origin, problems)
     labels = read.codes if read.codes is not None else np.zeros(len(read.features), dtype=np.int8)
-    return Checked(Batch(read.features, labels, columns.features))
+    checked = Checked(Batch(read.features, labels, columns.features))
+    repeated = repeated_rows(checked.batch)
+    if len(repeated):
+        first = place(repeated[:1])[int(repeated[0])]
+        checked.notes.append(f"{len(repeated)} duplicated row(s), kept (the first at {first})")
+    return checked
 
 
 def repeated_rows(batch: Batch) -> np.ndarray:
