@@ -188,7 +188,7 @@ def snapshot(stack) -> dict:
                 "SELECT dataset, batch_date, dag_run_id, row_count, data_sha256 FROM batches ORDER BY 1, 2"
             ).fetchall(),
             "batch_rows": db.execute(
-                "SELECT batch_date, count(*), sum(mean_radius), sum(label) FROM batch_rows"
+                "SELECT batch_date, count(*), sum(mean_radius::numeric), sum(label) FROM batch_rows"
                 " GROUP BY 1 ORDER BY 1"
             ).fetchall(),
             "experiments": db.execute(
@@ -196,7 +196,8 @@ def snapshot(stack) -> dict:
                 " model_sha256 FROM experiments ORDER BY 1"
             ).fetchall(),
             "cv_results": db.execute(
-                "SELECT experiment_id, count(*), sum(mean_test_score) FROM cv_results GROUP BY 1 ORDER BY 1"
+                "SELECT experiment_id, count(*), sum(mean_test_score::numeric) FROM cv_results"
+                " GROUP BY 1 ORDER BY 1"
             ).fetchall(),
             "best_params": db.execute(
                 "SELECT experiment_id, params, c FROM best_params ORDER BY 1"
