@@ -5,14 +5,17 @@ One DAG per dataset declared in `datasets/`: `ml_pipeline` trains the default da
 (`ML_PIPELINE_DATASET`, else `breast_cancer`), `ml_pipeline_<name>` each of the others, on the
 schedule its declaration gives.
 
-1. **create_tables** (while the batch is fetched): the tables, from the package's `sql/` folder, and
-   the dataset's batch table, from its declaration.
-2. **wait_for_batch_file** (drop-folder source only), **fetch_batch**: the day's batch, validated;
-   then, in parallel, **split_batch** (the training window, stratified train/test) and **save_batch**
-   (binary COPY into the dataset's table, replacing the date's previous batch in one transaction).
-3. **tune_hyperparameters**: stratified k-fold CV over StandardScaler -> PCA -> LogisticRegression
-   (PCA size x C), and the winner's scores on the test split; **save_results** writes `experiments`
-   and `cv_results`.
+1. **create_tables** (while waiting for the batch): the tables, from the package's `sql/` folder,
+   and the dataset's batch table, from its declaration.
+2. **wait_for_batch_file** (drop-folder source only), **fetch_batch**: the day's batch, validated,
+   stored in the dataset's table (binary COPY, replacing the date's previous batch in one
+   transaction). Later tasks read it from there, so they may run on any worker.
+   **split_batch**: the training window (today's batch, or the last N days') and its stratified
+   train/test split, as the CV chunks to run on it.
+3. **cross_validate_chunk**, one mapped task per chunk (`cv_chunks`, 1 by default): stratified k-fold
+   CV over StandardScaler -> PCA -> LogisticRegression for a run of PCA sizes x every C;
+   **pick_best_model** gathers them and scores the winner on the test split; **save_results** writes
+   `experiments` and `cv_results`.
 4. **after_crossvalidation**, in parallel: **store_best_params**, and **refit_final_model** on the
    whole batch, saved with joblib under `models/` and registered, then **promote_model**: champion
    if it beats the champion, scored on the same test split, by more than `min_delta`, else
@@ -94,18 +97,16 @@ for dataset in declared(CONFIG.datasets_dir):
         )
 
         fetched = tasks.fetch_batch()
-        splits = tasks.split_batch(fetched)
-        saved_batch = tasks.save_batch(fetched)
-        tuned = tasks.tune_hyperparameters(splits)
+        chunks = tasks.split_batch(fetched)
+        chunk_scores = tasks.cross_validate_chunk.expand(chunk=chunks)
+        tuned = tasks.pick_best_model(chunk_scores)
         saved = tasks.save_results(fetched, tuned)
 
         with TaskGroup("after_crossvalidation") as after_crossvalidation:
-            refitted = tasks.refit_final_model(splits, tuned)
+            refitted = tasks.refit_final_model(tuned)
             saved >> [tasks.store_best_params(), refitted]
             # Plots need only the tuning step's outputs: they are drawn while the results are saved.
-            tasks.plot_experiment(splits, tuned)
-            tasks.promote_model(refitted, splits)
+            tasks.plot_experiment(tuned)
+            tasks.promote_model(refitted)
 
-        # Fetching needs no table, so it runs while the tables are created.
-        wait_for_batch_file >> fetched
-        create_tables >> saved_batch >> saved
+        [create_tables, wait_for_batch_file] >> fetched

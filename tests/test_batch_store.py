@@ -12,7 +12,6 @@ from ml_pipeline.batch_store import (
     create_batch_table,
     load_batches,
     replace_batch,
-    with_earlier_days,
 )
 from ml_pipeline.datasets import Dataset, Source
 from samples import BREAST_CANCER, FEATURE_COLUMNS, WINE
@@ -169,16 +168,3 @@ def test_a_window_of_stored_batches_reads_back_exactly(db, cancer, small_synthet
     assert window.features.tobytes() == np.vstack([cancer.features, small_synthetic.features]).tobytes()
     np.testing.assert_array_equal(window.labels, np.concatenate([cancer.labels, small_synthetic.labels]))
     assert len(load_batches(db, BREAST_CANCER, days[2] + timedelta(days=1), days[2] + timedelta(days=5))) == 0
-
-
-def test_the_training_window_puts_earlier_days_before_today(db, cancer, small_synthetic):
-    today = DAY + timedelta(days=3)
-    replace_batch(db, BREAST_CANCER, cancer, DAY, "run", "test")  # outside a 3-day window
-    replace_batch(db, BREAST_CANCER, small_synthetic, today - timedelta(days=2), "run", "test")
-    # today's own, stored by save_batch meanwhile
-    replace_batch(db, BREAST_CANCER, cancer, today, "run", "test")
-
-    window = with_earlier_days(db, BREAST_CANCER, cancer, today, days=3)
-    assert len(window) == len(small_synthetic) + len(cancer)
-    assert window.features.tobytes() == np.vstack([small_synthetic.features, cancer.features]).tobytes()
-    assert len(with_earlier_days(db, BREAST_CANCER, cancer, today, days=1)) == len(cancer)

@@ -62,30 +62,33 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     assert upstream(dag, "create_tables.create_best_params") == {"create_tables.create_experiments"}
     assert upstream(dag, "create_tables.create_models") == {"create_tables.create_experiments"}
     assert upstream(dag, "wait_for_batch_file") == set()
-    assert upstream(dag, "fetch_batch") == {"wait_for_batch_file"}
     assert not creates & upstream(dag, "create_tables.create_batches")
     assert upstream(dag, "create_tables.create_batch_table") == {"create_tables.create_batches"}
-    assert upstream(dag, "split_batch") == {"fetch_batch"}
-    assert upstream(dag, "save_batch") == {
-        "fetch_batch",
+    # The batch goes to the database first: later tasks read it there, on whichever worker they run.
+    assert upstream(dag, "fetch_batch") == {
+        "wait_for_batch_file",
         "create_tables.create_batch_table",
         "create_tables.create_cv_results",
         "create_tables.create_best_params",
         "create_tables.create_models",
     }
-    assert upstream(dag, "tune_hyperparameters") == {"split_batch"}
-    assert upstream(dag, "save_results") == {"fetch_batch", "tune_hyperparameters", "save_batch"}
+    assert upstream(dag, "split_batch") == {"fetch_batch"}
+    assert upstream(dag, "cross_validate_chunk") == {"split_batch"}
+    assert upstream(dag, "pick_best_model") == {"cross_validate_chunk"}
+    assert upstream(dag, "save_results") == {"fetch_batch", "pick_best_model"}
     assert upstream(dag, "after_crossvalidation.store_best_params") == {"save_results"}
-    assert upstream(dag, "after_crossvalidation.refit_final_model") == {
-        "save_results",
-        "split_batch",
-        "tune_hyperparameters",
-    }
-    assert upstream(dag, "after_crossvalidation.promote_model") == {
-        "after_crossvalidation.refit_final_model",
-        "split_batch",
-    }
-    assert upstream(dag, "after_crossvalidation.plot_experiment") == {"split_batch", "tune_hyperparameters"}
+    assert upstream(dag, "after_crossvalidation.refit_final_model") == {"save_results", "pick_best_model"}
+    assert upstream(dag, "after_crossvalidation.promote_model") == {"after_crossvalidation.refit_final_model"}
+    assert upstream(dag, "after_crossvalidation.plot_experiment") == {"pick_best_model"}
+
+
+def test_the_cross_validation_is_mapped_over_the_chunks_split_batch_plans(dag):
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    chunk = dag.get_task("cross_validate_chunk")
+    assert isinstance(chunk, MappedOperator)
+    assert [task.task_id for task in chunk.iter_mapped_dependencies()] == ["split_batch"]
+    assert dag.params.get_param("cv_chunks").value == 1  # one CV task unless asked for more
 
 
 def test_after_crossvalidation_group_runs_its_two_tasks_in_parallel(dag):

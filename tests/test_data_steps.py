@@ -1,15 +1,16 @@
-"""Fetching, handing off and splitting a batch."""
+"""Fetching and splitting a batch, and where a run's model goes."""
 
 from datetime import UTC, date
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ml_pipeline.batch import Batch, read_batch, write_batch
+from ml_pipeline.batch import Batch
 from ml_pipeline.batch_file import normalise
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.data_source import fetch_batch
-from ml_pipeline.run import RunKey, model_path, run_dir
+from ml_pipeline.run import RunKey, model_path
 from ml_pipeline.split import split_batch
 from samples import DATASETS_DIR, FEATURE_COLUMNS, WINE, breast_cancer_batch
 
@@ -58,16 +59,6 @@ def test_wine_is_one_setting_away():
     }
 
 
-def test_handoff_round_trips_values_and_names(tmp_path, cancer):
-    loaded = read_batch(write_batch(cancer, tmp_path / "batch"))
-    np.testing.assert_array_equal(loaded.features, cancer.features)
-    np.testing.assert_array_equal(loaded.labels, cancer.labels)
-    assert loaded.feature_names == cancer.feature_names
-    assert loaded.sha256() == cancer.sha256()
-    assert not list((tmp_path / "batch").glob("*.tmp")), "no temporary files left behind"
-    assert (tmp_path / "batch" / "features.npy").stat().st_mode & 0o044, "readable by others as usual"
-
-
 def test_batch_refuses_misaligned_arrays():
     with pytest.raises(ValueError, match="do not line up"):
         Batch(np.zeros((3, 2)), np.zeros(4), ("a", "b"))
@@ -93,12 +84,12 @@ def test_split_changes_with_the_seed(cancer):
     assert not np.array_equal(first.features, second.features)
 
 
-def test_each_run_gets_its_own_folder_and_model_name(config):
+def test_each_run_gets_its_own_model_name(config):
     day = date(2026, 3, 4)
     first = RunKey(day, "manual__2026-03-04T10:00:00+00:00")
     second = RunKey(day, "scheduled__2026-03-04T00:00:00+00:00")
-    assert run_dir(config, first) != run_dir(config, second)
-    assert run_dir(config, first).is_dir()
+    assert model_path(config, first) != model_path(config, second)
+    assert model_path(config, first).parent == Path(config.models_dir) / "breast_cancer" / "2026-03-04"
     name = model_path(config, first).name
     assert name.startswith("model_2026-03-04_manual__2026-03-04T10_00_00") and name.endswith(".joblib")
 

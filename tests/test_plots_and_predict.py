@@ -9,7 +9,7 @@ import pytest
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.model import C_PARAM, PCA_PARAM
 from ml_pipeline.model_files import refit, save_model, write_metadata
-from ml_pipeline.plots import plot_experiment
+from ml_pipeline.plots import ROC_POINTS, plot_experiment, held_out_curves
 from ml_pipeline.predict import predict_file
 from ml_pipeline.split import split_batch
 from ml_pipeline.tuning import tune
@@ -29,7 +29,8 @@ def test_plots_are_written_next_to_the_model(tmp_path, tuned):
     report, decision, test = tuned
     model = tmp_path / "2026-01-01" / "model_2026-01-01_run.joblib"
     model.parent.mkdir()
-    written = plot_experiment(report, test.labels, decision, model, BREAST_CANCER.classes)
+    curves = held_out_curves(test.labels, decision, BREAST_CANCER.classes)
+    written = plot_experiment(report, curves, model, BREAST_CANCER.classes)
     assert [path.name for path in written] == [
         "model_2026-01-01_run.cv_heatmap.png",
         "model_2026-01-01_run.roc.png",
@@ -54,8 +55,24 @@ def test_plots_of_three_classes_draw_a_curve_per_class(tmp_path):
         cv_mean_score=0.7,
         test_metrics={"accuracy": 0.8},
     )
-    written = plot_experiment(report, labels, decision, tmp_path / "model.joblib", ("red", "white", "rosé"))
+    classes = ("red", "white", "rosé")
+    curves = held_out_curves(labels, decision, classes)
+    assert [curve["name"] for curve in curves["roc"]] == ["class red", "class white", "class rosé"]
+    written = plot_experiment(report, curves, tmp_path / "model.joblib", classes)
     assert all(path.read_bytes()[:4] == b"\x89PNG" for path in written)
+
+
+def test_what_the_plots_draw_stays_small_for_any_test_split(rng):
+    from sklearn.metrics import confusion_matrix, roc_auc_score
+
+    labels = rng.integers(0, 2, 200_000)
+    decision = rng.normal(size=len(labels)) + labels
+    curves = held_out_curves(labels, decision, (0, 1))
+    (curve,) = curves["roc"]
+    assert len(curve["fpr"]) <= ROC_POINTS and (curve["fpr"][0], curve["tpr"][-1]) == (0.0, 1.0)
+    assert curve["auc"] == pytest.approx(roc_auc_score(labels, decision))
+    assert curves["confusion"] == confusion_matrix(labels, decision > 0).tolist()
+    assert curves["rows"] == 200_000
 
 
 @pytest.fixture

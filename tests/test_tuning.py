@@ -6,7 +6,14 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.fast_cv import FIT_COST_OFFSET, _contiguous_ranges, cross_validate_grid
+from ml_pipeline.fast_cv import (
+    FIT_COST_OFFSET,
+    _contiguous_ranges,
+    cross_validate_grid,
+    gather_scores,
+    grid_chunks,
+    score_chunk,
+)
 from ml_pipeline.model import C_PARAM, PCA_PARAM, build_pipeline, candidates, param_grid
 from ml_pipeline.split import split_batch
 from ml_pipeline.tuning import evaluate_on_test, tune
@@ -98,3 +105,34 @@ def test_fast_cv_agrees_with_grid_search_on_three_classes():
     metrics, decision = evaluate_on_test(train, test, ours.best_params)
     assert decision.shape == (len(test), 3)
     assert metrics["accuracy"] > 0.7 and 0.5 < metrics["roc_auc"] <= 1  # macro scores, one-vs-rest AUC
+
+
+def test_the_grid_splits_into_chunks_of_consecutive_sizes(small_synthetic):
+    sizes = list(range(1, 30))
+    for count in (1, 2, 4, 40):
+        parts = grid_chunks(sizes, count)
+        assert len(parts) == count if count <= 4 else len(parts) <= len(sizes)
+        assert [k for part in parts for k in part] == sizes
+    assert grid_chunks([3, 1, 2], 2) == [[1, 2], [3]]
+
+
+def test_a_chunk_scores_the_same_bits_on_any_worker(small_synthetic):
+    c_values = PipelineConfig(c_count=4).c_values()
+    one_core = score_chunk(small_synthetic, [3, 4, 5, 6], c_values, folds=3, seed=1, n_jobs=1)
+    two_cores = score_chunk(small_synthetic, [3, 4, 5, 6], c_values, folds=3, seed=1, n_jobs=2)
+    assert one_core.shape == (3, 4, 4)
+    assert one_core.tobytes() == two_cores.tobytes()
+
+
+def test_chunked_cv_agrees_with_one_task_and_picks_the_same(small_synthetic):
+    config = PipelineConfig(max_pca_components=6, c_count=4, cv_folds=3)
+    grid = param_grid(config, small_synthetic.features.shape[1])
+    whole = cross_validate_grid(small_synthetic, grid, config.cv_folds, seed=2)
+    chunked = cross_validate_grid(small_synthetic, grid, config.cv_folds, seed=2, chunks=3)
+    np.testing.assert_allclose(chunked.mean_scores, whole.mean_scores, atol=1e-3)
+    assert chunked.best_params == whole.best_params and chunked.candidates == whole.candidates
+    # Gathering chunks that come back in any order gives the same ranking.
+    parts = grid_chunks(grid[PCA_PARAM], 3)
+    scores = [score_chunk(small_synthetic, part, grid[C_PARAM], 3, 2) for part in parts]
+    shuffled = gather_scores(grid, parts[::-1], scores[::-1])
+    np.testing.assert_array_equal(shuffled.mean_scores, chunked.mean_scores)

@@ -1,19 +1,12 @@
-"""A batch (features, labels, feature names), and the files tasks hand it to each other in: NumPy ``.npy``.
-
-Binary arrays write and read at disk speed and can be memory-mapped, so a task reads only what it
-touches; CSV would spend most of its time formatting and parsing floats.
-"""
+"""A batch: features, labels and feature names, as one unit."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
-from ml_pipeline.files import atomic_writer, write_text_atomically
 
 
 @dataclass(frozen=True)
@@ -44,21 +37,3 @@ class Batch:
 
     def take(self, rows: np.ndarray) -> Batch:
         return Batch(self.features[rows], self.labels[rows], self.feature_names)
-
-
-def write_batch(batch: Batch, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, array in (("features", batch.features), ("labels", batch.labels)):
-        with atomic_writer(folder / f"{name}.npy") as stream:
-            np.save(stream, array, allow_pickle=False)  # C or Fortran order, as it is: no copy
-    write_text_atomically(folder / "columns.json", json.dumps(list(batch.feature_names)))
-    return folder
-
-
-def read_batch(folder: Path, mmap: bool = True) -> Batch:
-    mode = "r" if mmap else None
-    return Batch(
-        features=np.load(folder / "features.npy", mmap_mode=mode, allow_pickle=False),
-        labels=np.load(folder / "labels.npy", mmap_mode=mode, allow_pickle=False),
-        feature_names=tuple(json.loads((folder / "columns.json").read_text())),
-    )

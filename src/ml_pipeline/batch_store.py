@@ -13,7 +13,7 @@ import json
 import logging
 import struct
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 from psycopg import sql as query
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 COPY_TRAILER = struct.pack("!h", -1)
 POSTGRES_EPOCH = date(2000, 1, 1)
+COPY_BLOCK_BYTES = 4 << 20
 
 
 class DeclarationChanged(RuntimeError):
@@ -190,36 +191,53 @@ def replace_batch(
 
 
 def load_batches(connection, dataset: Dataset, first_date: date, before_date: date) -> Batch:
-    """The stored rows of the dataset's batches from ``first_date`` up to, not including, ``before_date``."""
+    """The stored rows of the dataset's batches from ``first_date`` up to, not including, ``before_date``.
+
+    The rows are parsed from the binary COPY stream as it arrives, into arrays sized beforehand: the
+    batch is held once, never also as its COPY payload.
+    """
     statement = _statement(
         "copy_batch_window",
         dataset,
         features=query.SQL(", ").join(map(query.Identifier, dataset.features)),
         label=query.Identifier(dataset.label),
     )
-    payload = bytearray()
-    with connection.transaction(), connection.cursor() as cursor:
-        params = {"first_date": first_date, "before_date": before_date, "classes": list(dataset.classes)}
-        with cursor.copy(statement, params) as copy:
-            for chunk in copy:
-                payload += chunk
     layout = [("field_count", ">i2")]
     for index in range(len(dataset.features)):
         layout += [(f"size_{index}", ">i4"), (f"value_{index}", ">f8")]
     layout = np.dtype([*layout, ("label_size", ">i4"), ("label", ">i2")])
-    count = (len(payload) - len(COPY_SIGNATURE) - len(COPY_TRAILER)) // layout.itemsize
-    rows = np.frombuffer(payload, dtype=layout, offset=len(COPY_SIGNATURE), count=count)
-    features = np.column_stack([rows[f"value_{index}"] for index in range(len(dataset.features))])
-    return Batch(features.astype(np.float64), rows["label"].astype(np.int8), dataset.features)
+    params = {"first_date": first_date, "before_date": before_date, "classes": list(dataset.classes)}
+    with connection.transaction(), connection.cursor() as cursor:
+        count = cursor.execute(_statement("count_batch_window", dataset), params).fetchone()[0]
+        features = np.empty((count, len(dataset.features)))
+        labels = np.empty(count, dtype=np.int8)
+        pending, filled = bytearray(), 0
+        with cursor.copy(statement, params) as copy:
+            for chunk in copy:
+                if not filled and not pending:
+                    chunk = bytes(chunk)[len(COPY_SIGNATURE) :]
+                pending += chunk
+                if len(pending) >= COPY_BLOCK_BYTES:
+                    filled = _parse_rows(pending, layout, features, labels, filled)
+        if pending[-len(COPY_TRAILER) :] == COPY_TRAILER:
+            del pending[-len(COPY_TRAILER) :]
+        filled = _parse_rows(pending, layout, features, labels, filled)
+    if filled != count or pending:  # another run stored a batch between the two statements
+        raise RuntimeError(
+            f"Read {filled} rows of {dataset.table} where {count} were counted: a batch was stored "
+            "meanwhile. Retry, or read in a REPEATABLE READ transaction."
+        )
+    return Batch(features, labels, dataset.features)
 
 
-def with_earlier_days(connection, dataset: Dataset, today: Batch, run_date: date, days: int) -> Batch:
-    """The stored batches of the ``days - 1`` days before ``run_date``, then ``today``'s batch."""
-    first_date = run_date - timedelta(days=days - 1)
-    earlier = load_batches(connection, dataset, first_date, run_date)
-    log.info("Training on %d stored rows from %s on, plus today's %d", len(earlier), first_date, len(today))
-    return Batch(
-        np.concatenate([earlier.features, today.features]),
-        np.concatenate([earlier.labels, today.labels]),
-        today.feature_names,
-    )
+def _parse_rows(pending: bytearray, layout: np.dtype, features, labels, filled: int) -> int:
+    """Move the whole rows at the start of ``pending`` into ``features`` and ``labels``; return the
+    new count of rows filled. A partial row stays in ``pending`` for the next chunk."""
+    whole = len(pending) // layout.itemsize
+    rows = np.frombuffer(pending, dtype=layout, count=whole)
+    for index in range(features.shape[1]):
+        features[filled : filled + whole, index] = rows[f"value_{index}"]
+    labels[filled : filled + whole] = rows["label"]
+    del rows
+    del pending[: whole * layout.itemsize]
+    return filled + whole

@@ -55,6 +55,11 @@ class PipelineConfig:
         0.2, "Share of the batch held out, stratified, to test the best model.", minimum=0.05, maximum=0.5
     )
     cv_folds: int = setting(5, "Stratified folds of the cross-validation.", minimum=2, maximum=20)
+    cv_chunks: int = setting(
+        1, "Split the cross-validation into this many tasks, each a run of consecutive PCA sizes, which "
+        "Celery workers run side by side (see the Gantt chart); 1 keeps it one task.",
+        minimum=1, maximum=64,
+    )  # fmt: skip
     c_min: float = setting(
         1e-3, "Smallest inverse regularisation strength C of LogisticRegression.", exclusiveMinimum=0
     )
@@ -86,7 +91,9 @@ class PipelineConfig:
     datasets_dir: str = setting(
         str(PROJECT_ROOT / "datasets"), "Where the dataset declarations are.", form=False
     )
-    data_dir: str = setting(str(PROJECT_ROOT / "data"), "Where runs hand data over.", form=False)
+    data_dir: str = setting(
+        str(PROJECT_ROOT / "data"), "Where drop-folder files arrive and rejected ones are kept.", form=False
+    )
     models_dir: str = setting(str(PROJECT_ROOT / "models"), "Where models are saved.", form=False)
 
     @classmethod

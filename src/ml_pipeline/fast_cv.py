@@ -9,13 +9,16 @@ same stratified folds, to solver tolerance, with far less work:
 - Each fit of LogisticRegression's objective (L-BFGS, as its default solver) starts from the nearest
   solution already found: the previous C for the same k, or the smallest C of k - 1. Warm-started fits
   converge in a few iterations.
-- Within a fold, runs of consecutive PCA sizes of similar cost go to one thread per core. NumPy and
+- Within a fold, chains of consecutive PCA sizes of similar cost go to one thread per core. NumPy and
   SciPy release the GIL in the row-sized work, and BLAS keeps to one thread per worker, so threads and
   BLAS don't fight over the cores, and the fold's projection is shared rather than copied.
+- The PCA sizes can be split into chunks (``grid_chunks``), scored apart (``score_chunk``, one mapped
+  task each in the DAG) and put together (``gather_scores``).
 """
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -32,6 +35,8 @@ from ml_pipeline.model import C_PARAM, MAX_ITER, PCA_PARAM, candidates
 
 LBFGS_TOL = 1e-4  # LogisticRegression's default tol
 FIT_COST_OFFSET = 20
+# Consecutive PCA sizes warm-started one from the next, as one thread's share of a fold.
+SIZES_PER_CHAIN = 5
 
 
 @dataclass
@@ -52,17 +57,38 @@ class SearchResult:
 
 
 def cross_validate_grid(
-    batch: Batch, grid: dict[str, list], folds: int, seed: int, n_jobs: int = 0
+    batch: Batch, grid: dict[str, list], folds: int, seed: int, n_jobs: int = 0, chunks: int = 1
 ) -> SearchResult:
-    """Mean and std accuracy over stratified folds for every candidate of ``grid``."""
-    sizes, c_values = sorted(grid[PCA_PARAM]), list(grid[C_PARAM])
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    workers = min(n_jobs or available_cores(), len(sizes))
-    # Three runs of sizes per thread: a thread that finishes early takes the next run of its fold.
-    ranges = _contiguous_ranges(sizes, 3 * workers if workers > 1 else 1)
+    """Mean and std accuracy over stratified folds for every candidate of ``grid``, computed as
+    ``chunks`` parts one after another: what the DAG's mapped CV tasks compute side by side."""
+    parts = grid_chunks(grid[PCA_PARAM], chunks)
+    scores = [score_chunk(batch, part, grid[C_PARAM], folds, seed, n_jobs) for part in parts]
+    return gather_scores(grid, parts, scores)
+
+
+def grid_chunks(sizes: list[int], count: int) -> list[list[int]]:
+    """The grid's PCA sizes split into at most ``count`` runs of consecutive sizes of similar cost.
+
+    Each run is one CV chunk: it projects every fold once, at its largest size, and warm-starts
+    along its sizes; only the first size of a chunk starts cold.
+    """
+    ordered = sorted(sizes)
+    return _contiguous_ranges(ordered, min(count, len(ordered)))
+
+
+def score_chunk(
+    batch: Batch, sizes: list[int], c_values: list[float], folds: int, seed: int, n_jobs: int = 0
+) -> np.ndarray:
+    """Held-out accuracy of every (fold, C, PCA size) for consecutive ``sizes``: scores[fold, c, k].
+
+    The work is split into warm-start chains fixed by ``sizes`` alone, never by the core count, so a
+    chunk gives bit-identical scores on whichever machine runs it.
+    """
+    chains = _contiguous_ranges(sizes, math.ceil(len(sizes) / SIZES_PER_CHAIN))
+    workers = min(n_jobs or available_cores(), len(chains))
     labels = np.asarray(batch.labels)
-    # scores[fold, c, k], then flattened in candidate order (C outer, PCA size inner).
     scores = np.empty((folds, len(c_values), len(sizes)))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold_rows = list(splitter.split(np.zeros(len(labels)), labels))
     # Every fold's projections go into the same two buffers: no fold allocates its own.
     train_buffer = np.empty((max(len(train) for train, _ in fold_rows), max(sizes)), order="F")
@@ -74,16 +100,29 @@ def cross_validate_grid(
             projected_test = apply_projection(batch.features, test, projection, test_buffer[: len(test)])
             jobs = [
                 pool.submit(
-                    _score_sizes, projected_train, labels[train], projected_test, labels[test], part, c_values
+                    _score_sizes,
+                    projected_train,
+                    labels[train],
+                    projected_test,
+                    labels[test],
+                    chain,
+                    c_values,
                 )
-                for part in ranges
+                for chain in chains
             ]
-            for part, job in zip(ranges, jobs, strict=True):
-                first = sizes.index(part[0])
-                scores[fold, :, first : first + len(part)] = job.result().T
-    # Back to the grid's own order of PCA sizes, which need not be sorted.
+            for chain, job in zip(chains, jobs, strict=True):
+                first = sizes.index(chain[0])
+                scores[fold, :, first : first + len(chain)] = job.result().T
+    return scores
+
+
+def gather_scores(grid: dict[str, list], parts: list[list[int]], scores: list[np.ndarray]) -> SearchResult:
+    """The chunks' scores[fold, c, k] put together in the grid's candidate order, averaged over folds."""
+    sizes = [k for part in parts for k in part]
+    combined = np.concatenate([np.asarray(part_scores) for part_scores in scores], axis=2)
+    # Back to the grid's own order of PCA sizes, which need not be sorted; C outer, PCA size inner.
     columns = [sizes.index(k) for k in grid[PCA_PARAM]]
-    per_candidate = scores[:, :, columns].reshape(folds, -1)
+    per_candidate = combined[:, :, columns].reshape(len(combined), -1)
     mean, std = per_candidate.mean(axis=0), per_candidate.std(axis=0)
     return SearchResult(candidates(grid), mean, std, ranks_of(mean))
 

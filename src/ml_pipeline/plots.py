@@ -10,13 +10,35 @@ from ml_pipeline.files import atomic_writer
 from ml_pipeline.model import C_PARAM, PCA_PARAM
 from ml_pipeline.tuning_report import TuningReport
 
+ROC_POINTS = 400
 
-def plot_experiment(
-    report: TuningReport, labels: np.ndarray, decision: np.ndarray, model_path: Path, classes: tuple
-) -> list[Path]:
-    """Mean CV accuracy over PCA size x C (heatmap), ROC curve and confusion matrix, as PNG files
-    named after the model (``<model>.cv_heatmap.png``, ``<model>.roc.png``, ``<model>.confusion.png``),
-    with the class labels as declared (``labels`` holds their indices)."""
+
+def held_out_curves(labels: np.ndarray, decision: np.ndarray, classes: tuple) -> dict:
+    """What the ROC and confusion plots draw of the winner on the test split, small enough for XCom
+    whatever the split's size: each ROC curve thinned to at most ROC_POINTS points (its AUC from all
+    of them), and the confusion matrix. ``labels`` holds the classes' indices."""
+    from sklearn.metrics import auc, confusion_matrix, roc_curve
+
+    if decision.ndim == 1:
+        scored, predicted = [("best model", labels == 1, decision)], (decision > 0).astype(int)
+    else:  # one curve per class, that class against the others
+        scored = [(f"class {classes[c]}", labels == c, decision[:, c]) for c in range(decision.shape[1])]
+        predicted = decision.argmax(axis=1)
+    curves = []
+    for name, positive, score in scored:
+        fpr, tpr, _ = roc_curve(positive, score)
+        kept = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), ROC_POINTS)).round().astype(int))
+        curves.append(
+            {"name": name, "fpr": fpr[kept].tolist(), "tpr": tpr[kept].tolist(), "auc": float(auc(fpr, tpr))}
+        )
+    confusion = confusion_matrix(labels, predicted, labels=list(range(len(classes))))
+    return {"rows": len(labels), "roc": curves, "confusion": confusion.tolist()}
+
+
+def plot_experiment(report: TuningReport, curves: dict, model_path: Path, classes: tuple) -> list[Path]:
+    """Mean CV accuracy over PCA size x C (heatmap), ROC curve and confusion matrix (from
+    ``held_out_curves``), as PNG files named after the model (``<model>.cv_heatmap.png``,
+    ``<model>.roc.png``, ``<model>.confusion.png``), with the class labels as declared."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no screen
@@ -40,24 +62,18 @@ def plot_experiment(
     heatmap.colorbar(image, ax=axes, label="mean accuracy")
 
     roc, axes = plt.subplots(figsize=(5, 5))
-    if decision.ndim == 1:
-        RocCurveDisplay.from_predictions(labels, decision, ax=axes, name="best model")
-        predicted = (decision > 0).astype(int)
-    else:  # one curve per class, that class against the others
-        for label in range(decision.shape[1]):
-            RocCurveDisplay.from_predictions(
-                labels == label, decision[:, label], ax=axes, name=f"class {classes[label]}"
-            )
-        predicted = decision.argmax(axis=1)
+    for curve in curves["roc"]:
+        RocCurveDisplay(fpr=np.array(curve["fpr"]), tpr=np.array(curve["tpr"]), roc_auc=curve["auc"]).plot(
+            ax=axes, name=curve["name"]
+        )
     axes.plot([0, 1], [0, 1], "k--", linewidth=0.8)
-    axes.set_title(f"ROC on the test split ({len(labels)} rows)")
+    axes.set_title(f"ROC on the test split ({curves['rows']} rows)")
 
     size = max(4.5, 1.2 * len(classes))
     confusion, axes = plt.subplots(figsize=(size + 0.5, size))
-    ConfusionMatrixDisplay.from_predictions(
-        labels, predicted, labels=list(range(len(classes))), display_labels=[str(c) for c in classes],
-        ax=axes, colorbar=False,
-    )  # fmt: skip
+    ConfusionMatrixDisplay(np.array(curves["confusion"]), display_labels=[str(c) for c in classes]).plot(
+        ax=axes, colorbar=False
+    )
     axes.set_title(f"Test split: accuracy {report.test_metrics['accuracy']:.4f}")
 
     written = []

@@ -1,4 +1,4 @@
-"""Which run this is, and the folders and files that belong to it alone."""
+"""Which run this is, and the files in the model store that belong to it alone."""
 
 from __future__ import annotations
 
@@ -29,13 +29,6 @@ class RunKey:
         """The logical date, or for a manual run without one, the date the run was due."""
         when = context.get("logical_date") or context["dag_run"].run_after
         return cls(run_date=when.date(), run_id=context["run_id"])
-
-
-def run_dir(config: PipelineConfig, run: RunKey) -> Path:
-    """The folder where one run's tasks hand data to each other."""
-    folder = Path(config.data_dir) / "runs" / config.dataset / run.run_date.isoformat() / run.slug
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def model_path(config: PipelineConfig, run: RunKey) -> Path:

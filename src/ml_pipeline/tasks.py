@@ -8,17 +8,17 @@ scikit-learn, psycopg) when it runs.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import task
 
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.run import RunKey, model_path, run_dir
+from ml_pipeline.run import RunKey, model_path
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,13 @@ def create_batch_table(**context) -> str:
 
 @task(multiple_outputs=False)
 def fetch_batch(**context) -> dict:
-    """The day's batch from the configured source, validated, written to the run's folder."""
+    """The day's batch from the configured source, validated, stored in the dataset's table (replacing
+    the date's previous batch in one transaction): where every later task reads it, on any worker."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from ml_pipeline import data_source
-    from ml_pipeline.batch import write_batch
+    from ml_pipeline.batch_store import replace_batch
+    from ml_pipeline.db import pipeline_connection
     from ml_pipeline.validation import BatchRejected, reject_file
 
     config, run = settings_and_run(context)
@@ -75,78 +77,82 @@ def fetch_batch(**context) -> dict:
     for note in checked.notes:
         log.warning("Batch %s: %s", run.run_date, note)
     batch = checked.batch
-    folder = write_batch(batch, run_dir(config, run) / "batch")
-    return {"folder": str(folder), "rows": len(batch), "sha256": batch.sha256(), "source": source}
-
-
-@task(multiple_outputs=False)
-def split_batch(fetched: dict, **context) -> dict:
-    """The training window (today's batch, or the last N days'), split stratified into train/test."""
-    from ml_pipeline import batch_store, split
-    from ml_pipeline.batch import read_batch, write_batch
-    from ml_pipeline.db import pipeline_connection
-
-    config, run = settings_and_run(context)
-    folder = run_dir(config, run)
-    training, training_folder = read_batch(Path(fetched["folder"])), fetched["folder"]
-    if config.training_window_days > 1:
-        with pipeline_connection(config) as connection:
-            training = batch_store.with_earlier_days(
-                connection, config.declaration(), training, run.run_date, config.training_window_days
-            )
-        training_folder = str(write_batch(training, folder / "training"))
-    train, test = split.split_batch(training, config.test_fraction, config.random_seed)
-    return {
-        "training": training_folder,
-        "train": str(write_batch(train, folder / "train")),
-        "test": str(write_batch(test, folder / "test")),
-        "train_rows": len(train),
-        "test_rows": len(test),
-    }
-
-
-@task(multiple_outputs=False)
-def save_batch(fetched: dict, **context) -> dict:
-    """The batch into Postgres, replacing the date's previous one, in one transaction."""
-    from ml_pipeline.batch import read_batch
-    from ml_pipeline.batch_store import replace_batch
-    from ml_pipeline.db import pipeline_connection
-
-    config, run = settings_and_run(context)
-    batch = read_batch(Path(fetched["folder"]))
+    sha256 = batch.sha256()
     with pipeline_connection(config) as connection:
-        rows = replace_batch(
-            connection,
-            config.declaration(),
-            batch,
-            run.run_date,
-            run.run_id,
-            fetched["source"],
-            fetched["sha256"],
-        )
-    return {"batch_date": run.run_date.isoformat(), "rows": rows}
+        rows = replace_batch(connection, dataset, batch, run.run_date, run.run_id, source, sha256)
+    return {"batch_date": run.run_date.isoformat(), "rows": rows, "sha256": sha256, "source": source}
 
 
 @task(multiple_outputs=False)
-def tune_hyperparameters(splits: dict, **context) -> dict:
-    """K-fold CV over the grid; the winner scored on the test split."""
+def split_batch(fetched: dict, **context) -> list[dict]:
+    """How the training window (today's batch, or the last N days') splits stratified into train and
+    test, worked out from the stored class counts; as the CV chunks to map over, one per run of
+    consecutive PCA sizes, each with the split's sizes.
+
+    Each task that needs the rows reads the window from the database and splits it the same way
+    (``training_data.train_and_test``): no task depends on another's disk.
+    """
+    from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.fast_cv import grid_chunks
+    from ml_pipeline.training_data import split_sizes
+
+    config, run = settings_and_run(context)
+    with pipeline_connection(config) as connection:
+        sizes = split_sizes(connection, config, run)
+    log.info("Training window of %s: %s", run.run_date, sizes)
+    pca_sizes = config.pca_sizes(len(config.declaration().features))
+    return [{"pca_sizes": part, **sizes} for part in grid_chunks(pca_sizes, config.cv_chunks)]
+
+
+@task(multiple_outputs=False)
+def cross_validate_chunk(chunk: dict, **context) -> dict:
+    """One chunk of the k-fold CV: every fold x C for a run of consecutive PCA sizes, on the train split."""
+    import time
+
+    from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.fast_cv import score_chunk
+    from ml_pipeline.training_data import train_and_test
+
+    config, run = settings_and_run(context)
+    started_at, started = _now(), time.monotonic()
+    with pipeline_connection(config) as connection:
+        train, _ = train_and_test(connection, config, run)
+    read = time.monotonic()
+    pca_sizes = chunk["pca_sizes"]
+    scores = score_chunk(
+        train, pca_sizes, config.c_values(), config.cv_folds, config.random_seed, config.n_jobs
+    )
+    log.info(
+        "PCA sizes %s: %d train rows read in %.1f s, scored in %.1f s",
+        pca_sizes, len(train), read - started, time.monotonic() - read,
+    )  # fmt: skip
+    return {"pca_sizes": pca_sizes, "scores": scores.tolist(), "started_at": started_at}
+
+
+@task(multiple_outputs=False)
+def pick_best_model(chunks: list[dict], **context) -> dict:
+    """The chunks' scores gathered into the grid's ranking; the winner fitted on the train split and
+    scored on the test split."""
     import numpy as np
 
-    from ml_pipeline import tuning
-    from ml_pipeline.batch import read_batch
-    from ml_pipeline.files import atomic_writer, write_text_atomically
+    from ml_pipeline import plots, tuning
+    from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.fast_cv import gather_scores
+    from ml_pipeline.model import param_grid
+    from ml_pipeline.training_data import train_and_test
 
     config, run = settings_and_run(context)
-    report, decision = tuning.tune(
-        read_batch(Path(splits["train"])), read_batch(Path(splits["test"])), config
-    )
-    folder = run_dir(config, run)
-    path = write_text_atomically(folder / "tuning_report.json", json.dumps(report.as_dict()))
-    with atomic_writer(folder / "test_decision.npy") as stream:
-        np.save(stream, decision)
+    dataset = config.declaration()
+    chunks = list(chunks)
+    grid = param_grid(config, len(dataset.features))
+    search = gather_scores(grid, [c["pca_sizes"] for c in chunks], [np.array(c["scores"]) for c in chunks])
+    with pipeline_connection(config) as connection:
+        train, test = train_and_test(connection, config, run)
+    started_at = datetime.fromisoformat(min(chunk["started_at"] for chunk in chunks))
+    report, decision = tuning.report_of(search, grid, train, test, config.cv_folds, started_at)
     return {
-        "report": str(path),
-        "test_decision": str(folder / "test_decision.npy"),
+        "report": report.as_dict(),
+        "curves": plots.held_out_curves(np.asarray(test.labels), decision, dataset.classes),
         "best_params": report.best_params,
         "cv_mean_score": report.cv_mean_score,
         "test_metrics": report.test_metrics,
@@ -161,7 +167,7 @@ def save_results(fetched: dict, tuned: dict, **context) -> dict:
     from ml_pipeline.tuning_report import TuningReport
 
     config, run = settings_and_run(context)
-    report = TuningReport.load(Path(tuned["report"]))
+    report = TuningReport(**tuned["report"])
     record = experiments.RunRecord(
         dag_run_id=run.run_id,
         dataset=config.dataset,
@@ -187,17 +193,19 @@ def store_best_params(**context) -> dict:
 
 
 @task(multiple_outputs=False)
-def refit_final_model(splits: dict, tuned: dict, **context) -> dict:
-    """The winner refit on all the training data (train and test), saved atomically with joblib."""
+def refit_final_model(tuned: dict, **context) -> dict:
+    """The winner refit on all the training data (train and test), saved atomically with joblib in the
+    model store."""
     from ml_pipeline import model_files, registry
-    from ml_pipeline.batch import read_batch
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.experiments import record_model_file
+    from ml_pipeline.training_data import training_window
 
     config, run = settings_and_run(context)
-    training = read_batch(Path(splits["training"]))
-    model = model_files.refit(training, tuned["best_params"])
     dataset = config.declaration()
+    with pipeline_connection(config) as connection:
+        training = training_window(connection, config, run)
+    model = model_files.refit(training, tuned["best_params"])
     path = model_path(config, run)
     sha256 = model_files.save_model(model, path)
     model_files.write_metadata(
@@ -221,15 +229,16 @@ def refit_final_model(splits: dict, tuned: dict, **context) -> dict:
 
 
 @task(multiple_outputs=False)
-def promote_model(refitted: dict, splits: dict, **context) -> dict:
+def promote_model(refitted: dict, **context) -> dict:
     """Champion if it beats the champion's accuracy on today's test split by more than min_delta;
     else challenger."""
     from ml_pipeline import model_files, registry
-    from ml_pipeline.batch import read_batch
     from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.training_data import train_and_test
 
-    config, _ = settings_and_run(context)
-    test = read_batch(Path(splits["test"]))
+    config, run = settings_and_run(context)
+    with pipeline_connection(config) as connection:
+        _, test = train_and_test(connection, config, run)
 
     def champion_accuracy_today(champion: dict) -> float | None:
         try:
@@ -254,22 +263,20 @@ def promote_model(refitted: dict, splits: dict, **context) -> dict:
 
 
 @task(multiple_outputs=False)
-def plot_experiment(splits: dict, tuned: dict, **context) -> dict:
+def plot_experiment(tuned: dict, **context) -> dict:
     """CV heatmap, ROC curve and confusion matrix as PNG files next to the model."""
-    import numpy as np
-
     from ml_pipeline import plots
-    from ml_pipeline.batch import read_batch
     from ml_pipeline.tuning_report import TuningReport
 
     config, run = settings_and_run(context)
-    report = TuningReport.load(Path(tuned["report"]))
-    test = read_batch(Path(splits["test"]))
     written = plots.plot_experiment(
-        report,
-        np.asarray(test.labels),
-        np.load(tuned["test_decision"]),
+        TuningReport(**tuned["report"]),
+        tuned["curves"],
         model_path(config, run),
         config.declaration().classes,
     )
     return {"plots": [str(path) for path in written]}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

@@ -11,7 +11,13 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 
 from ml_pipeline.batch import Batch
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.fast_cv import apply_projection, cross_validate_grid, fit_projection, objective_for
+from ml_pipeline.fast_cv import (
+    SearchResult,
+    apply_projection,
+    cross_validate_grid,
+    fit_projection,
+    objective_for,
+)
 from ml_pipeline.model import C_PARAM, PCA_PARAM, param_grid
 from ml_pipeline.tuning_report import TuningReport
 
@@ -63,7 +69,17 @@ def tune(train: Batch, test: Batch, config: PipelineConfig) -> tuple[TuningRepor
     """
     started_at = datetime.now(UTC)
     grid = param_grid(config, train.features.shape[1])
-    search = cross_validate_grid(train, grid, config.cv_folds, config.random_seed, config.n_jobs)
+    search = cross_validate_grid(
+        train, grid, config.cv_folds, config.random_seed, config.n_jobs, config.cv_chunks
+    )
+    return report_of(search, grid, train, test, config.cv_folds, started_at)
+
+
+def report_of(
+    search: SearchResult, grid: dict, train: Batch, test: Batch, folds: int, started_at: datetime
+) -> tuple[TuningReport, np.ndarray]:
+    """The search's report, with its winner fitted on the training split and scored on the test split;
+    and the winner's decision function on the test rows."""
     best = search.best_params
     metrics, decision = evaluate_on_test(train, test, best)
     rows = [
@@ -82,7 +98,7 @@ def tune(train: Batch, test: Batch, config: PipelineConfig) -> tuple[TuningRepor
         param_grid=grid,
         candidates=rows,
         best_params=best,
-        cv_folds=config.cv_folds,
+        cv_folds=folds,
         cv_mean_score=float(search.mean_scores[search.best_index]),
         cv_std_score=float(search.std_scores[search.best_index]),
         test_metrics=metrics,

@@ -1,10 +1,8 @@
-"""What the tuning step hands to the steps after it (no scikit-learn needed to read it)."""
+"""What the tuning step hands to the steps after it, through XCom (no scikit-learn needed to read it)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 
 @dataclass
@@ -25,7 +23,3 @@ class TuningReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def load(cls, path: Path) -> TuningReport:
-        return cls(**json.loads(path.read_text()))
