@@ -118,8 +118,8 @@ def test_run_prints_every_task_and_a_summary(stack):
     for task in (
         "fetch_batch",
         "split_batch",
-        "save_batch",
-        "tune_hyperparameters",
+        "cross_validate_chunk[0]",
+        "pick_best_model",
         "save_results",
         "after_crossvalidation.store_best_params",
         "after_crossvalidation.refit_final_model",
@@ -224,7 +224,7 @@ def test_clearing_tasks_and_running_them_again_changes_nothing(stack):
         "/api/v2/dags/ml_pipeline/clearTaskInstances",
         {
             "dag_run_id": run_id,
-            "task_ids": ["save_batch", "save_results", "after_crossvalidation.refit_final_model"],
+            "task_ids": ["fetch_batch", "save_results", "after_crossvalidation.refit_final_model"],
             "include_downstream": False,
             "only_failed": False,
             "dry_run": False,
@@ -252,8 +252,7 @@ def test_a_backfill_gives_one_batch_experiment_and_model_per_day(stack):
     assert all(row[4].startswith("backfill__") for row in rows)
     for day, *_, model, _ in rows:
         assert (stack.base / "models" / model).is_file() and model.startswith(f"breast_cancer/{day}")
-        runs = stack.base / "data" / "runs" / "breast_cancer" / day
-        assert len(list(runs.iterdir())) == 1, "each day has its own folder"
+    assert not (stack.base / "data" / "runs").exists(), "tasks hand data over through the database only"
 
 
 def test_the_drop_folder_feeds_a_run_and_a_broken_file_stops_one(stack):

@@ -195,4 +195,3 @@ def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch,
     assert f"Put a corrected file at {incoming}" in message
     assert not incoming.exists()
     assert (BREAST_CANCER.rejected_dir(config.data_dir, DAY) / f"{DAY}.csv.reason.txt").exists()
-    assert not (tmp_path / "data" / "runs").exists(), "no batch handed to the next tasks"

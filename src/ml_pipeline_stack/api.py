@@ -13,6 +13,12 @@ DAG_ID = "ml_pipeline"
 FINISHED_STATES = ("success", "failed", "up_for_retry", "upstream_failed", "skipped")
 
 
+def task_label(ti: dict) -> str:
+    """A task instance's name as the UI shows it: a mapped task's index in brackets."""
+    index = ti.get("map_index", -1)
+    return ti["task_id"] if index is None or index < 0 else f"{ti['task_id']}[{index}]"
+
+
 class Api:
     """A client of one API server, on 127.0.0.1. ``logs`` names where to look when it fails."""
 
@@ -103,8 +109,8 @@ class Api:
         return self.request("GET", path)["task_instances"]
 
     def task_attempts(self, run_id: str) -> set[tuple]:
-        """(task id, try number) of every task attempt the run has made so far."""
-        return {(ti["task_id"], ti["try_number"]) for ti in self.task_instances(run_id)}
+        """(task, try number) of every task attempt the run has made so far."""
+        return {(task_label(ti), ti["try_number"]) for ti in self.task_instances(run_id)}
 
     def watch_run(self, run_id: str, timeout: float, earlier: set[tuple] = frozenset()) -> str:
         """Print each task as it starts and ends; return the run's final state.
@@ -115,14 +121,15 @@ class Api:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for ti in sorted(self.task_instances(run_id), key=lambda ti: ti["start_date"] or "~"):
-                attempt = (ti["task_id"], ti["try_number"])
+                attempt = (task_label(ti), ti["try_number"])
                 if ti["start_date"] and attempt not in started:
                     started.add(attempt)
-                    self.log(f"  started   {ti['task_id']}  (try {ti['try_number']})")
+                    where = f", on {ti['hostname']}" if ti.get("hostname") else ""
+                    self.log(f"  started   {attempt[0]}  (try {ti['try_number']}{where})")
                 if ti["state"] in FINISHED_STATES and attempt not in ended:
                     ended.add(attempt)
                     took = f"{ti['duration']:.1f} s" if ti.get("duration") else ""
-                    self.log(f"  {ti['state']:<9} {ti['task_id']}  {took}")
+                    self.log(f"  {ti['state']:<9} {attempt[0]}  {took}")
             run = self.request("GET", f"/api/v2/dags/{self.dag_id}/dagRuns/{quote(run_id, safe='')}")
             state = run["state"]
             if state in ("success", "failed"):

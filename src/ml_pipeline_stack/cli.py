@@ -2,7 +2,7 @@
 
 python -m ml_pipeline_stack run [--date YYYY-MM-DD] [--conf JSON]   one complete ml_pipeline run
 python -m ml_pipeline_stack backfill --from D1 --to D2               one run per day, through the scheduler
-python -m ml_pipeline_stack up | down | status                      the Airflow UI on :8080
+python -m ml_pipeline_stack up [--executor celery --workers N] | down | status   the Airflow UI on :8080
 python -m ml_pipeline_stack psql [ARGS...]                          psql on the pipeline database
 python -m ml_pipeline_stack env                                     the environment, as shell exports
 python -m ml_pipeline_stack promote | predict ...                   the pipeline's commands, on this stack
@@ -42,17 +42,17 @@ def pipeline_command(layout: Layout, *argv: str) -> int:
 
 
 @contextmanager
-def airflow_services(layout: Layout, scheduled: bool, dag_id: str = DAG_ID):
+def airflow_services(layout: Layout, args, scheduled: bool, dag_id: str = DAG_ID):
     """Services to run on, with a logged-in API client and the DAG parsed and active.
 
-    The services `up` started if they run, or else a private set, stopped on exit.
+    The services `up` started if they run, or else a private set (``args.executor``), stopped on exit.
     """
-    env = services.prepare(layout, scheduled, log=log)
     stack = services.running_stack(layout)
     owned = stack is None
+    env = services.prepare(layout, scheduled, log=log, executor=stack["executor"] if stack else args.executor)
     if owned:
-        log("Starting Airflow (api-server, scheduler, dag-processor, triggerer) ...")
-        stack = services.start_services(layout, env)
+        log(f"Starting Airflow ({describe(args.executor, args.workers)}) ...")
+        stack = services.start_services(layout, env, args.executor, args.workers)
     else:
         log(f"Using the running stack (`make up`) on port {stack['port']}.")
     try:
@@ -86,7 +86,7 @@ def command_run(layout: Layout, args) -> int:
         return 2
     started = time.monotonic()
     dataset, dag_id = dataset_dag(args.dataset)
-    with airflow_services(layout, scheduled=False, dag_id=dag_id) as (api, _):
+    with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, _):
         run_id, earlier = api.start_run(run_date, json.loads(args.conf))
         state = api.watch_run(run_id, args.timeout, earlier)
     log(f"\n{dag_id} {run_id}: {state} in {time.monotonic() - started:.1f} s (wall time, with startup)")
@@ -106,7 +106,7 @@ def command_backfill(layout: Layout, args) -> int:
     if first > last or last > datetime.now(UTC).date():
         log(f"FROM={first} TO={last}: need FROM <= TO <= today.")
         return 2
-    with airflow_services(layout, scheduled=False) as (api, env):
+    with airflow_services(layout, args, scheduled=False) as (api, env):
         services.airflow(
             env, "backfill", "create", "--dag-id", DAG_ID,
             "--from-date", first.isoformat(), "--to-date", last.isoformat(),
@@ -124,8 +124,19 @@ def command_backfill(layout: Layout, args) -> int:
 def command_up(layout: Layout, args) -> int:
     # The daily schedule runs unless the caller turned it off (the integration tests do).
     scheduled = os.environ.get("AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "True") == "True"
-    env = services.prepare(layout, scheduled, log=log)
-    stack = services.running_stack(layout) or services.start_services(layout, env)
+    stack = services.running_stack(layout)
+    if stack and (stack["executor"], len(stack["workers"])) != (
+        args.executor,
+        args.workers * (args.executor == "celery"),
+    ):
+        log(
+            f"Already running: {describe(stack['executor'], len(stack['workers']))}. "
+            "`make down` first to switch."
+        )
+    if not stack:
+        env = services.prepare(layout, scheduled, log=log, executor=args.executor)
+        log(f"Starting Airflow ({describe(args.executor, args.workers)}) ...")
+        stack = services.start_services(layout, env, args.executor, args.workers)
     Api(stack["port"], logs=str(layout.service_logs)).wait_until_ready()
     password = services.login_password(layout)
     log(f"Airflow UI: http://localhost:{stack['port']}   login: {services.LOGIN_USER} / {password}")
@@ -151,8 +162,18 @@ def command_down(layout: Layout, args) -> int:
 
 def command_status(layout: Layout, args) -> int:
     stack = services.running_stack(layout)
-    log(f"Airflow: {'running on port ' + str(stack['port']) if stack else 'stopped'}")
+    if stack:
+        log(f"Airflow: running on port {stack['port']}, {describe(stack['executor'], len(stack['workers']))}")
+    else:
+        log("Airflow: stopped")
     return 0
+
+
+def describe(executor: str, workers: int) -> str:
+    services_text = "api-server, scheduler, dag-processor, triggerer"
+    if executor == "celery":
+        return f"CeleryExecutor: {services_text}, Redis and {workers} workers"
+    return f"LocalExecutor: {services_text}"
 
 
 def command_psql(layout: Layout, args) -> int:
@@ -200,12 +221,19 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("--max-active-runs", type=int, default=2)
     backfill.add_argument("--timeout", type=float, default=3 * 3600)
     backfill.set_defaults(handler=command_backfill)
-    for name, handler in (
-        ("up", command_up),
-        ("down", command_down),
-        ("status", command_status),
-        ("env", command_env),
-    ):
+    up = commands.add_parser("up", help="the Airflow UI, and the daily schedule")
+    up.set_defaults(handler=command_up)
+    for parser_with_services in (run, backfill, up):
+        parser_with_services.add_argument(
+            "--executor",
+            choices=sorted(services.EXECUTORS),
+            default=os.environ.get("EXECUTOR") or "local",
+            help="LocalExecutor, or CeleryExecutor with Redis and --workers workers (if none runs yet)",
+        )
+        parser_with_services.add_argument(
+            "--workers", type=int, default=int(os.environ.get("WORKERS") or 2), help="Celery workers"
+        )
+    for name, handler in (("down", command_down), ("status", command_status), ("env", command_env)):
         commands.add_parser(name).set_defaults(handler=handler)
     commands.add_parser("psql", help="extra arguments go to psql").set_defaults(handler=command_psql)
     commands.add_parser(

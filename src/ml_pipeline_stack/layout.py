@@ -59,6 +59,15 @@ class Layout:
         return self.airflow_home / "migrated-version"
 
     @property
+    def redis_dir(self) -> Path:
+        """The Celery broker's data and its unix socket (``redis.sock``)."""
+        return self.state / ".redis"
+
+    @property
+    def redis_socket(self) -> Path:
+        return self.redis_dir / "redis.sock"
+
+    @property
     def service_logs(self) -> Path:
         return self.logs / "services"
 

@@ -18,9 +18,11 @@ from urllib.parse import quote
 from ml_pipeline.config import PipelineConfig, available_cores
 from ml_pipeline_stack import postgres
 from ml_pipeline_stack.layout import ROOT, Layout
+from ml_pipeline_stack.worker_name import WORKER_NAME
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 LOGIN_USER = "admin"
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
 def api_port() -> int:
@@ -33,7 +35,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def stack_env(layout: Layout, server, scheduled: bool = True) -> dict[str, str]:
+def stack_env(layout: Layout, server, scheduled: bool = True, executor: str = "local") -> dict[str, str]:
     """Airflow's settings for this project, on top of the caller's environment."""
     host = postgres.socket_dir(server)
     layout.airflow_home.mkdir(parents=True, exist_ok=True)
@@ -46,7 +48,7 @@ def stack_env(layout: Layout, server, scheduled: bool = True) -> dict[str, str]:
             "AIRFLOW_HOME": str(layout.airflow_home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": EXECUTORS[executor],
             # Tasks mostly wait on PostgreSQL or run CV on all cores: a few slots per core suffice.
             "AIRFLOW__CORE__PARALLELISM": str(max(8, 4 * available_cores())),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -75,6 +77,22 @@ def stack_env(layout: Layout, server, scheduled: bool = True) -> dict[str, str]:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
+    if executor == "celery":
+        env.update(
+            {
+                "AIRFLOW__CELERY__BROKER_URL": f"redis+socket://{layout.redis_socket}",
+                # Airflow sets its day-long default only for redis:// URLs; below kombu's hour, a task
+                # still running would be handed to a second worker.
+                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
+                # Workers side by side on this machine each report a name of their own.
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "ml_pipeline_stack.worker_name.hostname",
+                # A worker gone (killed, its machine down) is noticed after a minute, not five: its
+                # tasks are then retried on the others.
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": os.environ.get(
+                    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT", "60"
+                ),
+            }
+        )
     return env
 
 
@@ -83,11 +101,11 @@ def airflow(env: dict[str, str], *args: str, quiet: bool = True) -> None:
     subprocess.run(["airflow", *args], env=env, check=True, stdout=output)
 
 
-def prepare(layout: Layout, scheduled: bool = True, log=print) -> dict[str, str]:
+def prepare(layout: Layout, scheduled: bool = True, log=print, executor: str = "local") -> dict[str, str]:
     """Start PostgreSQL, create both databases, migrate Airflow's metadata once per version."""
     server = postgres.server(layout)
     postgres.ensure_databases(server)
-    env = stack_env(layout, server, scheduled)
+    env = stack_env(layout, server, scheduled, executor)
     import airflow as airflow_package
 
     stamp = layout.migrated_stamp
@@ -113,28 +131,81 @@ def running_stack(layout: Layout) -> dict | None:
     """The services `up` started, if they are still alive."""
     if not layout.stack_file.exists():
         return None
-    stack = json.loads(layout.stack_file.read_text())
+    stack = {"executor": "local", "workers": [], **json.loads(layout.stack_file.read_text())}
     alive = [pid for pid in stack["pids"].values() if _alive(pid)]
     return stack if alive else None
 
 
-def start_services(layout: Layout, env: dict[str, str]) -> dict:
+def start_services(layout: Layout, env: dict[str, str], executor: str = "local", workers: int = 2) -> dict:
+    """Airflow's services; for the CeleryExecutor also Redis and ``workers`` Celery workers, each
+    named worker-<n>, with a data folder of its own."""
     layout.service_logs.mkdir(parents=True, exist_ok=True)
     pids = {}
+    if executor == "celery":
+        layout.redis_socket.unlink(missing_ok=True)  # left by a Redis that was killed
+        pids["redis"] = _start(layout, "redis", env, redis_command(layout))
+        _wait_for(layout.redis_socket, "Redis", layout.service_logs / "redis.log")
     for service in SERVICES:
-        with open(layout.service_logs / f"{service}.log", "ab") as output:
-            process = subprocess.Popen(
-                ["airflow", service],
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        pids[service] = process.pid
-    stack = {"pids": pids, "port": api_port(), "started_at": datetime.now(UTC).isoformat()}
+        pids[service] = _start(layout, service, env, ["airflow", service])
+    names = [f"worker-{number}" for number in range(1, workers + 1)] if executor == "celery" else []
+    logs = {name: layout.service_logs / f"{name}.log" for name in names}
+    already_logged = {name: log.stat().st_size if log.exists() else 0 for name, log in logs.items()}
+    for name in names:
+        data = Path(PipelineConfig.from_env().data_dir) / "workers" / name
+        data.mkdir(parents=True, exist_ok=True)
+        own = dict(env, **{WORKER_NAME: name, "ML_PIPELINE_DATA_DIR": str(data)})
+        command = [
+            "airflow", "celery", "worker", "--celery-hostname", f"{name}@%h",
+            "--concurrency", str(available_cores()),
+            # Task logs are files in the stack's logs folder, which the API server reads itself.
+            "--skip-serve-logs",
+        ]  # fmt: skip
+        pids[name] = _start(layout, name, own, command)
+    stack = {
+        "pids": pids,
+        "port": api_port(),
+        "executor": executor,
+        "workers": names,
+        "started_at": datetime.now(UTC).isoformat(),
+    }
     layout.stack_file.write_text(json.dumps(stack))
+    for name in names:
+        _wait_for_line(logs[name], already_logged[name], " ready.", f"Celery worker {name}")
     return stack
+
+
+def redis_command(layout: Layout) -> list[str]:
+    """Debian's redis-server on a unix socket only, its data in the stack's state folder."""
+    layout.redis_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        "redis-server", "--port", "0", "--unixsocket", str(layout.redis_socket), "--unixsocketperm", "700",
+        "--dir", str(layout.redis_dir), "--save", "60 1", "--daemonize", "no",
+    ]  # fmt: skip
+
+
+def _start(layout: Layout, name: str, env: dict[str, str], command: list[str]) -> int:
+    with open(layout.service_logs / f"{name}.log", "ab") as output:
+        return subprocess.Popen(
+            command, env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        ).pid  # fmt: skip
+
+
+def _wait_for(path: Path, what: str, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not start within {timeout:.0f} s; see {log}.")
+        time.sleep(0.1)
+
+
+def _wait_for_line(log: Path, offset: int, text: str, what: str, timeout: float = 120) -> None:
+    """Wait until ``text`` appears in ``log`` after its first ``offset`` bytes."""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in log.read_bytes()[offset:]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} was not ready within {timeout:.0f} s; see {log}.")
+        time.sleep(0.5)
 
 
 def stop_services(layout: Layout, stack: dict, timeout: float = 10) -> None:

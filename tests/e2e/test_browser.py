@@ -65,6 +65,7 @@ def test_trigger_from_the_form_and_open_the_gantt_chart(stack, page):
     page.get_by_role("button", name="Trigger").first.click()
     folds = page.locator("input[name='element_cv_folds']")
     folds.fill("3")
+    page.locator("input[name='element_cv_chunks']").fill("2")
     page.screenshot(path=SCREENSHOTS / "02-trigger-form.png")
     page.get_by_role("dialog").get_by_role("button", name="Trigger").click()
 
@@ -82,11 +83,14 @@ def test_trigger_from_the_form_and_open_the_gantt_chart(stack, page):
     page.get_by_role("button", name="Show Gantt").click()
     page.wait_for_timeout(3000)
     page.screenshot(path=SCREENSHOTS / "03-gantt.png", full_page=True)
-    assert page.get_by_text("tune_hyperparameters").first.is_visible()
+    assert page.get_by_text("cross_validate_chunk").first.is_visible()
 
     with stack.connect() as db:
         recorded = db.execute(
-            "SELECT cv_folds, (settings ->> 'cv_folds')::int FROM experiments WHERE dag_run_id = %s",
+            "SELECT cv_folds, (settings ->> 'cv_folds')::int, (settings ->> 'cv_chunks')::int"
+            " FROM experiments WHERE dag_run_id = %s",
             (run_id,),
         ).fetchone()
-    assert recorded == (3, 3), "the param changed in the form reached the experiments table"
+    assert recorded == (3, 3, 2), "the params changed in the form reached the experiments table"
+    chunks = [ti for ti in stack.api().task_instances(run_id) if ti["task_id"] == "cross_validate_chunk"]
+    assert sorted(ti["map_index"] for ti in chunks) == [0, 1], "the CV ran as two mapped chunks"
