@@ -6,15 +6,20 @@ STACK := $(BIN)/python -m ml_pipeline_stack
 DS ?=
 DATASET ?=
 ARGS ?=
+# local: the LocalExecutor. celery: the CeleryExecutor, Redis and WORKERS workers on this machine.
+EXECUTOR ?= local
+WORKERS ?= 2
+export EXECUTOR WORKERS
 
-.PHONY: help install run backfill promote predict up down status psql test test-e2e test-docker lint bench clean
+.PHONY: help install redis run backfill promote predict up down status psql test test-e2e test-docker lint bench clean
 
 help:
 	@echo "make run [DS=YYYY-MM-DD] [DATASET=name]  one complete run (default: today, breast_cancer), then a summary"
 	@echo "make backfill FROM=.. TO=..  one run per day of the range, through the scheduler"
 	@echo "make promote VERSION=N     make model version N the champion (promotion or rollback)"
 	@echo "make predict INPUT=x.csv [OUTPUT=y.csv] [DATASET=name]  score rows with the dataset's champion"
-	@echo "make up / make down        the Airflow UI on http://localhost:8080 / stop everything"
+	@echo "make up [EXECUTOR=celery WORKERS=2]  the Airflow UI on http://localhost:8080, LocalExecutor or Celery"
+	@echo "make down                  stop everything (Airflow, its workers, Redis, PostgreSQL)"
 	@echo "make psql [ARGS='-c ...']  psql on the pipeline database"
 	@echo "make test                  unit, DAG, integration and compose tests"
 	@echo "make test-e2e              the Airflow UI driven in headless Chromium (screenshots: logs/e2e/)"
@@ -32,11 +37,16 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(BIN)/.installed
 
-run: install
+# The Celery broker: Debian's redis-server, installed when missing (it runs on a unix socket in the
+# project's state folder, started and stopped with the stack).
+redis:
+	@command -v redis-server >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server)
+
+run: install $(if $(filter celery,$(EXECUTOR)),redis)
 	$(STACK) run $(if $(DS),--date $(DS)) $(if $(DATASET),--dataset $(DATASET))
 
 # FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]
-backfill: install
+backfill: install $(if $(filter celery,$(EXECUTOR)),redis)
 	$(STACK) backfill --from $(FROM) --to $(TO) $(if $(REPROCESS),--reprocess $(REPROCESS))
 
 promote: install
@@ -45,7 +55,7 @@ promote: install
 predict: install
 	$(STACK) pipeline predict --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(DATASET),--dataset $(DATASET))
 
-up: install
+up: install $(if $(filter celery,$(EXECUTOR)),redis)
 	$(STACK) up
 
 down: install
@@ -57,7 +67,7 @@ status: install
 psql: install
 	$(STACK) psql $(ARGS)
 
-test: install lint
+test: install lint redis
 	$(BIN)/python -m pytest
 
 # The Airflow UI in headless Chromium (Debian's package; installed here when missing).

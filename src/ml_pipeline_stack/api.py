@@ -122,7 +122,8 @@ class Api:
         while time.monotonic() < deadline:
             for ti in sorted(self.task_instances(run_id), key=lambda ti: ti["start_date"] or "~"):
                 attempt = (task_label(ti), ti["try_number"])
-                if ti["start_date"] and attempt not in started:
+                # A cleared task keeps its last attempt's start and host until it runs again.
+                if ti["state"] in ("running", *FINISHED_STATES) and attempt not in started:
                     started.add(attempt)
                     where = f", on {ti['hostname']}" if ti.get("hostname") else ""
                     self.log(f"  started   {attempt[0]}  (try {ti['try_number']}{where})")

@@ -29,7 +29,7 @@ STATE = Path(os.environ.get("ML_PIPELINE_DOCKER_STATE", Path.home() / ".cache" /
 BASE_ROOTFS_IMAGE = "ml-pipeline-standin/debian:bookworm"
 DIGEST_LABEL = "ml-pipeline.stand-in-digest"
 # Which stand-in folder replaces which official image.
-STAND_INS = {"apache/airflow": "airflow", "postgres": "postgres"}
+STAND_INS = {"apache/airflow": "airflow", "postgres": "postgres", "redis": "redis"}
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_engine import Engine, engine_processes
+from docker_engine import Engine
 from ml_pipeline_stack.api import Api
 from ml_pipeline_stack.services import free_port
 from samples import FEATURE_COLUMNS, breast_cancer_batch
@@ -57,15 +57,17 @@ class Phases:
 class ComposeStack:
     """The project copy under docker compose, with its ports and a client for its REST API."""
 
-    def __init__(self, engine: Engine, folder: Path):
+    def __init__(self, engine: Engine, folder: Path, project: str = PROJECT_NAME, **settings: str):
         self.folder = folder
         self.engine = engine
+        self.project = project
         self.api_port, self.postgres_port = free_port(), free_port()
         self.env = dict(
             engine.env,
-            COMPOSE_PROJECT_NAME=PROJECT_NAME,
+            COMPOSE_PROJECT_NAME=project,
             AIRFLOW_PORT=str(self.api_port),
             POSTGRES_PORT=str(self.postgres_port),
+            **settings,
         )
         self.command = engine.compose_command()
 
@@ -82,9 +84,13 @@ class ComposeStack:
             pytest.fail(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
 
-    def services(self) -> dict[str, dict]:
+    def services_all(self) -> list[dict]:
+        """Every container of the project (a service with replicas has several)."""
         lines = self("ps", "--all", "--format", "json").stdout.splitlines()
-        return {entry["Service"]: entry for entry in map(json.loads, filter(None, lines))}
+        return list(map(json.loads, filter(None, lines)))
+
+    def services(self) -> dict[str, dict]:
+        return {entry["Service"]: entry for entry in self.services_all()}
 
     def wait_until_healthy(self, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -94,9 +100,9 @@ class ComposeStack:
             if init.get("State") == "exited" and init.get("ExitCode") != 0:
                 pytest.fail(f"airflow-init failed:\n{self('logs', 'airflow-init').stdout[-4000:]}")
             waiting = {
-                name: entry.get("Health") or entry.get("State")
-                for name, entry in services.items()
-                if name != "airflow-init" and entry.get("Health") != "healthy"
+                entry["Name"]: entry.get("Health") or entry.get("State")
+                for entry in self.services_all()
+                if entry["Service"] != "airflow-init" and entry.get("Health") != "healthy"
             }
             if services and not waiting and init.get("State") == "exited":
                 return
@@ -145,29 +151,19 @@ def tracked_copy(destination: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def phases():
-    recorder = Phases()
-    yield recorder
-    print("\n" + recorder.table(), flush=True)
-
-
-@pytest.fixture(scope="module")
-def engine(phases):
-    with phases("engine start"):
-        docker = Engine().start()
-    yield docker
-    with phases("engine stop"):
-        docker.stop()
-    assert not (docker.owned or engine_processes()), "the private engine left processes running"
-
-
-@pytest.fixture(scope="module")
 def stack(engine, phases, tmp_path_factory):
     folder = tracked_copy(tmp_path_factory.mktemp("compose-project"))
     assert not (folder / ".env").exists()
-    compose = ComposeStack(engine, folder)
+    with running(ComposeStack(engine, folder), phases) as compose:
+        yield compose
+
+
+@contextmanager
+def running(compose: ComposeStack, phases: Phases):
+    """The compose project built, up and healthy; taken down, with its volumes, at the end."""
+    engine, folder = compose.engine, compose.folder
     with phases("base images"):
-        for image in base_images(folder):
+        for image in base_images(folder, compose.env.get("COMPOSE_FILE")):
             print(f"[test-docker] {image}: {engine.ensure_base_image(image)}", flush=True)
     with phases("project image"):
         # The project's own Dockerfile, as `docker compose up` would build it.
@@ -184,17 +180,21 @@ def stack(engine, phases, tmp_path_factory):
     finally:
         with phases("down"):
             compose("down", "--volumes", "--remove-orphans")
-        project = f"label=com.docker.compose.project={PROJECT_NAME}"
+        project = f"label=com.docker.compose.project={compose.project}"
         assert engine.docker("ps", "-aq", "--filter", project, capture_output=True).stdout == ""
         assert engine.docker("volume", "ls", "-q", "--filter", project, capture_output=True).stdout == ""
 
 
-def base_images(folder: Path) -> list[str]:
+def base_images(folder: Path, compose_files: str | None = None) -> list[str]:
+    """The Dockerfile's base image and the images the compose files name (COMPOSE_FILE's, or the default)."""
     import yaml
 
     dockerfile = (folder / "Dockerfile").read_text()
-    compose = yaml.safe_load((folder / "docker-compose.yaml").read_text())
-    return [re.search(r"^FROM (\S+)", dockerfile, re.M).group(1), compose["services"]["postgres"]["image"]]
+    images = [re.search(r"^FROM (\S+)", dockerfile, re.M).group(1)]
+    for name in (compose_files or "docker-compose.yaml").split(":"):
+        services = yaml.safe_load((folder / name).read_text())["services"]
+        images += [service["image"] for service in services.values() if "image" in service]
+    return images
 
 
 def compose_image(folder: Path) -> str:
