@@ -9,7 +9,7 @@ import pytest
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.model import C_PARAM, PCA_PARAM
 from ml_pipeline.model_files import refit, save_model, write_metadata
-from ml_pipeline.plots import ROC_POINTS, plot_experiment, held_out_curves
+from ml_pipeline.plots import ROC_POINTS, held_out_curves, plot_experiment
 from ml_pipeline.predict import predict_file
 from ml_pipeline.split import split_batch
 from ml_pipeline.tuning import tune
