@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -29,14 +30,15 @@ import sklearn
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sqlalchemy import create_engine
 
-from ml_pipeline.batch import Batch, read_batch, write_batch
-from ml_pipeline.batch_store import create_batch_table, replace_batch
+from ml_pipeline.batch import Batch
+from ml_pipeline.batch_store import create_batch_table, load_batches, replace_batch
 from ml_pipeline.config import PipelineConfig, available_cores
 from ml_pipeline.data_source import sklearn_batch, synthetic_batch
 from ml_pipeline.datasets import load
 from ml_pipeline.db import create_tables
-from ml_pipeline.fast_cv import cross_validate_grid
+from ml_pipeline.fast_cv import FIT_COST_OFFSET, cross_validate_grid, grid_chunks, score_chunk
 from ml_pipeline.model import build_pipeline, param_grid
+from ml_pipeline.split import split_batch
 from ml_pipeline.tuning import tune
 from ml_pipeline.validation import columns_of, read_batch_path
 from ml_pipeline_stack.private import PrivateStack
@@ -131,21 +133,25 @@ def bench_load(report: Report, batch: Batch, engine, connection, repeats: int) -
         report.ratios["load"] = ratio
 
 
-def bench_handoff(report: Report, batch: Batch, folder: Path, repeats: int) -> None:
+def bench_handoff(report: Report, batch: Batch, folder: Path, connection, repeats: int) -> None:
+    """How a task gets the batch an earlier task wrote: the seed's CSV file, against reading the
+    stored batch back from PostgreSQL (the write is the load step above)."""
     frame = seed_frame(batch)
+    day = date(2026, 1, 1)
+    replace_batch(connection, BREAST_CANCER, batch, day, "bench", "bench")
 
     def seed_csv():
         frame.to_csv(folder / "df.csv", index=False)
         return pd.read_csv(folder / "df.csv")
 
-    def ours_npy():
-        write_batch(batch, folder / "batch")
-        loaded = read_batch(folder / "batch", mmap=False)
-        return float(loaded.features.sum())  # every value read
-
     seed, _ = timed(seed_csv, repeats)
-    ours, _ = timed(ours_npy, repeats)
-    report.add("hand-off (write + read)", len(batch), seed, ours, "CSV vs .npy")
+    ours, loaded = timed(
+        lambda: load_batches(connection, BREAST_CANCER, day, day + timedelta(days=1)), repeats
+    )
+    assert loaded.features.tobytes() == np.ascontiguousarray(batch.features).tobytes()
+    report.add(
+        "hand-off to the next task", len(batch), seed, ours, "CSV write + read vs read back from PostgreSQL"
+    )
 
 
 def bench_cv(report: Report, batch: Batch, repeats: int, step: str = "cross-validation") -> dict:
@@ -227,19 +233,32 @@ def run_memory_step(folder: Path, step: str) -> None:
             folder / "batch.csv", columns_of(BREAST_CANCER), CONFIG.cv_folds, CONFIG.test_fraction
         )
     elif step == "cv":
-        batch = read_batch(folder / "batch")
+        batch = load_npy(folder / "batch")
         cross_validate_grid(batch, param_grid(CONFIG, 30), CONFIG.cv_folds, CONFIG.random_seed)
     else:
-        tune(read_batch(folder / "train"), read_batch(folder / "test"), CONFIG)
+        tune(load_npy(folder / "train"), load_npy(folder / "test"), CONFIG)
+
+
+def save_npy(batch: Batch, folder: Path) -> None:
+    """A batch as the memory steps' child processes read it: NumPy files, memory-mapped."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / "features.npy", batch.features)
+    np.save(folder / "labels.npy", batch.labels)
+
+
+def load_npy(folder: Path) -> Batch:
+    return Batch(
+        np.load(folder / "features.npy", mmap_mode="r"),
+        np.load(folder / "labels.npy", mmap_mode="r"),
+        BREAST_CANCER.features,
+    )
 
 
 def bench_memory(report: Report, batch: Batch, folder: Path) -> None:
-    from ml_pipeline.split import split_batch
-
-    write_batch(batch, folder / "batch")
+    save_npy(batch, folder / "batch")
     train, test = split_batch(batch, CONFIG.test_fraction, CONFIG.random_seed)
-    write_batch(train, folder / "train")
-    write_batch(test, folder / "test")
+    save_npy(train, folder / "train")
+    save_npy(test, folder / "test")
     size = batch.features.nbytes + batch.labels.nbytes
     for step, label in (("cv", "CV step (whole batch)"), ("tune", "tuning task (CV on train + test fit)")):
         measured = measure_step(folder, step)
@@ -313,7 +332,7 @@ def bench_whole_runs(report: Report, base: Path, repeats: int) -> None:
     results = {}
     try:
         for rows, conf in (
-            (569, {"source": "breast_cancer"}),
+            (569, {"source": "declared"}),
             (100_000, {"source": "synthetic", "synthetic_rows": 100_000}),
         ):
             measured = []
@@ -376,6 +395,160 @@ def bench_whole_runs(report: Report, base: Path, repeats: int) -> None:
         flush=True,
     )
     report.ratios["whole_run"] = ours / seed
+
+
+MILLION = 1_000_000
+PEAK_MEMORY = re.compile(r"Peak memory: (\d+) MiB resident \((\d+) MiB when the task began\)")
+CHUNK_TIMES = re.compile(r"(\d+) train rows read in ([\d.]+) s, scored in ([\d.]+) s")
+
+
+class MillionStack(BenchStack):
+    """One run at 1,000,000 rows, with what each task took: time, host, memory from its log."""
+
+    def run_million(self, run_date: date, **conf) -> dict:
+        conf = {"source": "synthetic", "synthetic_rows": MILLION, **conf}
+        self("run", "--date", run_date.isoformat(), "--conf", json.dumps(conf), timeout=7200)
+        with self.connect("airflow") as db:
+            run_id = db.execute(
+                "SELECT run_id FROM dag_run WHERE dag_id = 'ml_pipeline' AND logical_date::date = %s",
+                (run_date,),
+            ).fetchone()[0]
+            rows = db.execute(
+                "SELECT task_id, map_index, start_date, end_date, hostname FROM task_instance"
+                " WHERE dag_id = 'ml_pipeline' AND run_id = %s ORDER BY start_date",
+                (run_id,),
+            ).fetchall()
+        with self.connect() as db:
+            scores = db.execute(
+                "SELECT r.mean_test_score, e.best_params FROM cv_results r JOIN experiments e"
+                " USING (experiment_id) WHERE e.dag_run_id = %s ORDER BY r.candidate",
+                (run_id,),
+            ).fetchall()
+        tasks = []
+        for task_id, map_index, start, end, host in rows:
+            name = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+            folder = self.layout.task_logs("ml_pipeline", run_id) / f"task_id={task_id}"
+            log_file = folder / (f"map_index={map_index}" if map_index >= 0 else "") / "attempt=1.log"
+            text = log_file.read_text() if log_file.exists() else ""
+            memory, chunk = PEAK_MEMORY.search(text), CHUNK_TIMES.search(text)
+            tasks.append(
+                {
+                    "task": name, "start": start, "end": end, "host": host,
+                    "seconds": (end - start).total_seconds(),
+                    "peak_mib": int(memory.group(1)) if memory else None,
+                    "start_mib": int(memory.group(2)) if memory else None,
+                    "read": float(chunk.group(2)) if chunk else None,
+                    "scored": float(chunk.group(3)) if chunk else None,
+                }
+            )  # fmt: skip
+        cv = [t for t in tasks if t["task"].startswith(("cross_validate_chunk", "pick_best_model"))]
+        return {
+            "tasks": tasks,
+            "wall": (max(t["end"] for t in tasks) - min(t["start"] for t in tasks)).total_seconds(),
+            "cv_span": (max(t["end"] for t in cv) - min(t["start"] for t in cv)).total_seconds(),
+            "scores": np.array([score for score, _ in scores]),
+            "best_params": scores[0][1],
+        }
+
+
+def bench_million(report: Report, base: Path) -> None:
+    """A whole run at 1,000,000 rows under the LocalExecutor, task by task; then the same batch with the
+    CV as two chunks on two Celery workers, which share this machine's cores."""
+    day = datetime.now(UTC).date() - timedelta(days=400)
+    batch_mib = MILLION * (len(BREAST_CANCER.features) * 8 + 1) / 2**20
+    local = MillionStack(base / "million_local")
+    local("up")
+    try:
+        single = local.run_million(day)
+    finally:
+        local("down")
+    print(f"  whole run, LocalExecutor, {MILLION:,} rows: {single['wall']:.1f} s from the first task's start")
+    print(f"  {'task':<42} {'s':>7} {'peak MiB':>9} {'+MiB':>6} {'x batch':>8}")
+    worst = 0.0
+    for t in single["tasks"]:
+        grown = t["peak_mib"] - t["start_mib"] if t["peak_mib"] is not None else None
+        ratio = grown / batch_mib if grown is not None else float("nan")
+        worst = max(worst, ratio) if grown is not None else worst
+        shown = (f"{t['peak_mib']:>9} {grown:>6} {ratio:>8.2f}") if grown is not None else f"{'—':>9}"
+        print(f"  {t['task']:<42} {t['seconds']:7.1f} {shown}")
+    print(f"  the batch: {batch_mib:.0f} MiB in memory; the most any task grew: {worst:.2f}x that")
+    report.ratios["million_memory"] = worst
+    report.rows.append(
+        ("whole run, LocalExecutor, synthetic", MILLION, float("nan"), single["wall"], "",
+         f"largest task growth {worst:.2f}x the batch's {batch_mib:.0f} MiB")
+    )  # fmt: skip
+
+    celery = MillionStack(base / "million_celery")
+    celery("up", "--executor", "celery", "--workers", "2")
+    try:
+        chunked = celery.run_million(day, cv_chunks=2)
+    finally:
+        celery("down")
+    ratio = chunked["cv_span"] / single["cv_span"]
+    gap = float(np.max(np.abs(chunked["scores"] - single["scores"])))
+    same_pick = chunked["best_params"] == single["best_params"]
+    chunks = [t for t in chunked["tasks"] if t["task"].startswith("cross_validate_chunk")]
+    for t in [t for t in single["tasks"] if t["task"].startswith("cross_validate_chunk")] + chunks:
+        print(
+            f"  {t['task']:<26} on {t['host']:<10} {t['seconds']:6.1f} s: start "
+            f"{t['seconds'] - t['read'] - t['scored']:.1f} s, read {t['read']:.1f} s, "
+            f"scored {t['scored']:.1f} s"
+        )
+    print(
+        f"  CV as one task (LocalExecutor) {single['cv_span']:.1f} s, as 2 chunks on 2 Celery workers "
+        f"{chunked['cv_span']:.1f} s = {ratio:.2f}x; max |score diff| {gap:.1e}, same pick: {same_pick}"
+    )
+    report.ratios["celery_chunks"] = ratio if same_pick and gap <= 1e-3 else float("inf")
+    report.rows.append(
+        ("CV: one task vs 2 chunks on 2 Celery workers", MILLION, single["cv_span"], chunked["cv_span"],
+         f"{ratio:.2f}x the time", f"chunks on {', '.join(sorted({t['host'] for t in chunks}))}; "
+         f"max score diff {gap:.1e}, same pick {same_pick}")
+    )  # fmt: skip
+    print_scaling(single, chunks)
+
+
+def print_scaling(single: dict, chunks: list[dict]) -> None:
+    """The expected CV time with more workers of this machine's size, from the measured figures.
+
+    A chunk costs a start, a read of the batch, the folds' projections (the same for every chunk),
+    and its share of the fits; pick_best_model gathers. Fits cost k + FIT_COST_OFFSET per PCA size k.
+    All but the start grow with the rows (10M: the 1M figures x 10).
+    """
+    (whole,) = [t for t in single["tasks"] if t["task"].startswith("cross_validate_chunk")]
+    gather = next(t for t in single["tasks"] if t["task"] == "pick_best_model")["seconds"]
+    start = whole["seconds"] - whole["read"] - whole["scored"]
+    sizes = CONFIG.pca_sizes(len(BREAST_CANCER.features))
+    projection = projection_seconds()
+    fits = whole["scored"] - projection
+    print(
+        f"  on paper: start {start:.1f} s, read {whole['read']:.1f} s, fold projections {projection:.1f} s, "
+        f"fits {fits:.1f} s, gather {gather:.1f} s per chunk at 1M rows"
+    )
+    print("  | workers | CV at 1M rows | speed-up | CV at 10M rows | speed-up |")
+    print("  |---:|---:|---:|---:|---:|")
+    scaling: dict[int, list[float]] = {}
+    for scale_rows in (1, 10):
+        baseline = None
+        for workers in (1, 2, 4, 8, 16):
+            parts = grid_chunks(sizes, workers)
+            share = max(sum(k + FIT_COST_OFFSET for k in part) for part in parts) / sum(
+                k + FIT_COST_OFFSET for k in sizes
+            )
+            seconds = start + scale_rows * (whole["read"] + projection + fits * share + gather)
+            baseline = baseline or seconds
+            scaling.setdefault(workers, []).extend([seconds, baseline / seconds])
+    for workers, (one, up_one, ten, up_ten) in scaling.items():
+        print(f"  | {workers} | {one:.0f} s | {up_one:.2f}x | {ten:.0f} s | {up_ten:.2f}x |")
+
+
+def projection_seconds() -> float:
+    """One chunk's fixed compute at 1M rows: standardising and projecting every fold, with one tiny fit."""
+    train, _ = split_batch(
+        synthetic_batch(BREAST_CANCER, MILLION, CONFIG.random_seed), 0.2, CONFIG.random_seed
+    )
+    started = time.perf_counter()
+    score_chunk(train, [max(CONFIG.pca_sizes(30))], [CONFIG.c_min], CONFIG.cv_folds, CONFIG.random_seed)
+    return time.perf_counter() - started
 
 
 _servers = []
@@ -464,6 +637,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="569,10000,100000")
     parser.add_argument("--skip-whole-run", action="store_true")
+    parser.add_argument(
+        "--skip-million", action="store_true", help="no 1,000,000-row runs (LocalExecutor, Celery chunks)"
+    )
+    parser.add_argument("--only-million", action="store_true", help="only the 1,000,000-row runs")
     parser.add_argument("--skip-multiclass", action="store_true", help="no 3-class CV row")
     parser.add_argument("--file-rows", type=int, default=1_000_000, help="rows of the batch file read")
     args = parser.parse_args()
@@ -474,6 +651,11 @@ def main() -> int:
         flush=True,
     )
     report, agreement = Report(), {}
+    if args.only_million:
+        with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
+            bench_million(report, Path(workdir))
+        print("\n" + report.table())
+        return 0
     with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
         base = Path(workdir)
         engine_url = start_postgres_url(base / "pg")
@@ -486,7 +668,7 @@ def main() -> int:
                 print(f"\n{rows} rows", flush=True)
                 batch = make_batch(rows)
                 bench_load(report, batch, engine, connection, args.repeats)
-                bench_handoff(report, batch, base, args.repeats)
+                bench_handoff(report, batch, base, connection, args.repeats)
                 result = bench_cv(report, batch, args.repeats)
                 if rows == 100_000:
                     agreement["agrees"] = result["agrees"]
@@ -506,6 +688,9 @@ def main() -> int:
         if not args.skip_whole_run:
             print("\nwhole runs", flush=True)
             bench_whole_runs(report, base, args.repeats)
+        if not args.skip_million:
+            print(f"\n{MILLION:,} rows: whole run, and the CV on Celery workers", flush=True)
+            bench_million(report, base)
         for server in _servers:
             server.cleanup()
     print("\n" + report.table())

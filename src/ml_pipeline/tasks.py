@@ -8,8 +8,10 @@ scikit-learn, psycopg) when it runs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import resource
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +25,35 @@ from ml_pipeline.run import RunKey, model_path
 log = logging.getLogger(__name__)
 
 
+def pipeline_task(function):
+    """A task of the DAG (its return value one XCom) whose log ends with its process's peak memory:
+    what to size a worker by."""
+
+    @functools.wraps(function)
+    def measured(*args, **kwargs):
+        at_start = _resident_mib()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
+            log.info("Peak memory: %s MiB resident (%s MiB when the task began)", peak, at_start)
+
+    return task(multiple_outputs=False)(measured)
+
+
+def _resident_mib() -> int | None:
+    try:
+        with open("/proc/self/statm") as statm:  # Linux; elsewhere only the peak is logged
+            return int(statm.read().split()[1]) * resource.getpagesize() // 2**20
+    except OSError:
+        return None
+
+
 def settings_and_run(context: Mapping[str, Any]) -> tuple[PipelineConfig, RunKey]:
     return PipelineConfig.for_run(context.get("params")), RunKey.from_context(context)
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def create_batch_table(**context) -> str:
     """The dataset's batch table, made from its declaration; stops if the table holds other columns."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -46,7 +72,7 @@ def create_batch_table(**context) -> str:
     return dataset.table
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def fetch_batch(**context) -> dict:
     """The day's batch from the configured source, validated, stored in the dataset's table (replacing
     the date's previous batch in one transaction): where every later task reads it, on any worker."""
@@ -83,7 +109,7 @@ def fetch_batch(**context) -> dict:
     return {"batch_date": run.run_date.isoformat(), "rows": rows, "sha256": sha256, "source": source}
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def split_batch(fetched: dict, **context) -> list[dict]:
     """How the training window (today's batch, or the last N days') splits stratified into train and
     test, worked out from the stored class counts; as the CV chunks to map over, one per run of
@@ -104,7 +130,7 @@ def split_batch(fetched: dict, **context) -> list[dict]:
     return [{"pca_sizes": part, **sizes} for part in grid_chunks(pca_sizes, config.cv_chunks)]
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def cross_validate_chunk(chunk: dict, **context) -> dict:
     """One chunk of the k-fold CV: every fold x C for a run of consecutive PCA sizes, on the train split."""
     import time
@@ -129,7 +155,7 @@ def cross_validate_chunk(chunk: dict, **context) -> dict:
     return {"pca_sizes": pca_sizes, "scores": scores.tolist(), "started_at": started_at}
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def pick_best_model(chunks: list[dict], **context) -> dict:
     """The chunks' scores gathered into the grid's ranking; the winner fitted on the train split and
     scored on the test split."""
@@ -159,7 +185,7 @@ def pick_best_model(chunks: list[dict], **context) -> dict:
     }
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def save_results(fetched: dict, tuned: dict, **context) -> dict:
     """One experiments row and a cv_results row per candidate."""
     from ml_pipeline import experiments
@@ -181,7 +207,7 @@ def save_results(fetched: dict, tuned: dict, **context) -> dict:
     return {"experiment_id": experiment_id, "candidates": len(report.candidates)}
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def store_best_params(**context) -> dict:
     """The winner's parameters into best_params."""
     from ml_pipeline.db import pipeline_connection
@@ -192,7 +218,7 @@ def store_best_params(**context) -> dict:
         return {"experiment_id": save_best_params(connection, config.dataset, run.run_id)}
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def refit_final_model(tuned: dict, **context) -> dict:
     """The winner refit on all the training data (train and test), saved atomically with joblib in the
     model store."""
@@ -228,7 +254,7 @@ def refit_final_model(tuned: dict, **context) -> dict:
     return {"model_path": str(path), "sha256": sha256, "version": version}
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def promote_model(refitted: dict, **context) -> dict:
     """Champion if it beats the champion's accuracy on today's test split by more than min_delta;
     else challenger."""
@@ -262,7 +288,7 @@ def promote_model(refitted: dict, **context) -> dict:
     return {"promoted": decision.promoted, "reason": decision.reason, "champion": decision.champion_version}
 
 
-@task(multiple_outputs=False)
+@pipeline_task
 def plot_experiment(tuned: dict, **context) -> dict:
     """CV heatmap, ROC curve and confusion matrix as PNG files next to the model."""
     from ml_pipeline import plots
