@@ -34,14 +34,18 @@ def pinned(package: str) -> str:
     return match.group(1)
 
 
-def test_compose_file_is_valid_by_the_compose_specification():
+def check_by_compose_specification(name: str) -> None:
     checker = Path(sys.executable).with_name("check-jsonschema")
     result = subprocess.run(
-        [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yaml")],
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / name)],
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_file_is_valid_by_the_compose_specification():
+    check_by_compose_specification("docker-compose.yaml")
 
 
 def test_services_are_the_local_executor_set(compose):
@@ -127,14 +131,7 @@ CELERY = "docker-compose.yaml:docker-compose.celery.yaml"
 
 
 def test_the_celery_variant_is_one_setting_away():
-    checker = Path(sys.executable).with_name("check-jsonschema")
-    result = subprocess.run(
-        [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.celery.yaml")],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
+    check_by_compose_specification("docker-compose.celery.yaml")
     services = merged_config(COMPOSE_FILE=CELERY)["services"]
     assert set(services) == {"postgres", "redis", "airflow-worker"} | AIRFLOW_SERVICES
     for name in AIRFLOW_SERVICES | {"airflow-worker"}:
