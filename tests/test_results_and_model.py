@@ -4,6 +4,7 @@ from datetime import date
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pytest
 
 from ml_pipeline.config import PipelineConfig
@@ -152,3 +153,14 @@ def test_a_model_from_another_scikit_learn_is_refused(tmp_path, cancer, report):
         ModelIntegrityError, match=r"saved with scikit-learn 0\.24\.2.*pin scikit-learn==0\.24\.2"
     ):
         load_model(path, sha256)
+
+
+def test_a_refit_that_overwrites_its_rows_gives_the_same_model(cancer, report):
+    from ml_pipeline.batch import Batch
+
+    spent = Batch(cancer.features.copy(), cancer.labels, cancer.feature_names)
+    lean = refit(spent, report.best_params, overwrite=True)
+    usual = refit(cancer, report.best_params)
+    assert not np.array_equal(spent.features, cancer.features), "the rows were standardised in place"
+    np.testing.assert_allclose(lean.predict_proba(cancer.features), usual.predict_proba(cancer.features))
+    assert lean.named_steps["scaler"].copy, "the saved model does not overwrite what it scores"

@@ -17,20 +17,31 @@ from ml_pipeline.files import atomic_writer, sha256_of, write_text_atomically
 from ml_pipeline.model import C_PARAM, PCA_PARAM, build_pipeline
 
 
-def refit(batch: Batch, best_params: dict) -> Pipeline:
-    return build_pipeline(best_params[PCA_PARAM], best_params[C_PARAM]).fit(batch.features, batch.labels)
+def refit(batch: Batch, best_params: dict, overwrite: bool = False) -> Pipeline:
+    """The model with ``best_params`` fitted on ``batch``.
+
+    With ``overwrite`` the scaler standardises ``batch.features`` in place instead of copying them
+    (the batch is then spent), so the fit holds one batch-sized array fewer; the model saved scales
+    a copy of its input, as usual.
+    """
+    model = build_pipeline(best_params[PCA_PARAM], best_params[C_PARAM])
+    scaler = model.named_steps["scaler"]
+    scaler.copy = not overwrite
+    model.fit(batch.features, batch.labels)
+    scaler.copy = True
+    return model
 
 
 def metadata_path(model_path: Path) -> Path:
     return model_path.with_suffix(".metadata.json")
 
 
-def write_metadata(model_path: Path, training: Batch, facts: dict) -> Path:
-    """Write what the model needs to be trusted and reproduced beside it: its data, library
-    versions, parameters and scores (``facts``)."""
+def write_metadata(model_path: Path, training: Batch, facts: dict, data_sha256: str | None = None) -> Path:
+    """Write what the model needs to be trusted and reproduced beside it: its data (``data_sha256``
+    if the caller has the fingerprint already), library versions, parameters and scores (``facts``)."""
     metadata = {
         "model_file": model_path.name,
-        "data_sha256": training.sha256(),
+        "data_sha256": data_sha256 or training.sha256(),
         "data_rows": len(training),
         "python": platform.python_version(),
         "scikit-learn": sklearn.__version__,

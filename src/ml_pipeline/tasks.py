@@ -231,7 +231,8 @@ def refit_final_model(tuned: dict, **context) -> dict:
     dataset = config.declaration()
     with pipeline_connection(config) as connection:
         training = training_window(connection, config, run)
-    model = model_files.refit(training, tuned["best_params"])
+    fingerprint = training.sha256()  # before the refit standardises the rows in place
+    model = model_files.refit(training, tuned["best_params"], overwrite=True)
     path = model_path(config, run)
     sha256 = model_files.save_model(model, path)
     model_files.write_metadata(
@@ -246,6 +247,7 @@ def refit_final_model(tuned: dict, **context) -> dict:
             "settings": config.as_dict(),
             **dataset.as_dict(),
         },
+        data_sha256=fingerprint,
     )
     relative = path.relative_to(config.models_dir)
     with pipeline_connection(config) as connection:
