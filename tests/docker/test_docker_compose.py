@@ -193,7 +193,10 @@ def base_images(folder: Path, compose_files: str | None = None) -> list[str]:
     images = [re.search(r"^FROM (\S+)", dockerfile, re.M).group(1)]
     for name in (compose_files or "docker-compose.yaml").split(":"):
         services = yaml.safe_load((folder / name).read_text())["services"]
-        images += [service["image"] for service in services.values() if "image" in service]
+        # Services built from the project's Dockerfile name the project image, not a base image.
+        images += [
+            service["image"] for service in services.values() if "build" not in service and "image" in service
+        ]
     return images
 
 
