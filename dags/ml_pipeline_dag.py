@@ -12,14 +12,19 @@ schedule its declaration gives.
    transaction). Later tasks read it from there, so they may run on any worker.
    **split_batch**: the training window (today's batch, or the last N days') and its stratified
    train/test split, as the CV chunks to run on it.
-3. **cross_validate_chunk**, one mapped task per chunk (`cv_chunks`, 1 by default): stratified k-fold
-   CV over StandardScaler -> PCA -> LogisticRegression for a run of PCA sizes x every C;
-   **pick_best_model** gathers them and scores the winner on the test split; **save_results** writes
-   `experiments` and `cv_results`.
+   **check_drift**, meanwhile: today's batch against the champion's training data, a population
+   stability index per feature and for the class balance, into the `drift` table and a plot.
+3. **choose_tuning** (`tuning`: every_run, reuse, weekly) branches to **cross_validate_chunk**, one
+   mapped task per chunk (`cv_chunks`, 1 by default): stratified k-fold CV over StandardScaler -> PCA
+   -> LogisticRegression for a run of PCA sizes x every C; or to **reuse_champion_params**, skipping
+   the grid. **pick_best_model** scores the winner (or the reused parameters) on the test split;
+   **save_results** writes `experiments` and `cv_results`.
 4. **after_crossvalidation**, in parallel: **store_best_params**, and **refit_final_model** on the
    whole batch, saved with joblib under `models/` and registered, then **promote_model**: champion
-   if it beats the champion, scored on the same test split, by more than `min_delta`, else
-   challenger; `models/<dataset>/champion` follows.
+   if no feature drifted above `drift_threshold` and it beats the champion, scored on the same test
+   split, by more than `min_delta`, else challenger; `models/<dataset>/champion` follows, and
+   **announce_champion** updates the dataset's champion Asset, which schedules its scoring DAG
+   (`dags/ml_scoring_dag.py`).
 
 The tasks live in the `ml_pipeline` package (`src/ml_pipeline/tasks.py`); this file only wires them.
 Settings come from `ml_pipeline/config.py`, the environment (`ML_PIPELINE_*`) and the Trigger form.
@@ -34,6 +39,7 @@ from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, TaskGroup
 
 from ml_pipeline import tasks
+from ml_pipeline.assets import champion_asset, training_dag_id
 from ml_pipeline.config import PipelineConfig, trigger_form
 from ml_pipeline.datasets import DatasetError, declared, load
 from ml_pipeline.db import SCHEMA, SQL_DIR
@@ -42,7 +48,7 @@ from ml_pipeline.sensors import BatchFileSensor
 CONFIG = PipelineConfig.from_env()
 
 
-def schedule_of(name: str) -> str:
+def schedule_of(name: str) -> str | None:
     """The declared schedule; a declaration that cannot be read still gets a daily DAG, whose runs fail
     with the declaration's problems, where its user looks."""
     try:
@@ -54,7 +60,7 @@ def schedule_of(name: str) -> str:
 for dataset in declared(CONFIG.datasets_dir):
     config = replace(CONFIG, dataset=dataset)
     with DAG(
-        dag_id="ml_pipeline" if dataset == CONFIG.dataset else f"ml_pipeline_{dataset}",
+        dag_id=training_dag_id(dataset, CONFIG.dataset),
         description=f"Daily retrain on {dataset}: batch -> Postgres, k-fold CV over PCA x C, best model",
         schedule=schedule_of(dataset),
         start_date=datetime(2020, 1, 1, tzinfo=UTC),  # how far back backfills may go; catchup is off
@@ -97,9 +103,12 @@ for dataset in declared(CONFIG.datasets_dir):
         )
 
         fetched = tasks.fetch_batch()
+        drifted = tasks.check_drift(fetched)
         chunks = tasks.split_batch(fetched)
         chunk_scores = tasks.cross_validate_chunk.expand(chunk=chunks)
-        tuned = tasks.pick_best_model(chunk_scores)
+        reused = tasks.reuse_champion_params()
+        chunks >> tasks.choose_tuning() >> [chunk_scores, reused]
+        tuned = tasks.pick_best_model(chunk_scores, reused)
         saved = tasks.save_results(fetched, tuned)
 
         with TaskGroup("after_crossvalidation") as after_crossvalidation:
@@ -107,6 +116,7 @@ for dataset in declared(CONFIG.datasets_dir):
             saved >> [tasks.store_best_params(), refitted]
             # Plots need only the tuning step's outputs: they are drawn while the results are saved.
             tasks.plot_experiment(tuned)
-            tasks.promote_model(refitted)
+            promoted = tasks.promote_model(refitted, drifted)
+            tasks.announce_champion.override(outlets=[champion_asset(dataset)])(promoted)
 
         [create_tables, wait_for_batch_file] >> fetched

@@ -26,7 +26,7 @@ def dag(dagbag):
 
 def test_dag_folder_has_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert sorted(dagbag.dags) == ["ml_pipeline", "ml_pipeline_wine"]
+    assert sorted(dagbag.dags) == ["ml_pipeline", "ml_pipeline_wine", "ml_scoring", "ml_scoring_wine"]
 
 
 def test_each_declared_dataset_has_its_own_dag_and_trigger_form(dagbag):
@@ -49,7 +49,9 @@ def test_the_default_dataset_is_a_setting(tmp_path):
         [sys.executable, "-c", code, str(DAGS)],
         capture_output=True, text=True, check=True, env={**os.environ, "ML_PIPELINE_DATASET": "wine"},
     )  # fmt: skip
-    assert result.stdout.splitlines()[-1] == "ml_pipeline ml_pipeline_breast_cancer"
+    assert result.stdout.splitlines()[-1].split() == [
+        "ml_pipeline", "ml_pipeline_breast_cancer", "ml_scoring", "ml_scoring_breast_cancer"
+    ]  # fmt: skip
 
 
 def upstream(dag, task_id):
@@ -70,15 +72,27 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
         "create_tables.create_batch_table",
         "create_tables.create_cv_results",
         "create_tables.create_best_params",
-        "create_tables.create_models",
+        "create_tables.create_drift",
+        "create_tables.create_predictions",
     }
+    assert upstream(dag, "create_tables.create_drift") == {"create_tables.create_models"}
+    assert upstream(dag, "create_tables.create_predictions") == {"create_tables.create_models"}
     assert upstream(dag, "split_batch") == {"fetch_batch"}
-    assert upstream(dag, "cross_validate_chunk") == {"split_batch"}
-    assert upstream(dag, "pick_best_model") == {"cross_validate_chunk"}
+    assert upstream(dag, "check_drift") == {"fetch_batch"}
+    # The tuning setting picks one of two branches; the other shows as skipped.
+    assert upstream(dag, "choose_tuning") == {"split_batch"}
+    assert upstream(dag, "cross_validate_chunk") == {"split_batch", "choose_tuning"}
+    assert upstream(dag, "reuse_champion_params") == {"choose_tuning"}
+    assert upstream(dag, "pick_best_model") == {"cross_validate_chunk", "reuse_champion_params"}
+    assert dag.get_task("pick_best_model").trigger_rule == "none_failed_min_one_success"
     assert upstream(dag, "save_results") == {"fetch_batch", "pick_best_model"}
     assert upstream(dag, "after_crossvalidation.store_best_params") == {"save_results"}
     assert upstream(dag, "after_crossvalidation.refit_final_model") == {"save_results", "pick_best_model"}
-    assert upstream(dag, "after_crossvalidation.promote_model") == {"after_crossvalidation.refit_final_model"}
+    assert upstream(dag, "after_crossvalidation.promote_model") == {
+        "after_crossvalidation.refit_final_model",
+        "check_drift",
+    }
+    assert upstream(dag, "after_crossvalidation.announce_champion") == {"after_crossvalidation.promote_model"}
     assert upstream(dag, "after_crossvalidation.plot_experiment") == {"pick_best_model"}
 
 
@@ -97,6 +111,7 @@ def test_after_crossvalidation_group_runs_its_two_tasks_in_parallel(dag):
         "after_crossvalidation.store_best_params",
         "after_crossvalidation.refit_final_model",
         "after_crossvalidation.promote_model",
+        "after_crossvalidation.announce_champion",
         "after_crossvalidation.plot_experiment",
     }
     store, refit = (
@@ -114,6 +129,38 @@ def test_schedule_and_run_policy(dag):
     # A database that is briefly away (restart, failover) is waited out: 3 tries, growing pauses.
     for task in dag.tasks:
         assert task.retries >= 2 and task.retry_exponential_backoff, task.task_id
+
+
+def test_a_promotion_schedules_the_scoring_dag_through_the_champion_asset(dagbag):
+    from airflow.sdk import Asset, AssetOrTimeSchedule
+
+    announce = dagbag.dags["ml_pipeline"].get_task("after_crossvalidation.announce_champion")
+    (outlet,) = announce.outlets
+    assert isinstance(outlet, Asset) and outlet.name == "breast_cancer_champion"
+    wine_announce = dagbag.dags["ml_pipeline_wine"].get_task("after_crossvalidation.announce_champion")
+    assert [asset.name for asset in wine_announce.outlets] == ["wine_champion"]
+    scoring = dagbag.dags["ml_scoring"]
+    assert [task.task_id for task in scoring.tasks] == ["score_rows"]
+    assert scoring.params.dump()["dataset"] == "breast_cancer"
+    assert dagbag.dags["ml_scoring_wine"].params.dump()["dataset"] == "wine"
+    # On the champion's promotion, and daily on the dataset's schedule.
+    assert isinstance(scoring.timetable, AssetOrTimeSchedule)
+    assert scoring.timetable.asset_condition == outlet
+    assert scoring.timetable.timetable.expression == "0 0 * * *"
+    assert (scoring.is_paused_upon_creation, dagbag.dags["ml_scoring_wine"].is_paused_upon_creation) == (
+        False,
+        True,
+    )
+
+
+def test_a_dataset_without_a_time_schedule_is_scored_on_promotion_only():
+    from airflow.sdk import Asset
+
+    from ml_pipeline.assets import champion_asset, scoring_schedule
+
+    assert scoring_schedule("churn", None) == champion_asset("churn")
+    assert isinstance(scoring_schedule("churn", "@once"), Asset)
+    assert scoring_schedule("churn", "0 6 * * 1-5").timetable.expression == "0 6 * * 1-5"
 
 
 def test_sql_tasks_create_every_table_from_dags_sql(dag):
@@ -142,10 +189,8 @@ def test_parsing_the_dag_imports_no_heavy_libraries():
         "heavy = sorted({'sklearn', 'pandas', 'scipy', 'joblib', 'numpy', 'psycopg'} & set(sys.modules)); "
         "print(','.join(heavy))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(DAGS / "ml_pipeline_dag.py")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == ""
+    for dag_file in ("ml_pipeline_dag.py", "ml_scoring_dag.py"):
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(DAGS / dag_file)], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == "", dag_file

@@ -24,7 +24,7 @@ def add_model(db, report, run_id: str, accuracy: float) -> int:
 
     scored = replace(report, test_metrics={**report.test_metrics, "accuracy": accuracy})
     save_experiment(db, RunRecord(run_id, "breast_cancer", date(2026, 7, 1), "test", "sha", {}), scored)
-    return register_model(db, "breast_cancer", run_id, Path(f"{run_id}.joblib"), "f" * 64)
+    return register_model(db, "breast_cancer", run_id, Path(f"{run_id}.joblib"), "f" * 64, (0, 1))
 
 
 def statuses(db) -> list[tuple]:

@@ -54,6 +54,7 @@ class Columns:
     features: tuple[str, ...]
     label: str
     classes: tuple
+    key: str | None = None  # a column naming each row to score, allowed and not read as a number
 
     @property
     def numeric_labels(self) -> bool:
@@ -143,7 +144,8 @@ def read_header(path: Path) -> list[str]:
 
 def match_header(names: list[str], columns: Columns, labelled: bool) -> tuple[list[str], list[str]]:
     """The header's names made the expected ones (unknown names kept as they are), and its problems."""
-    expected = {normalise(name): name for name in (*columns.features, columns.label)}
+    named = (*columns.features, columns.label, *([columns.key] if columns.key else []))
+    expected = {normalise(name): name for name in named}
     matched, problems, seen = [], [], {}
     for position, name in enumerate(names, start=1):
         folded = normalise(name)

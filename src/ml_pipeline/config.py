@@ -17,6 +17,9 @@ from typing import Any
 ENV_PREFIX = "ML_PIPELINE_"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("declared", "synthetic", "drop_folder")
+TUNING_MODES = ("every_run", "reuse", "weekly")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DRIFT_ACTIONS = ("keep_challenger", "fail")
 
 
 class ConfigError(ValueError):
@@ -51,6 +54,11 @@ class PipelineConfig:
         100_000, "Rows in the synthetic batch (only used when source is synthetic).",
         minimum=100, maximum=5_000_000,
     )  # fmt: skip
+    synthetic_shift: float = setting(
+        0.0, "Shift the synthetic batch's first third of features by this many standard deviations: "
+        "a batch from a drifted distribution, to try the drift check (0: no shift).",
+        minimum=-10, maximum=10,
+    )  # fmt: skip
     test_fraction: float = setting(
         0.2, "Share of the batch held out, stratified, to test the best model.", minimum=0.05, maximum=0.5
     )
@@ -73,6 +81,16 @@ class PipelineConfig:
     random_seed: int = setting(
         42, "Seed of the train/test split, the folds and the synthetic batch.", minimum=0
     )
+    tuning: str = setting(
+        "every_run", "every_run: search the whole grid by CV each run. reuse: skip the grid, refit the "
+        "champion's parameters on today's data (the grid runs when there is no champion yet). weekly: "
+        "the grid on tuning_weekday, reuse on the other days.",
+        enum=list(TUNING_MODES),
+    )  # fmt: skip
+    tuning_weekday: str = setting(
+        "sunday", "The day of the week (of the run's date) on which weekly tuning searches the grid.",
+        enum=list(WEEKDAYS),
+    )  # fmt: skip
     training_window_days: int = setting(
         1, "Train on the batches of the last N days stored in PostgreSQL (1: today's only).",
         minimum=1, maximum=365,
@@ -82,7 +100,20 @@ class PipelineConfig:
         "than this; otherwise it is kept as a challenger.",
         minimum=0, maximum=1,
     )  # fmt: skip
-    force_promote: bool = setting(False, "Make this run's model the champion whatever its scores.")
+    force_promote: bool = setting(
+        False, "Make this run's model the champion whatever its scores and its data's drift."
+    )
+    drift_threshold: float = setting(
+        0.25, "Largest population stability index (PSI) of a feature, or of the class balance, between "
+        "today's batch and the champion's training data, at which a new model may still be promoted "
+        "(0.1: a small shift; 0.25: a large one).",
+        exclusiveMinimum=0,
+    )  # fmt: skip
+    on_drift: str = setting(
+        "keep_challenger", "Above drift_threshold: keep the new model as a challenger (the reason names "
+        "the drifted features), or fail the run with that message.",
+        enum=list(DRIFT_ACTIONS),
+    )  # fmt: skip
     wait_timeout_hours: float = setting(
         6.0, "How long wait_for_batch_file waits for the drop-folder file.", form=False, exclusiveMinimum=0
     )
@@ -149,6 +180,13 @@ class PipelineConfig:
         low, high = math.log10(self.c_min), math.log10(self.c_max)
         step = (high - low) / (self.c_count - 1)
         return [float(10 ** (low + i * step)) for i in range(self.c_count)]
+
+    def grid_due(self, run_date) -> bool:
+        """Whether the tuning setting asks for the whole grid on ``run_date`` (else the champion's
+        parameters are reused)."""
+        if self.tuning == "weekly":
+            return WEEKDAYS[run_date.weekday()] == self.tuning_weekday
+        return self.tuning == "every_run"
 
     def pca_sizes(self, n_features: int) -> list[int]:
         """PCA sizes to search: 1 .. min(max_pca_components, n_features - 1)."""

@@ -15,7 +15,7 @@ from sklearn.datasets import make_classification
 
 from ml_pipeline.batch import Batch
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.datasets import Dataset
+from ml_pipeline.datasets import Dataset, Source
 from ml_pipeline.validation import (
     BatchRejected,
     Checked,
@@ -39,8 +39,10 @@ def sklearn_batch(dataset: Dataset) -> Batch:
     return check_table_batch(sklearn_table(dataset), columns_of(dataset), dataset.source.table, 2, 0.5).batch
 
 
-def synthetic_batch(dataset: Dataset, rows: int, seed: int) -> Batch:
-    """A seeded batch shaped like ``dataset``: its features, its number of classes."""
+def synthetic_batch(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) -> Batch:
+    """A seeded batch shaped like ``dataset``: its features, its number of classes. With ``shift``,
+    the first third of its features are moved by that many of their standard deviations: a batch
+    from a drifted distribution."""
     n_features, n_classes = len(dataset.features), len(dataset.classes)
     informative = max(math.ceil(n_features / 3), math.ceil(math.log2(2 * n_classes)))
     features, labels = make_classification(
@@ -52,15 +54,24 @@ def synthetic_batch(dataset: Dataset, rows: int, seed: int) -> Batch:
         class_sep=1.0,
         random_state=seed,
     )
+    if shift:
+        shifted = features[:, : shifted_features(n_features)]
+        shifted += shift * shifted.std(axis=0)
     return Batch(features, labels.astype(np.int8), dataset.features)
 
 
-def drop_file(dataset: Dataset, config: PipelineConfig, run_date: date) -> Path:
-    """The day's file in the dataset's drop folder; BatchRejected if there is none, or more than one."""
-    found = [path for path in dataset.drop_files(config.data_dir, run_date) if os.path.lexists(path)]
+def shifted_features(n_features: int) -> int:
+    """How many of the first features ``synthetic_shift`` moves."""
+    return max(1, n_features // 3)
+
+
+def drop_file(dataset: Dataset, config: PipelineConfig, run_date: date, source: Source | None = None) -> Path:
+    """The day's file in the drop folder (of ``source``, else the dataset's); BatchRejected if there is
+    none, or more than one."""
+    expected = dataset.drop_files(config.data_dir, run_date, source)
+    found = [path for path in expected if os.path.lexists(path)]
     if len(found) == 1:
         return found[0]
-    expected = dataset.drop_files(config.data_dir, run_date)
     if not found:
         problem = f"there is no file {expected[0].name} (nor {', '.join(p.name for p in expected[1:])})"
     else:
@@ -68,11 +79,12 @@ def drop_file(dataset: Dataset, config: PipelineConfig, run_date: date) -> Path:
     raise BatchRejected(str(expected[0].parent), [problem])
 
 
-def query_table(dataset: Dataset, run_date: date) -> pa.Table:
-    """The result of the dataset's query on its Airflow connection, with ``run_date`` as a parameter."""
+def query_table(dataset: Dataset, run_date: date, source: Source | None = None) -> pa.Table:
+    """The result of the dataset's query (of ``source``, else its batch source) on its Airflow
+    connection, with ``run_date`` as a parameter."""
     from airflow.sdk import BaseHook
 
-    source = dataset.source
+    source = source or dataset.source
     origin = f"query of dataset {dataset.name} on connection {source.conn_id!r}"
     try:
         connection = BaseHook.get_connection(source.conn_id).get_hook().get_conn()
@@ -123,5 +135,5 @@ def fetch_batch(config: PipelineConfig, run_date: date) -> Checked:
     rows = (
         dataset.source.rows if config.source == "declared" and dataset.source.rows else config.synthetic_rows
     )
-    batch = synthetic_batch(dataset, rows, config.random_seed)
+    batch = synthetic_batch(dataset, rows, config.random_seed, config.synthetic_shift)
     return check_batch(batch, dataset.classes, "synthetic", config.cv_folds, config.test_fraction)

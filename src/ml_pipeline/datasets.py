@@ -21,7 +21,10 @@ SKLEARN_TABLES = ("breast_cancer", "wine", "iris")
 DROP_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 RESERVED_COLUMNS = ("batch_date", "row_id")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # a plain PostgreSQL identifier, folded, at most 63 bytes
-DECLARATION_KEYS = {"description", "features", "label", "classes", "table", "schedule", "source"}
+DECLARATION_KEYS = {
+    "description", "features", "label", "classes", "table", "schedule", "source", "scoring", "key"
+}  # fmt: skip
+UNSCHEDULED = "none"
 SOURCE_KEYS = {
     "sklearn": {"kind", "table", "folder"},
     "drop_folder": {"kind", "folder"},
@@ -54,20 +57,28 @@ class Dataset:
     classes: tuple
     source: Source
     table: str
-    schedule: str
+    schedule: str | None
     description: str
+    scoring: Source | None = None
+    key: str | None = None
 
     @property
     def multiclass(self) -> bool:
         return len(self.classes) > 2
 
+    @property
+    def scoring_source(self) -> Source:
+        """Where the rows to score come from: the ``[scoring]`` table, else the batch's own source."""
+        return self.scoring or self.source
+
     def source_kind(self, chosen: str) -> str:
         """The kind of source a run reads: the declared one, unless the run chose another (``chosen``)."""
         return self.source.kind if chosen == "declared" else chosen
 
-    def drop_files(self, data_dir: str | Path, run_date: date) -> list[Path]:
-        """The names the day's file may have in the drop folder, one per accepted format."""
-        folder = Path(data_dir) / self.source.folder
+    def drop_files(self, data_dir: str | Path, run_date: date, source: Source | None = None) -> list[Path]:
+        """The names the day's file may have in the drop folder (of ``source``, else the batch's
+        source), one per accepted format."""
+        folder = Path(data_dir) / (source or self.source).folder
         return [folder / f"{run_date.isoformat()}{suffix}" for suffix in DROP_FILE_SUFFIXES]
 
     def rejected_dir(self, data_dir: str | Path, run_date: date) -> Path:
@@ -153,8 +164,22 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
         problems.append(f"table {table!r} must be a plain SQL table name")
     schedule = raw.get("schedule", "@daily")
     if not isinstance(schedule, str):
-        problems.append('schedule must be a cron expression or preset in quotes, e.g. "@daily"')
+        problems.append(
+            'schedule must be a cron expression or preset in quotes, e.g. "@daily", or "none" for runs '
+            "only when triggered"
+        )
+    key = raw.get("key")
+    if key is not None and (not isinstance(key, str) or not NAME.match(key) or key in (label, *features)):
+        problems.append(
+            f"key {key!r} must name the column that identifies a row to score (a plain SQL column "
+            "name, neither a feature nor the label)"
+        )
     source = _parse_source(name, raw.get("source"), problems)
+    scoring = None
+    if "scoring" in raw:
+        scoring = _parse_source(name, raw["scoring"], problems, section="scoring")
+        if scoring is not None and scoring.kind not in ("drop_folder", "sql"):
+            problems.append('[scoring] kind must be "drop_folder" or "sql"')
     if problems:
         return None
     return Dataset(
@@ -164,19 +189,22 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
         classes=tuple(classes),
         source=source,
         table=table,
-        schedule=schedule,
+        schedule=None if schedule == UNSCHEDULED else schedule,
         description=str(raw.get("description", "")),
+        scoring=scoring,
+        key=key,
     )
 
 
-def _parse_source(name: str, raw, problems: list[str]) -> Source | None:
+def _parse_source(name: str, raw, problems: list[str], section: str = "source") -> Source | None:
     if not isinstance(raw, dict) or raw.get("kind") not in SOURCE_KINDS:
-        problems.append(f"[source] needs kind = one of {', '.join(SOURCE_KINDS)}")
+        problems.append(f"[{section}] needs kind = one of {', '.join(SOURCE_KINDS)}")
         return None
+    problems_before = len(problems)
     kind = raw["kind"]
     for key in sorted(set(raw) - SOURCE_KEYS[kind]):
         problems.append(f"[source] key {key!r} is not used by kind {kind!r}")
-    folder = raw.get("folder", f"incoming/{name}")
+    folder = raw.get("folder", f"{'incoming' if section == 'source' else 'to_score'}/{name}")
     if not isinstance(folder, str) or Path(folder).is_absolute() or ".." in Path(folder).parts:
         problems.append(
             f'[source] folder {folder!r} must be a path inside the data folder, e.g. "incoming/{name}"'
@@ -195,6 +223,8 @@ def _parse_source(name: str, raw, problems: list[str]) -> Source | None:
     rows = raw.get("rows")
     if rows is not None and (type(rows) is not int or rows < 100):
         problems.append("[source] rows must be an integer of at least 100")
+    for index in range(problems_before, len(problems)):
+        problems[index] = problems[index].replace("[source]", f"[{section}]")
     return Source(
         kind=kind,
         folder=folder,

@@ -17,6 +17,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "cv_results": ("experiments",),
     "best_params": ("experiments",),
     "models": ("experiments",),
+    "drift": ("models",),
+    "predictions": ("models",),
 }
 
 

@@ -55,6 +55,8 @@ def save_experiment(connection, record: RunRecord, report: TuningReport) -> int:
                 "test_roc_auc": metrics["roc_auc"],
                 "train_rows": report.train_rows,
                 "test_rows": report.test_rows,
+                "tuning": report.tuning,
+                "params_from_version": report.params_from_version,
             },
         )
         experiment_id = cursor.fetchone()[0]

@@ -46,20 +46,7 @@ def plot_experiment(report: TuningReport, curves: dict, model_path: Path, classe
     from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
     stem = model_path.with_suffix("")
-    sizes, c_values = report.param_grid[PCA_PARAM], report.param_grid[C_PARAM]
-    scores = np.full((len(sizes), len(c_values)), np.nan)
-    for row in report.candidates:
-        scores[sizes.index(row["pca_n_components"]), c_values.index(row["c"])] = row["mean_test_score"]
-    best = report.best_params
-
-    heatmap, axes = plt.subplots(figsize=(6, 7))
-    image = axes.imshow(scores, aspect="auto", origin="lower", cmap="viridis")
-    axes.set_xticks(range(len(c_values)), [f"{c:g}" for c in c_values], rotation=45)
-    axes.set_yticks(range(len(sizes)), sizes)
-    axes.plot(c_values.index(best[C_PARAM]), sizes.index(best[PCA_PARAM]), "r*", markersize=14)
-    axes.set(xlabel="C (LogisticRegression)", ylabel="PCA components")
-    axes.set_title(f"Mean CV accuracy, {report.cv_folds} folds (best {report.cv_mean_score:.4f}: red star)")
-    heatmap.colorbar(image, ax=axes, label="mean accuracy")
+    figures = [(_cv_heatmap(report, plt), "cv_heatmap")] if report.candidates else []
 
     roc, axes = plt.subplots(figsize=(5, 5))
     for curve in curves["roc"]:
@@ -77,7 +64,7 @@ def plot_experiment(report: TuningReport, curves: dict, model_path: Path, classe
     axes.set_title(f"Test split: accuracy {report.test_metrics['accuracy']:.4f}")
 
     written = []
-    for figure, name in ((heatmap, "cv_heatmap"), (roc, "roc"), (confusion, "confusion")):
+    for figure, name in (*figures, (roc, "roc"), (confusion, "confusion")):
         path = stem.with_name(f"{stem.name}.{name}.png")
         figure.tight_layout()
         with atomic_writer(path) as stream:
@@ -85,3 +72,21 @@ def plot_experiment(report: TuningReport, curves: dict, model_path: Path, classe
         plt.close(figure)
         written.append(path)
     return written
+
+
+def _cv_heatmap(report: TuningReport, plt):
+    sizes, c_values = report.param_grid[PCA_PARAM], report.param_grid[C_PARAM]
+    scores = np.full((len(sizes), len(c_values)), np.nan)
+    for row in report.candidates:
+        scores[sizes.index(row["pca_n_components"]), c_values.index(row["c"])] = row["mean_test_score"]
+    best = report.best_params
+    heatmap, axes = plt.subplots(figsize=(6, 7))
+    image = axes.imshow(scores, aspect="auto", origin="lower", cmap="viridis")
+    axes.set_xticks(range(len(c_values)), [f"{c:g}" for c in c_values], rotation=45)
+    axes.set_yticks(range(len(sizes)), sizes)
+    axes.plot(c_values.index(best[C_PARAM]), sizes.index(best[PCA_PARAM]), "r*", markersize=14)
+    axes.set(xlabel="C (LogisticRegression)", ylabel="PCA components")
+    axes.set_title(f"Mean CV accuracy, {report.cv_folds} folds (best {report.cv_mean_score:.4f}: red star)")
+    heatmap.colorbar(image, ax=axes, label="mean accuracy")
+
+    return heatmap

@@ -27,9 +27,14 @@ class Decision:
     champion_version: int
 
 
-def register_model(connection, dataset: str, dag_run_id: str, relative_path: Path, sha256: str) -> int:
-    """Add (or, for a re-run, update) the run's model; return its version."""
-    return for_run(connection, "upsert_model", dataset, dag_run_id, path=str(relative_path), sha256=sha256)[0]
+def register_model(
+    connection, dataset: str, dag_run_id: str, relative_path: Path, sha256: str, classes: tuple
+) -> int:
+    """Add (or, for a re-run, update) the run's model, which predicts ``classes``; return its version."""
+    return for_run(
+        connection, "upsert_model", dataset, dag_run_id,
+        path=str(relative_path), sha256=sha256, classes=[str(c) for c in classes],
+    )[0]  # fmt: skip
 
 
 def promote_if_better(
@@ -39,6 +44,7 @@ def promote_if_better(
     force: bool = False,
     forced_by: str = "force_promote",
     rescore: Callable[[dict], float | None] | None = None,
+    drift: str | None = None,
 ) -> Decision:
     """Make ``version`` the champion if its test accuracy beats the champion's by more than
     ``min_delta`` (or ``force``, from ``forced_by``); otherwise keep it as a challenger. Says why.
@@ -46,6 +52,8 @@ def promote_if_better(
     ``rescore(champion_row)`` gives the champion's accuracy on the new model's own test split, so that
     both are judged on the same rows; without it, or if it gives None (the champion's file cannot be
     loaded), the champion's accuracy on the test split of its own day is used, and the reason says so.
+    ``drift`` says how today's data drifted from the champion's, if it did: the model then stays a
+    challenger, unless forced.
     """
     with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(sql("lock_registry"))
@@ -73,7 +81,12 @@ def promote_if_better(
                 f"{old['version']}'s {today:.4f} (it had {old['test_accuracy']:.4f} on its own day's)"
             )
         if force:
-            return _crown(cursor, new, old, f"promoted by {forced_by} ({comparison})")
+            despite = f"; despite {drift}" if drift else ""
+            return _crown(cursor, new, old, f"promoted by {forced_by} ({comparison}{despite})")
+        if drift:
+            reason = f"kept as a challenger: {drift} ({comparison})"
+            _set_status(cursor, version, "challenger", reason)
+            return Decision(version, new["dataset"], False, reason, old["version"])
         if new["test_accuracy"] > champion_accuracy + min_delta:
             return _crown(cursor, new, old, f"{comparison}: better by more than min_delta {min_delta:g}")
         reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"

@@ -25,9 +25,11 @@ from ml_pipeline.run import RunKey, model_path
 log = logging.getLogger(__name__)
 
 
-def pipeline_task(function):
+def pipeline_task(function=None, **task_arguments):
     """A task of the DAG (its return value one XCom) whose log ends with its process's peak memory:
-    what to size a worker by."""
+    what to size a worker by. ``task_arguments`` go to Airflow's ``@task`` (a trigger rule, outlets)."""
+    if function is None:
+        return functools.partial(pipeline_task, **task_arguments)
 
     @functools.wraps(function)
     def measured(*args, **kwargs):
@@ -38,7 +40,7 @@ def pipeline_task(function):
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # KiB on Linux
             log.info("Peak memory: %s MiB resident (%s MiB when the task began)", peak, at_start)
 
-    return task(multiple_outputs=False)(measured)
+    return task(multiple_outputs=False, **task_arguments)(measured)
 
 
 def _resident_mib() -> int | None:
@@ -155,10 +157,44 @@ def cross_validate_chunk(chunk: dict, **context) -> dict:
     return {"pca_sizes": pca_sizes, "scores": scores.tolist(), "started_at": started_at}
 
 
+@task.branch
+def choose_tuning(**context) -> str:
+    """The grid's CV, or the champion's parameters reused, as the tuning setting asks for the run's date.
+    Reuse needs a champion: the dataset's first run searches the grid whatever the setting."""
+    from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.drift import champion_training
+
+    config, run = settings_and_run(context)
+    if config.grid_due(run.run_date):
+        log.info("tuning=%s on %s: searching the grid", config.tuning, run.run_date.strftime("%A"))
+        return "cross_validate_chunk"
+    with pipeline_connection(config) as connection:
+        champion = champion_training(connection, config.dataset)
+    if champion is None:
+        log.info("tuning=%s, but %s has no champion yet: searching the grid", config.tuning, config.dataset)
+        return "cross_validate_chunk"
+    log.info("tuning=%s: reusing champion version %d's parameters", config.tuning, champion["version"])
+    return "reuse_champion_params"
+
+
 @pipeline_task
-def pick_best_model(chunks: list[dict], **context) -> dict:
-    """The chunks' scores gathered into the grid's ranking; the winner fitted on the train split and
-    scored on the test split."""
+def reuse_champion_params(**context) -> dict:
+    """The champion's parameters, to refit on today's data instead of searching the grid."""
+    from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.drift import champion_training
+
+    config, _ = settings_and_run(context)
+    with pipeline_connection(config) as connection:
+        champion = champion_training(connection, config.dataset)
+    if champion is None:
+        raise RuntimeError(f"{config.dataset} lost its champion since choose_tuning; clear choose_tuning.")
+    return {"params": champion["best_params"], "champion_version": champion["version"]}
+
+
+@pipeline_task(trigger_rule="none_failed_min_one_success")
+def pick_best_model(chunks: list[dict] | None, reused: dict | None, **context) -> dict:
+    """The winner scored on the test split: the chunks' scores gathered into the grid's ranking and the
+    best candidate fitted on the train split; or, when tuning reused them, the champion's parameters."""
     import numpy as np
 
     from ml_pipeline import plots, tuning
@@ -169,13 +205,21 @@ def pick_best_model(chunks: list[dict], **context) -> dict:
 
     config, run = settings_and_run(context)
     dataset = config.declaration()
-    chunks = list(chunks)
-    grid = param_grid(config, len(dataset.features))
-    search = gather_scores(grid, [c["pca_sizes"] for c in chunks], [np.array(c["scores"]) for c in chunks])
+    started_at = datetime.now(UTC)
     with pipeline_connection(config) as connection:
         train, test = train_and_test(connection, config, run)
-    started_at = datetime.fromisoformat(min(chunk["started_at"] for chunk in chunks))
-    report, decision = tuning.report_of(search, grid, train, test, config.cv_folds, started_at)
+    if reused:
+        report, decision = tuning.reused_report(
+            reused["params"], reused["champion_version"], train, test, config.cv_folds, started_at
+        )
+    else:
+        chunks = list(chunks)
+        grid = param_grid(config, len(dataset.features))
+        search = gather_scores(
+            grid, [c["pca_sizes"] for c in chunks], [np.array(c["scores"]) for c in chunks]
+        )
+        started_at = datetime.fromisoformat(min(chunk["started_at"] for chunk in chunks))
+        report, decision = tuning.report_of(search, grid, train, test, config.cv_folds, started_at)
     return {
         "report": report.as_dict(),
         "curves": plots.held_out_curves(np.asarray(test.labels), decision, dataset.classes),
@@ -252,14 +296,48 @@ def refit_final_model(tuned: dict, **context) -> dict:
     relative = path.relative_to(config.models_dir)
     with pipeline_connection(config) as connection:
         record_model_file(connection, dataset.name, run.run_id, relative, sha256)
-        version = registry.register_model(connection, dataset.name, run.run_id, relative, sha256)
+        version = registry.register_model(
+            connection, dataset.name, run.run_id, relative, sha256, dataset.classes
+        )
     return {"model_path": str(path), "sha256": sha256, "version": version}
 
 
 @pipeline_task
-def promote_model(refitted: dict, **context) -> dict:
-    """Champion if it beats the champion's accuracy on today's test split by more than min_delta;
-    else challenger."""
+def check_drift(fetched: dict, **context) -> dict:
+    """Today's batch against the data the champion was trained on: a PSI per feature and for the class
+    balance, stored in the drift table and drawn beside the run's model."""
+    from ml_pipeline import drift
+    from ml_pipeline.db import pipeline_connection
+
+    config, run = settings_and_run(context)
+    with pipeline_connection(config) as connection:
+        check = drift.check_drift(connection, config, run)
+        if check is None:
+            log.info("%s has no champion yet: nothing to compare today's batch with.", config.dataset)
+            return {"checked": False, "summary": None}
+        drift.save_drift(connection, config.dataset, run, check)
+    model = model_path(config, run)
+    plot = drift.plot_drift(check, model.with_name(f"{model.stem}.drift.png"), run.run_date)
+    summary = check.summary()
+    log.info("Drift: %s; plot %s", summary or f"no feature's PSI above {check.threshold:g}", plot)
+    worst = max(check.figures, key=lambda figure: figure["psi"])
+    return {
+        "checked": True,
+        "summary": summary,
+        "champion_version": check.champion_version,
+        "max_psi": worst["psi"],
+        "drifted": [figure["name"] for figure in check.drifted],
+        "plot": str(plot),
+    }
+
+
+@pipeline_task
+def promote_model(refitted: dict, drifted: dict, **context) -> dict:
+    """Champion if its data has not drifted from the champion's, and it beats the champion's accuracy
+    on today's test split by more than min_delta; else challenger (or, with on_drift=fail, a failed run
+    when the data drifted)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     from ml_pipeline import model_files, registry
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.training_data import train_and_test
@@ -283,16 +361,39 @@ def promote_model(refitted: dict, **context) -> dict:
             config.min_delta,
             config.force_promote,
             rescore=champion_accuracy_today,
+            drift=drifted["summary"],
         )
         live = registry.champion(connection, config.dataset)
     registry.point_champion(Path(config.models_dir), live)
     log.info("Model version %d: %s", decision.version, decision.reason)
+    if drifted["summary"] and not decision.promoted and config.on_drift == "fail":
+        raise AirflowFailException(
+            f"Model version {decision.version} {decision.reason}. The batch is stored and the model "
+            "registered as a challenger; to promote it anyway, `make promote VERSION=N`, or re-run "
+            "with force_promote."
+        )
     return {"promoted": decision.promoted, "reason": decision.reason, "champion": decision.champion_version}
 
 
 @pipeline_task
+def announce_champion(promoted: dict, **context) -> dict:
+    """An event on the dataset's champion Asset (this task's outlet), which schedules its scoring
+    DAG; skipped when the run promoted no model, so no event is sent."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not promoted["promoted"]:
+        raise AirflowSkipException(f"No new champion: {promoted['reason']}")
+    config, run = settings_and_run(context)
+    extra = {"dataset": config.dataset, "version": promoted["champion"], "dag_run_id": run.run_id}
+    for asset in context["task"].outlets:
+        context["outlet_events"][asset].extra = extra
+    return extra
+
+
+@pipeline_task
 def plot_experiment(tuned: dict, **context) -> dict:
-    """CV heatmap, ROC curve and confusion matrix as PNG files next to the model."""
+    """CV heatmap (when the grid was searched), ROC curve and confusion matrix as PNG files next to the
+    model."""
     from ml_pipeline import plots
     from ml_pipeline.tuning_report import TuningReport
 
@@ -304,6 +405,42 @@ def plot_experiment(tuned: dict, **context) -> dict:
         config.declaration().classes,
     )
     return {"plots": [str(path) for path in written]}
+
+
+@pipeline_task
+def score_rows(**context) -> dict:
+    """The day's rows scored by the dataset's champion into the predictions table (replacing the
+    date's earlier scores)."""
+    import time
+
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from ml_pipeline import scoring
+    from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.model_files import ModelIntegrityError
+    from ml_pipeline.validation import BatchRejected
+
+    config, run = settings_and_run(context)
+    for event in context.get("triggering_asset_events", {}).values():
+        for each in event:
+            log.info("Scheduled by %s: %s", each.asset.uri, each.extra)
+    started = time.monotonic()
+    with pipeline_connection(config) as connection:
+        try:
+            scored = scoring.score_day(connection, config, run.run_date)
+        except scoring.NoChampion as missing:
+            raise AirflowSkipException(str(missing)) from None
+        except ModelIntegrityError as refused:  # retrying loads the same file
+            raise AirflowFailException(str(refused)) from None
+        except BatchRejected as rejection:
+            raise AirflowFailException(f"{rejection}\nNothing was scored for {run.run_date}.") from None
+    took = time.monotonic() - started
+    log.info(
+        "%d rows of %s scored by model version %d in %.1f s (%.0f rows/s): %s",
+        scored["rows"], scored["origin"], scored["model_version"], took, scored["rows"] / took,
+        scored["predicted"],
+    )  # fmt: skip
+    return scored
 
 
 def _now() -> str:

@@ -22,7 +22,7 @@ class BatchReplaced(RuntimeError):
     """The run's batch is no longer the one stored for its date."""
 
 
-def _check_stored_by_run(connection, dataset: Dataset, run: RunKey) -> None:
+def check_stored_by_run(connection, dataset: Dataset, run: RunKey) -> None:
     stored_by = connection.execute(
         sql("select_batch_run"), {"dataset": dataset.name, "batch_date": run.run_date}
     ).fetchone()
@@ -46,7 +46,7 @@ def split_sizes(connection, config: PipelineConfig, run: RunKey) -> dict[str, in
     dataset = config.declaration()
     first_date, after = _window(config, run)
     with connection.transaction():
-        _check_stored_by_run(connection, dataset, run)
+        check_stored_by_run(connection, dataset, run)
         counts = connection.execute(
             sql("select_window_class_counts"),
             {"dataset": dataset.name, "first_date": first_date, "before_date": after},
@@ -66,7 +66,7 @@ def training_window(connection, config: PipelineConfig, run: RunKey) -> Batch:
     # The check and the rows from one snapshot, though another run may store a batch meanwhile.
     with connection.transaction():
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        _check_stored_by_run(connection, dataset, run)
+        check_stored_by_run(connection, dataset, run)
         return load_batches(connection, dataset, *_window(config, run))
 
 

@@ -108,3 +108,27 @@ def report_of(
         finished_at=datetime.now(UTC).isoformat(),
     )
     return report, decision
+
+
+def reused_report(
+    params: dict, champion_version: int, train: Batch, test: Batch, folds: int, started_at: datetime
+) -> tuple[TuningReport, np.ndarray]:
+    """The champion's parameters fitted on the training split and scored on the test split, without
+    a search: the report of a run whose tuning reused them."""
+    metrics, decision = evaluate_on_test(train, test, params)
+    report = TuningReport(
+        param_grid={name: [value] for name, value in params.items()},
+        candidates=[],
+        best_params=params,
+        cv_folds=folds,  # as configured; no CV ran
+        cv_mean_score=None,
+        cv_std_score=None,
+        test_metrics=metrics,
+        train_rows=len(train),
+        test_rows=len(test),
+        started_at=started_at.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        tuning="reuse",
+        params_from_version=champion_version,
+    )
+    return report, decision

@@ -13,13 +13,15 @@ class TuningReport:
     candidates: list[dict]
     best_params: dict
     cv_folds: int
-    cv_mean_score: float
-    cv_std_score: float
+    cv_mean_score: float | None  # None when the champion's parameters were reused, without CV
+    cv_std_score: float | None
     test_metrics: dict
     train_rows: int
     test_rows: int
     started_at: str
     finished_at: str
+    tuning: str = "grid"  # or "reuse"
+    params_from_version: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

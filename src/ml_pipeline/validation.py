@@ -45,7 +45,7 @@ class Checked:
 
 def columns_of(dataset) -> Columns:
     """What a batch of ``dataset`` (a ``datasets.Dataset``) must hold."""
-    return Columns(dataset.features, dataset.label, dataset.classes)
+    return Columns(dataset.features, dataset.label, dataset.classes, dataset.key)
 
 
 def minimum_rows_per_class(folds: int, test_fraction: float) -> int:
@@ -69,13 +69,16 @@ def read_batch_path(
     return _checked(read, columns, str(path), folds, test_fraction, labelled, place)
 
 
-def check_table_batch(table, columns: Columns, origin: str, folds: int, test_fraction: float) -> Checked:
-    """A batch given as an Arrow table (a query's result), or BatchRejected naming every problem."""
+def check_table_batch(
+    table, columns: Columns, origin: str, folds: int, test_fraction: float, labelled: bool = True
+) -> Checked:
+    """A batch given as an Arrow table (a query's result), or BatchRejected naming every problem.
+    ``labelled=False`` reads rows to score, as ``read_batch_path`` does."""
     try:
-        read = check_table(table, columns)
+        read = check_table(table, columns, labelled)
     except FileRejected as rejection:
         raise BatchRejected(origin, rejection.problems) from None
-    return _checked(read, columns, origin, folds, test_fraction, True, table_rows)
+    return _checked(read, columns, origin, folds, test_fraction, labelled, table_rows)
 
 
 def _checked(

@@ -15,5 +15,7 @@ CREATE TABLE IF NOT EXISTS best_params (
 
 -- A database made before datasets were declared: run ids are unique within a dataset only.
 ALTER TABLE best_params DROP CONSTRAINT IF EXISTS best_params_dag_run_id_key;
+-- A run that reused the champion's parameters has no CV score.
+ALTER TABLE best_params ALTER COLUMN cv_mean_score DROP NOT NULL;
 
 COMMENT ON TABLE best_params IS 'The best parameters found by each ml_pipeline run.';

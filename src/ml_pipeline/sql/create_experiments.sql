@@ -39,6 +39,13 @@ ALTER TABLE experiments ALTER COLUMN dataset DROP DEFAULT;
 ALTER TABLE experiments DROP CONSTRAINT IF EXISTS experiments_dag_run_id_key;
 CREATE UNIQUE INDEX IF NOT EXISTS experiments_dataset_dag_run_id_key ON experiments (dataset, dag_run_id);
 DROP INDEX IF EXISTS experiments_run_date_idx;
+
+-- Tuning modes: a run either searched the grid, or reused the champion's parameters (no CV scores).
+ALTER TABLE experiments ADD COLUMN IF NOT EXISTS tuning text NOT NULL DEFAULT 'grid'
+    CHECK (tuning IN ('grid', 'reuse'));
+ALTER TABLE experiments ADD COLUMN IF NOT EXISTS params_from_version bigint;
+ALTER TABLE experiments ALTER COLUMN cv_mean_score DROP NOT NULL;
+ALTER TABLE experiments ALTER COLUMN cv_std_score DROP NOT NULL;
 CREATE INDEX IF NOT EXISTS experiments_dataset_run_date_idx ON experiments (dataset, run_date);
 
 COMMENT ON TABLE experiments IS 'One row per ml_pipeline run: the search, its winner and the winner''s test scores.';
@@ -48,5 +55,6 @@ COMMENT ON COLUMN experiments.finished_at IS 'When the cross-validation and the 
 COMMENT ON COLUMN experiments.param_grid IS 'The grid searched: {"pca__n_components": [...], "classifier__C": [...]}.';
 COMMENT ON COLUMN experiments.settings IS 'Every setting the run used (defaults, environment and Trigger-form params).';
 COMMENT ON COLUMN experiments.test_precision IS 'Precision, recall and F1 are macro averages over the classes when there are more than two.';
-COMMENT ON COLUMN experiments.cv_mean_score IS 'Mean accuracy of the best candidate over the CV folds.';
+COMMENT ON COLUMN experiments.cv_mean_score IS 'Mean accuracy of the best candidate over the CV folds (empty when tuning is reuse).';
+COMMENT ON COLUMN experiments.tuning IS 'grid: the grid was searched by CV; reuse: the champion''s parameters (params_from_version) were refit, without CV.';
 COMMENT ON COLUMN experiments.model_path IS 'The final model (refit on the whole batch), relative to the models folder; empty until saved.';

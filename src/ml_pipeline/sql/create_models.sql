@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS models (
 ALTER TABLE models ADD COLUMN IF NOT EXISTS dataset text NOT NULL DEFAULT 'breast_cancer';
 ALTER TABLE models ALTER COLUMN dataset DROP DEFAULT;
 
+-- The classes a model predicts, in its dataset's declared order (what predictions.probabilities follow).
+ALTER TABLE models ADD COLUMN IF NOT EXISTS classes text[];
+
 -- At most one champion per dataset, whatever happens concurrently.
 DROP INDEX IF EXISTS models_single_champion;
 CREATE UNIQUE INDEX IF NOT EXISTS models_single_champion_per_dataset

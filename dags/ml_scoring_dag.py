@@ -1,0 +1,50 @@
+"""
+### ml_scoring: each day's rows scored by the champion, for other systems
+
+One DAG per dataset declared in `datasets/`: `ml_scoring` scores the default dataset's rows,
+`ml_scoring_<name>` each other's. It runs when the dataset's training DAG promotes a champion (its
+champion Asset) and on the dataset's schedule.
+
+**score_rows**: the day's rows, from the dataset's `[scoring]` source (a drop folder of files to score,
+or a query) or else its batch source, the label optional, scored by the champion into the
+`predictions` table (replacing the date's earlier scores). A champion whose file or scikit-learn
+version does not match the registry is refused. `latest_predictions` in psql joins the newest scores
+with the model that made them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import DAG
+
+from ml_pipeline import tasks
+from ml_pipeline.assets import scoring_dag_id, scoring_schedule
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.datasets import DatasetError, declared, load
+
+CONFIG = PipelineConfig.from_env()
+
+
+def schedule_of(name: str):
+    try:
+        return scoring_schedule(name, load(CONFIG.datasets_dir, name).schedule)
+    except DatasetError:  # its training DAG's runs say what is wrong with the declaration
+        return scoring_schedule(name, None)
+
+
+for dataset in declared(CONFIG.datasets_dir):
+    with DAG(
+        dag_id=scoring_dag_id(dataset, CONFIG.dataset),
+        description=f"The day's {dataset} rows scored by the champion into the predictions table",
+        schedule=schedule_of(dataset),
+        start_date=datetime(2020, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,  # runs of one date replace each other's rows
+        is_paused_upon_creation=dataset != CONFIG.dataset,
+        tags=["ml", "scoring", dataset],
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
+        params={"dataset": dataset},
+        doc_md=__doc__,
+    ):
+        tasks.score_rows()

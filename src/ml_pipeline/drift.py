@@ -1,0 +1,185 @@
+"""Drift before promotion: is today's batch drawn from the data the champion was trained on?
+
+Each feature, and the class balance, is compared by its population stability index (PSI): the
+champion's training rows are cut into ``PSI_BINS`` bins of equal share at their own quantiles, and
+
+    PSI = sum over bins of (today's share - the champion's share) * ln(today's share / the champion's share)
+
+PSI is a size of the shift, not a test: unlike a two-sample test's p-value it does not shrink to
+"significant" for any trifle as batches grow to millions of rows, and the same rule of thumb reads
+it for every feature and for the classes (below 0.1 stable, 0.1-0.25 a small shift, above 0.25 a
+large one). It needs one pass over each column, against 10 bin edges.
+
+The inputs are the stored batches (batch_store.py), so the check runs on any worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from ml_pipeline.batch_store import load_batches
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.db import sql
+from ml_pipeline.run import RunKey
+from ml_pipeline.training_data import check_stored_by_run
+
+PSI_BINS = 10
+SHARE_FLOOR = 1e-4  # an empty bin counts as this share: ln(0) has no value
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """The population stability index of ``actual`` shares against ``expected`` ones (each sums to 1)."""
+    expected, actual = np.maximum(expected, SHARE_FLOOR), np.maximum(actual, SHARE_FLOOR)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def bin_edges(column: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
+    """Inner edges cutting ``column`` into ``bins`` bins of equal share (fewer where values repeat)."""
+    return np.unique(np.quantile(column, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def shares(column: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The share of ``column``'s values in each bin that ``edges`` make."""
+    counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=len(edges) + 1)
+    return counts / max(len(column), 1)
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """Today's batch against the champion's training data: a PSI per feature and for the classes."""
+
+    champion_version: int
+    champion_date: str
+    reference_rows: int
+    current_rows: int
+    threshold: float
+    figures: list[dict]  # {"kind": "feature" | "class_balance", "name": ..., "psi": ...}
+
+    @property
+    def drifted(self) -> list[dict]:
+        return [figure for figure in self.figures if figure["psi"] > self.threshold]
+
+    def summary(self) -> str | None:
+        """What drifted, as the model's status reason says it; None if nothing did."""
+        drifted = sorted(self.drifted, key=lambda figure: -figure["psi"])
+        if not drifted:
+            return None
+        named = ", ".join(
+            f"{'class balance of ' if f['kind'] == 'class_balance' else ''}{f['name']} ({f['psi']:.2f})"
+            for f in drifted
+        )
+        return (
+            f"data drift against champion version {self.champion_version}'s training data "
+            f"({self.champion_date}): PSI above {self.threshold:g} for {named}"
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def compare(reference, current, feature_names, label: str, n_classes: int, threshold: float, champion):
+    """The PSI of each feature and of the class balance of ``current`` against ``reference`` (Batches)."""
+    figures = []
+    for index, name in enumerate(feature_names):
+        edges = bin_edges(reference.features[:, index])
+        expected = shares(reference.features[:, index], edges)
+        figures.append({"kind": "feature", "name": name,
+                        "psi": psi(expected, shares(current.features[:, index], edges))})  # fmt: skip
+    balance = [np.bincount(b.labels, minlength=n_classes) / len(b) for b in (reference, current)]
+    figures.append({"kind": "class_balance", "name": label, "psi": psi(*balance)})
+    return DriftCheck(
+        champion_version=champion["version"],
+        champion_date=champion["run_date"].isoformat(),
+        reference_rows=len(reference),
+        current_rows=len(current),
+        threshold=threshold,
+        figures=figures,
+    )
+
+
+def champion_training(connection, dataset: str) -> dict | None:
+    """The champion's version, its run's date, training window (days) and parameters; None if none."""
+    from psycopg.rows import dict_row
+
+    with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(sql("select_champion_training"), {"dataset": dataset}).fetchone()
+
+
+def check_drift(connection, config: PipelineConfig, run: RunKey) -> DriftCheck | None:
+    """Today's stored batch against the stored batches the champion was trained on; None if the
+    dataset has no champion yet."""
+    dataset = config.declaration()
+    champion = champion_training(connection, dataset.name)
+    if champion is None:
+        return None
+    first = champion["run_date"] - timedelta(days=champion["window_days"] - 1)
+    with connection.transaction():
+        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        check_stored_by_run(connection, dataset, run)
+        reference = load_batches(connection, dataset, first, champion["run_date"] + timedelta(days=1))
+        if not len(reference):
+            return None
+        current = load_batches(connection, dataset, run.run_date, run.run_date + timedelta(days=1))
+    return compare(
+        reference, current, dataset.features, dataset.label, len(dataset.classes),
+        config.drift_threshold, champion,
+    )  # fmt: skip
+
+
+def save_drift(connection, dataset: str, run: RunKey, check: DriftCheck) -> None:
+    """The run's drift rows, replacing any of an earlier try, in one transaction."""
+    import json
+
+    keys = {"dataset": dataset, "dag_run_id": run.run_id}
+    with connection.transaction(), connection.cursor() as cursor:
+        cursor.execute(sql("delete_drift"), keys)
+        cursor.execute(
+            sql("insert_drift"),
+            {
+                **keys,
+                "run_date": run.run_date,
+                "champion_version": check.champion_version,
+                "champion_date": date.fromisoformat(check.champion_date),
+                "threshold": check.threshold,
+                "figures": json.dumps(check.figures),
+            },
+        )
+
+
+def plot_drift(check: DriftCheck, path: Path, run_date: date) -> Path:
+    """A bar per feature and one for the class balance: their PSI, the threshold as a line, the
+    drifted ones in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ml_pipeline.files import atomic_writer
+
+    figures = check.figures
+    names = [f"classes ({f['name']})" if f["kind"] == "class_balance" else f["name"] for f in figures]
+    values = [f["psi"] for f in figures]
+    colours = ["tab:red" if value > check.threshold else "tab:blue" for value in values]
+    figure, axes = plt.subplots(figsize=(7, 1.5 + 0.24 * len(figures)))
+    axes.barh(range(len(figures)), values, color=colours)
+    axes.set_yticks(range(len(figures)), names, fontsize=8)
+    axes.invert_yaxis()
+    axes.axvline(
+        check.threshold, color="k", linestyle="--", linewidth=1, label=f"drift_threshold {check.threshold:g}"
+    )
+    axes.set_xlabel("population stability index (PSI)")
+    axes.set_title(
+        f"{run_date}: {check.current_rows:,} rows against champion v{check.champion_version}'s "
+        f"{check.reference_rows:,} ({check.champion_date})",
+        fontsize=9,
+    )
+    axes.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    with atomic_writer(path) as stream:
+        figure.savefig(stream, format="png", dpi=110)
+    plt.close(figure)
+    return path

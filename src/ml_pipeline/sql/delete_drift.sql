@@ -1,0 +1,1 @@
+DELETE FROM drift WHERE dataset = %(dataset)s AND dag_run_id = %(dag_run_id)s;
