@@ -11,12 +11,13 @@ EXECUTOR ?= local
 WORKERS ?= 2
 export EXECUTOR WORKERS
 
-.PHONY: help install redis run backfill promote predict up down status psql test test-e2e test-docker lint bench clean
+.PHONY: help install redis run score backfill promote predict up down status psql test test-e2e test-docker lint bench clean
 
 help:
 	@echo "make run [DS=YYYY-MM-DD] [DATASET=name]  one complete run (default: today, breast_cancer), then a summary"
 	@echo "make backfill FROM=.. TO=..  one run per day of the range, through the scheduler"
 	@echo "make promote VERSION=N     make model version N the champion (promotion or rollback)"
+	@echo "make score [DS=YYYY-MM-DD] [DATASET=name]  the day's rows scored by the champion into predictions"
 	@echo "make predict INPUT=x.csv [OUTPUT=y.csv] [DATASET=name]  score rows with the dataset's champion"
 	@echo "make up [EXECUTOR=celery WORKERS=2]  the Airflow UI on http://localhost:8080, LocalExecutor or Celery"
 	@echo "make down                  stop everything (Airflow, its workers, Redis, PostgreSQL)"
@@ -44,6 +45,9 @@ redis:
 
 run: install $(if $(filter celery,$(EXECUTOR)),redis)
 	$(STACK) run $(if $(DS),--date $(DS)) $(if $(DATASET),--dataset $(DATASET))
+
+score: install $(if $(filter celery,$(EXECUTOR)),redis)
+	$(STACK) run --scoring $(if $(DS),--date $(DS)) $(if $(DATASET),--dataset $(DATASET))
 
 # FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]
 backfill: install $(if $(filter celery,$(EXECUTOR)),redis)

@@ -97,3 +97,19 @@ def test_the_form_and_the_validation_agree_on_each_range(name):
 def test_single_c_value():
     assert PipelineConfig(c_min=0.5, c_max=0.5, c_count=1).c_values() == [0.5]
     assert math.isclose(PipelineConfig(c_min=0.01, c_max=100, c_count=5).c_values()[2], 1.0)
+
+
+def test_tuning_modes_say_on_which_dates_the_grid_is_searched():
+    from datetime import date, timedelta
+
+    week = [date(2026, 6, 1) + timedelta(days=n) for n in range(7)]  # Monday .. Sunday
+    assert all(PipelineConfig().grid_due(day) for day in week)  # every_run, the default
+    assert not any(PipelineConfig(tuning="reuse").grid_due(day) for day in week)
+    weekly = PipelineConfig().with_overrides({"tuning": "weekly", "tuning_weekday": "wednesday"})
+    assert [weekly.grid_due(day) for day in week] == [False, False, True, False, False, False, False]
+    with pytest.raises(ConfigError, match="tuning is 'sometimes'; choose one of every_run, reuse, weekly"):
+        PipelineConfig().with_overrides({"tuning": "sometimes"})
+    with pytest.raises(ConfigError, match="on_drift is 'ignore'; choose one of keep_challenger, fail"):
+        PipelineConfig.from_env({"ML_PIPELINE_ON_DRIFT": "ignore"})
+    with pytest.raises(ConfigError, match="drift_threshold is 0.0; use a value above 0"):
+        PipelineConfig().with_overrides({"drift_threshold": 0})

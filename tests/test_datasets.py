@@ -81,6 +81,32 @@ def test_a_bad_declaration_names_every_problem(tmp_path):
     assert "query must be a SELECT with %(run_date)s" in message
 
 
+def test_a_scoring_source_a_key_and_no_time_schedule(tmp_path):
+    (tmp_path / "churn.toml").write_text(
+        CHURN.replace("[source]", 'key = "customer_id"\nschedule = "none"\n[source]')
+        + '[scoring]\nkind = "sql"\nconn_id = "crm"\n'
+        + 'query = "SELECT * FROM open_cases WHERE day = %(run_date)s"\n'
+    )
+    churn = load(tmp_path, "churn")
+    assert (churn.key, churn.schedule) == ("customer_id", None)
+    assert (churn.scoring_source.kind, churn.scoring_source.conn_id) == ("sql", "crm")
+    assert churn.source.kind == "drop_folder"
+    # Without [scoring], the rows to score come from the batch's source; a drop folder of its own
+    # defaults to to_score/<name>.
+    assert load(DATASETS_DIR, "wine").scoring_source == load(DATASETS_DIR, "wine").source
+    (tmp_path / "churn.toml").write_text(CHURN + '[scoring]\nkind = "drop_folder"\n')
+    assert load(tmp_path, "churn").scoring_source.folder == "to_score/churn"
+
+    (tmp_path / "churn.toml").write_text(
+        CHURN.replace("[source]", 'key = "outcome"\n[source]')
+        + '[scoring]\nkind = "sklearn"\ntable = "wine"\n'
+    )
+    with pytest.raises(DatasetError) as caught:
+        load(tmp_path, "churn")
+    assert "key 'outcome' must name the column that identifies a row to score" in str(caught.value)
+    assert '[scoring] kind must be "drop_folder" or "sql"' in str(caught.value)
+
+
 def test_an_undeclared_dataset_lists_the_declared_ones(tmp_path):
     with pytest.raises(DatasetError, match=r"No dataset 'churn' is declared.*Declared: breast_cancer, wine"):
         load(DATASETS_DIR, "churn")

@@ -3,6 +3,7 @@
     python -m ml_pipeline predict --input rows.csv [--output scored.csv] [--dataset NAME]
     python -m ml_pipeline promote --version N
     python -m ml_pipeline summary --run-id RUN_ID [--dataset NAME]
+    python -m ml_pipeline scores --date YYYY-MM-DD [--dataset NAME]
 
 --dataset defaults to the configured dataset (ML_PIPELINE_DATASET, else breast_cancer).
 
@@ -97,14 +98,41 @@ def summary(args, config: PipelineConfig) -> int:
         f"{name} {row['test_' + name]:.4f}" for name in ("accuracy", "precision", "recall", "f1", "roc_auc")
     )
     model = Path(config.models_dir) / row["model_path"]
+    cv = (
+        f"{row['cv_mean_score']:.4f} ± {row['cv_std_score']:.4f}"
+        if row["tuning"] == "grid"
+        else f"none: tuning reused champion version {row['params_from_version']}'s parameters"
+    )
     print(
         f"  batch        {row['batch_rows']} rows on {row['run_date']} "
         f"(train {row['train_rows']}, test {row['test_rows']})\n"
         f"  best params  {json.dumps(row['best_params'])}\n"
-        f"  CV accuracy  {row['cv_mean_score']:.4f} ± {row['cv_std_score']:.4f}\n"
+        f"  CV accuracy  {cv}\n"
         f"  test         {scores}\n"
-        f"  model        {model.relative_to(Path.cwd()) if model.is_relative_to(Path.cwd()) else model}"
+        f"  model        {model.relative_to(Path.cwd()) if model.is_relative_to(Path.cwd()) else model}\n"
+        f"  version      {row['version']}, {row['status']}: {row['status_reason']}"
     )
+    return 0
+
+
+def scores(args, config: PipelineConfig) -> int:
+    """A day's scores in the predictions table: rows per predicted class, and by which model."""
+    import psycopg
+
+    from ml_pipeline.db import sql
+
+    with pipeline_connection(config) as connection:
+        try:
+            found = connection.execute(
+                sql("scores_summary"), {"dataset": config.dataset, "score_date": args.date}
+            ).fetchall()
+        except psycopg.errors.UndefinedTable:
+            found = []
+    if not found:
+        print(f"No scores of dataset {config.dataset} for {args.date} in predictions.", file=sys.stderr)
+        return 1
+    for version, predicted, count, scored_at in found:
+        print(f"  {count:>9} rows predicted {predicted!s:<8} by model version {version} {scored_at:%X}")
     return 0
 
 
@@ -127,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--run-id", required=True)
     report.add_argument("--dataset", help="the run's dataset (default: the configured one)")
     report.set_defaults(handler=summary)
+    scored = commands.add_parser("scores", help="a day's scores in the predictions table")
+    scored.add_argument("--date", required=True, help="YYYY-MM-DD")
+    scored.add_argument("--dataset", help="whose scores (default: the configured one)")
+    scored.set_defaults(handler=scores)
     args = parser.parse_args(argv)
     config = PipelineConfig.from_env()
     if getattr(args, "dataset", None):

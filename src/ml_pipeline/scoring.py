@@ -123,10 +123,15 @@ def _check_keys(keys: np.ndarray, key: str, origin: str) -> None:
 def champion_model(connection, config: PipelineConfig):
     """The dataset's champion (its registry row) and the model, loaded only if it is the file that was
     saved, with this scikit-learn; NoChampion if there is none."""
+    import psycopg
+
     from ml_pipeline import registry
 
     dataset = config.dataset
-    champion = registry.champion(connection, dataset)
+    try:
+        champion = registry.champion(connection, dataset)
+    except psycopg.errors.UndefinedTable:  # no training run has made the tables yet
+        champion = None
     if champion is None:
         raise NoChampion(
             f"Dataset {dataset} has no champion model yet, so nothing is scored. A successful run of its "

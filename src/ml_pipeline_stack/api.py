@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from urllib.parse import quote
 
 DAG_ID = "ml_pipeline"
+NOT_RUN_STATES = ("skipped", "upstream_failed")  # a branch not taken, or a task after a failure
 FINISHED_STATES = ("success", "failed", "up_for_retry", "upstream_failed", "skipped")
 
 
@@ -123,7 +124,8 @@ class Api:
             for ti in sorted(self.task_instances(run_id), key=lambda ti: ti["start_date"] or "~"):
                 attempt = (task_label(ti), ti["try_number"])
                 # A cleared task keeps its last attempt's start and host until it runs again.
-                if ti["state"] in ("running", *FINISHED_STATES) and attempt not in started:
+                ran = ti["state"] in ("running", *FINISHED_STATES) and ti["state"] not in NOT_RUN_STATES
+                if ran and attempt not in started:
                     started.add(attempt)
                     where = f", on {ti['hostname']}" if ti.get("hostname") else ""
                     self.log(f"  started   {attempt[0]}  (try {ti['try_number']}{where})")

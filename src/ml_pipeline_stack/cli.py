@@ -1,6 +1,7 @@
 """The stack's commands, behind `make`:
 
 python -m ml_pipeline_stack run [--date YYYY-MM-DD] [--conf JSON]   one complete ml_pipeline run
+python -m ml_pipeline_stack run --scoring [--date YYYY-MM-DD]        the day's rows scored (ml_scoring)
 python -m ml_pipeline_stack backfill --from D1 --to D2               one run per day, through the scheduler
 python -m ml_pipeline_stack up [--executor celery --workers N] | down | status   the Airflow UI on :8080
 python -m ml_pipeline_stack psql [ARGS...]                          psql on the pipeline database
@@ -68,14 +69,15 @@ def airflow_services(layout: Layout, args, scheduled: bool, dag_id: str = DAG_ID
             services.stop_services(layout, stack, timeout=3)
 
 
-def dataset_dag(dataset: str | None) -> tuple[str, str]:
-    """The dataset (default: the configured one) and its DAG: ml_pipeline for the default dataset,
-    ml_pipeline_<name> for another."""
+def dataset_dag(dataset: str | None, scoring: bool = False) -> tuple[str, str]:
+    """The dataset (default: the configured one) and its training DAG (ml_pipeline for the default
+    dataset, ml_pipeline_<name> for another), or its scoring DAG (ml_scoring, ml_scoring_<name>)."""
+    from ml_pipeline.assets import scoring_dag_id, training_dag_id
     from ml_pipeline.config import PipelineConfig
 
     default = PipelineConfig.from_env().dataset
     dataset = dataset or default
-    return dataset, DAG_ID if dataset == default else f"{DAG_ID}_{dataset}"
+    return dataset, (scoring_dag_id if scoring else training_dag_id)(dataset, default)
 
 
 def command_run(layout: Layout, args) -> int:
@@ -85,7 +87,7 @@ def command_run(layout: Layout, args) -> int:
         log(f"DS={run_date} is in the future: Airflow starts no run before its date. Use {today} or earlier.")
         return 2
     started = time.monotonic()
-    dataset, dag_id = dataset_dag(args.dataset)
+    dataset, dag_id = dataset_dag(args.dataset, scoring=args.scoring)
     with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, _):
         run_id, earlier = api.start_run(run_date, json.loads(args.conf))
         state = api.watch_run(run_id, args.timeout, earlier)
@@ -93,7 +95,8 @@ def command_run(layout: Layout, args) -> int:
     if state != "success":
         log(f"Task logs: {layout.task_logs(dag_id, run_id)}")
         return 1
-    if pipeline_command(layout, "summary", "--run-id", run_id, "--dataset", dataset) != 0:
+    report = ("scores", "--date", run_date.isoformat()) if args.scoring else ("summary", "--run-id", run_id)
+    if pipeline_command(layout, *report, "--dataset", dataset) != 0:
         log(f"See {layout.service_logs}.")
         return 1
     log("PostgreSQL keeps running for `make psql`; `make down` stops it.")
@@ -208,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--conf", default="{}", help="JSON params for the run, e.g. '{\"cv_folds\": 3}'")
     run.add_argument("--dataset", default=os.environ.get("DATASET") or None, help="a declared dataset")
     run.add_argument("--timeout", type=float, default=3600)
+    run.add_argument(
+        "--scoring", action="store_true", help="run the dataset's scoring DAG (ml_scoring) instead"
+    )
     run.set_defaults(handler=command_run)
     backfill = commands.add_parser("backfill", help="airflow backfill create over FROM..TO, then watch")
     backfill.add_argument("--from", dest="from_date", required=True, help="YYYY-MM-DD")
