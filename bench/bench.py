@@ -312,7 +312,8 @@ class BenchStack(PrivateStack):
             tasks = db.execute(
                 "SELECT t.start_date, t.end_date FROM task_instance t JOIN dag_run r"
                 " ON r.dag_id = t.dag_id AND r.run_id = t.run_id"
-                " WHERE r.dag_id = 'ml_pipeline' AND r.logical_date::date = %s",
+                " WHERE r.dag_id = 'ml_pipeline' AND r.logical_date::date = %s"
+                " AND t.start_date IS NOT NULL AND t.end_date IS NOT NULL",  # a branch not taken never ran
                 (run_date,),
             ).fetchall()
         wall = (ended - queued).total_seconds()
@@ -415,7 +416,8 @@ class MillionStack(BenchStack):
             ).fetchone()[0]
             rows = db.execute(
                 "SELECT task_id, map_index, start_date, end_date, hostname FROM task_instance"
-                " WHERE dag_id = 'ml_pipeline' AND run_id = %s ORDER BY start_date",
+                " WHERE dag_id = 'ml_pipeline' AND run_id = %s AND start_date IS NOT NULL"
+                " AND end_date IS NOT NULL ORDER BY start_date",
                 (run_id,),
             ).fetchall()
         with self.connect() as db:
@@ -443,6 +445,7 @@ class MillionStack(BenchStack):
             )  # fmt: skip
         cv = [t for t in tasks if t["task"].startswith(("cross_validate_chunk", "pick_best_model"))]
         return {
+            "run_id": run_id,
             "tasks": tasks,
             "wall": (max(t["end"] for t in tasks) - min(t["start"] for t in tasks)).total_seconds(),
             "cv_span": (max(t["end"] for t in cv) - min(t["start"] for t in cv)).total_seconds(),
@@ -505,6 +508,88 @@ def bench_million(report: Report, base: Path) -> None:
          f"max score diff {gap:.1e}, same pick {same_pick}")
     )  # fmt: skip
     print_scaling(single, chunks)
+
+
+SCORE_LINE = re.compile(r"(\d+) rows of .* scored by model version \d+ in ([\d.]+) s")
+
+
+def bench_daily_life(report: Report, base: Path) -> None:
+    """At 1,000,000 rows, on one stack: a run that searches the grid (the first champion); a run that
+    reuses its parameters and one that searches the grid again, on the same rows (the synthetic source
+    draws the same rows each day), both with the drift check against the champion; then the day's
+    1,000,000 rows to score, from a CSV file, into the predictions table by the scoring DAG against
+    `make predict`'s code writing a CSV."""
+    from ml_pipeline.predict import predict_file
+
+    first = datetime.now(UTC).date() - timedelta(days=500)
+    datasets = base / "daily_datasets"
+    datasets.mkdir(parents=True)
+    declaration = (ROOT / "datasets" / "breast_cancer.toml").read_text()
+    (datasets / "breast_cancer.toml").write_text(declaration + '\n[scoring]\nkind = "drop_folder"\n')
+    stack = MillionStack(base / "daily")
+    stack.env["ML_PIPELINE_DATASETS_DIR"] = str(datasets)
+    stack("up")
+    try:
+        stack.run_million(first)
+        reuse = stack.run_million(first + timedelta(days=1), tuning="reuse")
+        grid = stack.run_million(first + timedelta(days=2))
+        score_day = first + timedelta(days=2)
+        rows = base / "daily" / "data" / "to_score" / "breast_cancer" / f"{score_day}.csv"
+        rows.parent.mkdir(parents=True)
+        batch = synthetic_batch(BREAST_CANCER, MILLION, CONFIG.random_seed)
+        pd.DataFrame(batch.features, columns=list(batch.feature_names)).to_csv(rows, index=False)
+        del batch
+        stack("run", "--scoring", "--date", score_day.isoformat(), timeout=3600)
+        with stack.connect() as db:
+            version, path, sha256 = db.execute(
+                "SELECT version, path, sha256 FROM models WHERE status = 'champion'"
+            ).fetchone()
+        logs = stack.layout.logs / "dag_id=ml_scoring"
+        text = "".join(log.read_text() for log in logs.rglob("attempt=*.log"))
+        scored_rows, scored_seconds = (float(x) for x in SCORE_LINE.findall(text)[-1])
+        started = time.perf_counter()
+        predict_file(rows, base / "scored.csv", base / "daily" / "models" / path, sha256, datasets)
+        predict_seconds = time.perf_counter() - started
+    finally:
+        stack("down")
+
+    def task(run: dict, name: str) -> dict:
+        return next(t for t in run["tasks"] if t["task"].endswith(name))
+
+    batch_mib = MILLION * (len(BREAST_CANCER.features) * 8 + 1) / 2**20
+    ratio = reuse["wall"] / grid["wall"]
+    print(f"  every_run {grid['wall']:.1f} s, reuse {reuse['wall']:.1f} s: {ratio:.2f}x (goal <= 0.25x)")
+    for name, run in (("reuse", reuse), ("every_run", grid)):
+        print(f"    {name}: " + ", ".join(f"{t['task']} {t['seconds']:.1f}" for t in run["tasks"]))
+    report.ratios["reuse_run"] = ratio
+    report.rows.append(
+        ("whole run: every_run vs reuse (same rows)", MILLION, grid["wall"], reuse["wall"],
+         f"{ratio:.2f}x the time", "goal <= 0.25x")
+    )  # fmt: skip
+    for name, run in (("reuse", reuse), ("every_run", grid)):
+        check = task(run, "check_drift")
+        share = check["seconds"] / run["wall"]
+        grown = check["peak_mib"] - check["start_mib"]
+        print(
+            f"  drift check in the {name} run: {check['seconds']:.1f} s = {share:.1%} of the run "
+            f"(goal < 10 %); peak {check['peak_mib']} MiB, +{grown} MiB = {grown / batch_mib:.2f}x the batch"
+        )
+        report.ratios[f"drift_share_{name}"] = share
+        report.rows.append(
+            (f"drift check, share of a {name} run", MILLION, run["wall"], check["seconds"],
+             f"{share:.1%} of the run", f"peak {check['peak_mib']} MiB, {grown / batch_mib:.2f}x the batch")
+        )  # fmt: skip
+    into_table, into_csv = scored_rows / scored_seconds, MILLION / predict_seconds
+    print(
+        f"  scoring {scored_rows:,.0f} rows from a CSV: into predictions {scored_seconds:.1f} s "
+        f"({into_table:,.0f} rows/s); make predict's CSV {predict_seconds:.1f} s ({into_csv:,.0f} rows/s): "
+        f"{into_table / into_csv:.2f}x the rate"
+    )
+    report.ratios["scoring_rate"] = into_table / into_csv
+    report.rows.append(
+        ("scoring: make predict (CSV) vs score_rows (table)", MILLION, predict_seconds, scored_seconds,
+         f"{into_table / into_csv:.2f}x the rows/s", f"{into_table:,.0f} rows/s into predictions")
+    )  # fmt: skip
 
 
 def print_scaling(single: dict, chunks: list[dict]) -> None:
@@ -641,6 +726,9 @@ def main() -> int:
         "--skip-million", action="store_true", help="no 1,000,000-row runs (LocalExecutor, Celery chunks)"
     )
     parser.add_argument("--only-million", action="store_true", help="only the 1,000,000-row runs")
+    parser.add_argument(
+        "--only-daily-life", action="store_true", help="only reuse vs every_run, drift check, scoring at 1M"
+    )
     parser.add_argument("--skip-multiclass", action="store_true", help="no 3-class CV row")
     parser.add_argument("--file-rows", type=int, default=1_000_000, help="rows of the batch file read")
     args = parser.parse_args()
@@ -651,9 +739,12 @@ def main() -> int:
         flush=True,
     )
     report, agreement = Report(), {}
-    if args.only_million:
+    if args.only_million or args.only_daily_life:
         with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
-            bench_million(report, Path(workdir))
+            if args.only_million:
+                bench_million(report, Path(workdir))
+            print(f"\n{MILLION:,} rows: tuning reuse, the drift check, scoring", flush=True)
+            bench_daily_life(report, Path(workdir))
         print("\n" + report.table())
         return 0
     with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
@@ -691,6 +782,8 @@ def main() -> int:
         if not args.skip_million:
             print(f"\n{MILLION:,} rows: whole run, and the CV on Celery workers", flush=True)
             bench_million(report, base)
+            print(f"\n{MILLION:,} rows: tuning reuse, the drift check, scoring", flush=True)
+            bench_daily_life(report, base)
         for server in _servers:
             server.cleanup()
     print("\n" + report.table())
