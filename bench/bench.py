@@ -450,7 +450,7 @@ class MillionStack(BenchStack):
             "wall": (max(t["end"] for t in tasks) - min(t["start"] for t in tasks)).total_seconds(),
             "cv_span": (max(t["end"] for t in cv) - min(t["start"] for t in cv)).total_seconds(),
             "scores": np.array([score for score, _ in scores]),
-            "best_params": scores[0][1],
+            "best_params": scores[0][1] if scores else None,  # a reuse run searched no grid
         }
 
 
