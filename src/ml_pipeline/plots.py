@@ -88,5 +88,4 @@ def _cv_heatmap(report: TuningReport, plt):
     axes.set(xlabel="C (LogisticRegression)", ylabel="PCA components")
     axes.set_title(f"Mean CV accuracy, {report.cv_folds} folds (best {report.cv_mean_score:.4f}: red star)")
     heatmap.colorbar(image, ax=axes, label="mean accuracy")
-
     return heatmap

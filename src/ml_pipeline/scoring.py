@@ -75,19 +75,15 @@ def rows_to_score(config: PipelineConfig, run_date: date, columns) -> RowsToScor
 def _file_keys(path: Path, key: str) -> np.ndarray:
     if path.name.endswith(".parquet"):
         names = parquet.read_schema(path).names
-        column = parquet.read_table(path, columns=[_named(names, key, path)]).column(0)
-    else:
-        names = read_header(path)
-        name = _named(names, key, path)
-        table = arrow_csv.read_csv(
-            path,
-            read_options=arrow_csv.ReadOptions(column_names=names, skip_rows=1),
-            convert_options=arrow_csv.ConvertOptions(
-                include_columns=[name], column_types={name: pa.string()}
-            ),
-        )
-        column = table.column(0)
-    return np.asarray(pc.cast(column, pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+        return _table_keys(parquet.read_table(path, columns=[_named(names, key, path)]), key, str(path))
+    names = read_header(path)
+    name = _named(names, key, path)
+    table = arrow_csv.read_csv(
+        path,
+        read_options=arrow_csv.ReadOptions(column_names=names, skip_rows=1),
+        convert_options=arrow_csv.ConvertOptions(include_columns=[name], column_types={name: pa.string()}),
+    )
+    return _table_keys(table, key, str(path))
 
 
 def _table_keys(table: pa.Table, key: str, origin: str) -> np.ndarray:
