@@ -168,3 +168,17 @@ def test_a_window_of_stored_batches_reads_back_exactly(db, cancer, small_synthet
     assert window.features.tobytes() == np.vstack([cancer.features, small_synthetic.features]).tobytes()
     np.testing.assert_array_equal(window.labels, np.concatenate([cancer.labels, small_synthetic.labels]))
     assert len(load_batches(db, BREAST_CANCER, days[2] + timedelta(days=1), days[2] + timedelta(days=5))) == 0
+
+
+@pytest.mark.parametrize(
+    "edit", ["DELETE FROM batch_rows WHERE row_id < 10", "UPDATE batches SET row_count = row_count - 1"]
+)
+def test_rows_that_disagree_with_the_batch_record_are_refused_not_truncated(db, cancer, edit):
+    """The read is sized by the batches table's row counts; rows changed by hand behind its back stop
+    the read with what to do, instead of training on a part of them."""
+    replace_batch(db, BREAST_CANCER, cancer, DAY, "run", "test")
+    db.execute(edit)
+    db.commit()
+    with pytest.raises(RuntimeError, match=r"not the 5\d\d that the batches table records .* re-run"):
+        load_batches(db, BREAST_CANCER, DAY, DAY + timedelta(days=1))
+    assert db.execute("SELECT count(*) FROM batches").fetchone() == (1,)

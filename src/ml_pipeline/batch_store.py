@@ -208,7 +208,9 @@ def load_batches(connection, dataset: Dataset, first_date: date, before_date: da
     layout = np.dtype([*layout, ("label_size", ">i4"), ("label", ">i2")])
     params = {"first_date": first_date, "before_date": before_date, "classes": list(dataset.classes)}
     with connection.transaction(), connection.cursor() as cursor:
-        count = cursor.execute(_statement("count_batch_window", dataset), params).fetchone()[0]
+        count = cursor.execute(
+            sql("count_batch_window"), {"dataset": dataset.name, **params}
+        ).fetchone()[0]
         features = np.empty((count, len(dataset.features)))
         labels = np.empty(count, dtype=np.int8)
         pending, filled = bytearray(), 0
@@ -218,16 +220,26 @@ def load_batches(connection, dataset: Dataset, first_date: date, before_date: da
                     chunk = bytes(chunk)[len(COPY_SIGNATURE) :]
                 pending += chunk
                 if len(pending) >= COPY_BLOCK_BYTES:
+                    if filled + len(pending) // layout.itemsize > count:
+                        raise _miscounted(dataset, first_date, before_date, count)
                     filled = _parse_rows(pending, layout, features, labels, filled)
         if pending[-len(COPY_TRAILER) :] == COPY_TRAILER:
             del pending[-len(COPY_TRAILER) :]
+        if filled + len(pending) // layout.itemsize > count:
+            raise _miscounted(dataset, first_date, before_date, count)
         filled = _parse_rows(pending, layout, features, labels, filled)
-    if filled != count or pending:  # another run stored a batch between the two statements
-        raise RuntimeError(
-            f"Read {filled} rows of {dataset.table} where {count} were counted: a batch was stored "
-            "meanwhile. Retry, or read in a REPEATABLE READ transaction."
-        )
+    if filled != count or pending:
+        raise _miscounted(dataset, first_date, before_date, count)
     return Batch(features, labels, dataset.features)
+
+
+def _miscounted(dataset: Dataset, first_date: date, before_date: date, count: int) -> RuntimeError:
+    return RuntimeError(
+        f"The rows of {dataset.table} from {first_date} to before {before_date} are not the {count} "
+        "that the batches table records for them: a batch was stored between the two statements "
+        "(read in a REPEATABLE READ transaction), or rows were changed by hand. Nothing was changed; "
+        "retry, or re-run the dates concerned from fetch_batch."
+    )
 
 
 def _parse_rows(pending: bytearray, layout: np.dtype, features, labels, filled: int) -> int:
