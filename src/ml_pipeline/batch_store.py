@@ -208,9 +208,7 @@ def load_batches(connection, dataset: Dataset, first_date: date, before_date: da
     layout = np.dtype([*layout, ("label_size", ">i4"), ("label", ">i2")])
     params = {"first_date": first_date, "before_date": before_date, "classes": list(dataset.classes)}
     with connection.transaction(), connection.cursor() as cursor:
-        count = cursor.execute(
-            sql("count_batch_window"), {"dataset": dataset.name, **params}
-        ).fetchone()[0]
+        count = cursor.execute(sql("count_batch_window"), {"dataset": dataset.name, **params}).fetchone()[0]
         features = np.empty((count, len(dataset.features)))
         labels = np.empty(count, dtype=np.int8)
         pending, filled = bytearray(), 0
