@@ -10,15 +10,15 @@ schedule its declaration gives.
 2. **wait_for_batch_file** (drop-folder source only), **fetch_batch**: the day's batch, validated,
    stored in the dataset's table (binary COPY, replacing the date's previous batch in one
    transaction). Later tasks read it from there, so they may run on any worker.
-   **split_batch**: the training window (today's batch, or the last N days') and its stratified
-   train/test split, as the CV chunks to run on it.
    **check_drift**, meanwhile: today's batch against the champion's training data, a population
    stability index per feature and for the class balance, into the `drift` table and a plot.
-3. **choose_tuning** (`tuning`: every_run, reuse, weekly) branches to **cross_validate_chunk**, one
-   mapped task per chunk (`cv_chunks`, 1 by default): stratified k-fold CV over StandardScaler -> PCA
-   -> LogisticRegression for a run of PCA sizes x every C; or to **reuse_champion_params**, skipping
-   the grid. **pick_best_model** scores the winner (or the reused parameters) on the test split;
-   **save_results** writes `experiments` and `cv_results`.
+3. **choose_tuning** (`tuning`: every_run, reuse, weekly; decided while the batch is fetched)
+   branches to the grid: **split_batch**, the training window (today's batch, or the last N days')
+   and its stratified train/test split as CV chunks, and **cross_validate_chunk**, one mapped task
+   per chunk (`cv_chunks`, 1 by default): stratified k-fold CV over StandardScaler -> PCA ->
+   LogisticRegression for a run of PCA sizes x every C. Or, reusing the champion's parameters, it
+   skips them. **pick_best_model** scores the winner (or the reused parameters), and the champion,
+   on the test split; **save_results** writes `experiments` and `cv_results`.
 4. **after_crossvalidation**, in parallel: **store_best_params**, and **refit_final_model** on the
    whole batch, saved with joblib under `models/` and registered, then **promote_model**: champion
    if no feature drifted above `drift_threshold` and it beats the champion, scored on the same test
@@ -104,11 +104,12 @@ for dataset in declared(CONFIG.datasets_dir):
 
         fetched = tasks.fetch_batch()
         drifted = tasks.check_drift(fetched)
+        tuning = tasks.choose_tuning()
         chunks = tasks.split_batch(fetched)
-        chunk_scores = tasks.cross_validate_chunk.expand(chunk=chunks)
-        reused = tasks.reuse_champion_params()
-        chunks >> tasks.choose_tuning() >> [chunk_scores, reused]
-        tuned = tasks.pick_best_model(chunk_scores, reused)
+        tuned = tasks.pick_best_model(tasks.cross_validate_chunk.expand(chunk=chunks))
+        # The grid (split_batch, its chunks) or, reusing the champion's parameters, straight to the pick.
+        tuning >> [chunks, tuned]
+        fetched >> tuned
         saved = tasks.save_results(fetched, tuned)
 
         with TaskGroup("after_crossvalidation") as after_crossvalidation:
@@ -116,7 +117,8 @@ for dataset in declared(CONFIG.datasets_dir):
             saved >> [tasks.store_best_params(), refitted]
             # Plots need only the tuning step's outputs: they are drawn while the results are saved.
             tasks.plot_experiment(tuned)
-            promoted = tasks.promote_model(refitted, drifted)
+            promoted = tasks.promote_model(refitted, drifted, tuned)
             tasks.announce_champion.override(outlets=[champion_asset(dataset)])(promoted)
 
         [create_tables, wait_for_batch_file] >> fetched
+        create_tables >> tuning

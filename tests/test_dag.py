@@ -66,24 +66,24 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     assert upstream(dag, "wait_for_batch_file") == set()
     assert not creates & upstream(dag, "create_tables.create_batches")
     assert upstream(dag, "create_tables.create_batch_table") == {"create_tables.create_batches"}
-    # The batch goes to the database first: later tasks read it there, on whichever worker they run.
-    assert upstream(dag, "fetch_batch") == {
-        "wait_for_batch_file",
+    tables = {
         "create_tables.create_batch_table",
         "create_tables.create_cv_results",
         "create_tables.create_best_params",
         "create_tables.create_drift",
         "create_tables.create_predictions",
     }
+    # The batch goes to the database first: later tasks read it there, on whichever worker they run.
+    assert upstream(dag, "fetch_batch") == {"wait_for_batch_file", *tables}
     assert upstream(dag, "create_tables.create_drift") == {"create_tables.create_models"}
     assert upstream(dag, "create_tables.create_predictions") == {"create_tables.create_models"}
-    assert upstream(dag, "split_batch") == {"fetch_batch"}
     assert upstream(dag, "check_drift") == {"fetch_batch"}
-    # The tuning setting picks one of two branches; the other shows as skipped.
-    assert upstream(dag, "choose_tuning") == {"split_batch"}
-    assert upstream(dag, "cross_validate_chunk") == {"split_batch", "choose_tuning"}
-    assert upstream(dag, "reuse_champion_params") == {"choose_tuning"}
-    assert upstream(dag, "pick_best_model") == {"cross_validate_chunk", "reuse_champion_params"}
+    # The tuning setting is decided while the batch is fetched: the grid's tasks, or straight to the
+    # pick (the grid's tasks then show as skipped).
+    assert upstream(dag, "choose_tuning") == tables
+    assert upstream(dag, "split_batch") == {"fetch_batch", "choose_tuning"}
+    assert upstream(dag, "cross_validate_chunk") == {"split_batch"}
+    assert upstream(dag, "pick_best_model") == {"cross_validate_chunk", "choose_tuning", "fetch_batch"}
     assert dag.get_task("pick_best_model").trigger_rule == "none_failed_min_one_success"
     assert upstream(dag, "save_results") == {"fetch_batch", "pick_best_model"}
     assert upstream(dag, "after_crossvalidation.store_best_params") == {"save_results"}
@@ -91,6 +91,7 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     assert upstream(dag, "after_crossvalidation.promote_model") == {
         "after_crossvalidation.refit_final_model",
         "check_drift",
+        "pick_best_model",
     }
     assert upstream(dag, "after_crossvalidation.announce_champion") == {"after_crossvalidation.promote_model"}
     assert upstream(dag, "after_crossvalidation.plot_experiment") == {"pick_best_model"}

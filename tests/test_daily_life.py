@@ -150,12 +150,10 @@ def test_each_tuning_mode_runs_the_grid_or_reuses_the_champions_parameters(stack
         output = stack.runs[name].stdout
         if expected == "grid":
             assert cv is not None and candidates == 8 * 7 and from_version is None
-            assert "success   cross_validate_chunk[0]" in output
-            assert "skipped   reuse_champion_params" in output
+            assert "success   split_batch" in output and "success   cross_validate_chunk[0]" in output
         else:
             assert cv is None and candidates == 0 and from_version == first_version
-            assert "skipped   cross_validate_chunk" in output
-            assert "success   reuse_champion_params" in output
+            assert "skipped   split_batch" in output and "skipped   cross_validate_chunk" in output
             assert "tuning reused champion version" in output
 
 
@@ -180,6 +178,10 @@ def test_a_shifted_batch_keeps_the_champion_and_names_the_drifted_features(stack
     ]
     plots = list((stack.base / "models" / "sensors" / RUNS["shifted"][0]).glob("*.drift.png"))
     assert len(plots) == 1 and plots[0].read_bytes().startswith(b"\x89PNG")
+    # Each model's training data in bins, recorded as it was saved: a check reads only its own day.
+    recorded = rows(stack, "SELECT version, count(*), min(rows) FROM drift_reference GROUP BY 1 ORDER BY 1")
+    models = rows(stack, "SELECT version FROM models ORDER BY 1")
+    assert recorded == [(version, len(FEATURES) + 1, 4000) for (version,) in models]
 
 
 def test_an_unshifted_batch_passes_the_check(stack):

@@ -40,10 +40,11 @@ def test_a_shifted_synthetic_batch_drifts_in_the_shifted_features_only():
     champion = {"version": 3, "run_date": CHAMPION_DAY}
     whole = synthetic_batch(BREAST_CANCER, 40_000, 1)
     reference, today = whole.take(np.arange(20_000)), np.arange(20_000, 40_000)
-    features, label = BREAST_CANCER.features, BREAST_CANCER.label
+    features = BREAST_CANCER.features
+    bins = drift.reference_of(reference, 2)
 
     def checked(batch):
-        return drift.compare(reference, batch, features, label, 2, 0.25, champion)
+        return drift.compare(bins, batch, BREAST_CANCER, 0.25, champion)
 
     unshifted = checked(whole.take(today))
     assert unshifted.drifted == [] and unshifted.summary() is None
@@ -57,7 +58,7 @@ def test_a_shifted_synthetic_batch_drifts_in_the_shifted_features_only():
     assert summary.startswith("data drift against champion version 3's training data (2026-08-01)")
     assert all(name in summary for name in moved) and features[-1] not in summary
 
-    balance = checked(replace(reference, labels=np.zeros_like(reference.labels)))
+    balance = checked(replace(whole.take(today), labels=np.zeros(20_000, dtype=np.int8)))
     assert [f["kind"] for f in balance.drifted] == ["class_balance"]
     assert "class balance of label" in balance.summary()
 
@@ -114,3 +115,39 @@ def test_an_unshifted_batch_passes_and_no_champion_means_no_check(db, config, ch
     db.execute("UPDATE models SET status = 'archived'")
     db.commit()
     assert drift.check_drift(db, config, run) is None
+
+
+def test_the_reference_is_recorded_once_and_then_only_the_day_is_read(db, config, champion_on_file):
+    """A champion saved without a reference gets it from its training batch on the first check; later
+    checks read it from drift_reference, so they need only today's batch."""
+    champion, _ = champion_on_file
+    replace_batch(db, BREAST_CANCER, synthetic_batch(BREAST_CANCER, 2_000, 1, shift=2.0), TODAY, "run-2", "s")
+    run = RunKey(TODAY, "run-2")
+    first = drift.check_drift(db, config, run)
+    recorded = db.execute(
+        "SELECT kind, count(*), min(rows), max(cardinality(shares)) FROM drift_reference WHERE version = %s "
+        "GROUP BY kind ORDER BY kind",
+        (champion,),
+    ).fetchall()
+    assert recorded == [("class_balance", 1, 3_000, 2), ("feature", 30, 3_000, drift.PSI_BINS)]
+
+    db.execute("DELETE FROM batch_rows WHERE batch_date = %s", (CHAMPION_DAY,))
+    db.execute("DELETE FROM batches WHERE batch_date = %s", (CHAMPION_DAY,))
+    db.commit()
+    again = drift.check_drift(db, config, run)
+    assert again.figures == first.figures and (again.reference_rows, again.current_rows) == (3_000, 2_000)
+
+
+def test_a_saved_reference_reads_back_as_computed(db, champion_on_file):
+    champion, _ = champion_on_file
+    computed = drift.reference_of(synthetic_batch(BREAST_CANCER, 5_000, 3), 2)
+    drift.save_reference(db, champion, BREAST_CANCER, computed)
+    drift.save_reference(db, champion, BREAST_CANCER, computed)  # a refit of the version replaces it
+    loaded = drift.load_reference(db, champion, BREAST_CANCER)
+    assert loaded.rows == 5_000
+    for name in ("edges", "shares"):
+        assert all(
+            np.array_equal(a, b) for a, b in zip(getattr(loaded, name), getattr(computed, name), strict=True)
+        )
+    np.testing.assert_array_equal(loaded.class_shares, computed.class_shares)
+    assert drift.load_reference(db, champion + 1, BREAST_CANCER) is None

@@ -5,6 +5,7 @@ The ``models`` table is the truth; the ``models/<dataset>/champion`` link follow
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from ml_pipeline.db import sql
 from ml_pipeline.experiments import for_run
 
 CHAMPION_LINK = "champion"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,22 @@ def champion(connection, dataset: str) -> dict | None:
     """The dataset's champion: version, path (in the models folder), sha256 and test accuracy, if any."""
     with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
         return cursor.execute(sql("select_champion"), {"dataset": dataset}).fetchone()
+
+
+def champion_accuracy(models_dir: Path, champion: dict, test) -> dict:
+    """The champion's version and accuracy on a run's test split (a Batch), which promote_if_better's
+    ``rescore`` gives; the accuracy is None if its file cannot be loaded or trusted."""
+    from ml_pipeline import model_files
+
+    try:
+        model = model_files.load_model(models_dir / champion["path"], champion["sha256"])
+    except (OSError, model_files.ModelIntegrityError) as error:
+        log.warning("The champion is judged on its own day's test split: %s", error)
+        return {"version": champion["version"], "accuracy": None}
+    return {
+        "version": champion["version"],
+        "accuracy": float((model.predict(test.features) == test.labels).mean()),
+    }
 
 
 def point_champion(models_dir: Path, live: dict) -> Path:

@@ -158,47 +158,38 @@ def cross_validate_chunk(chunk: dict, **context) -> dict:
 
 
 @task.branch
-def choose_tuning(**context) -> str:
-    """The grid's CV, or the champion's parameters reused, as the tuning setting asks for the run's date.
-    Reuse needs a champion: the dataset's first run searches the grid whatever the setting."""
+def choose_tuning(**context) -> list[str] | str:
+    """The grid searched (split_batch into CV chunks, then pick_best_model), or the champion's
+    parameters reused (straight to pick_best_model), as the tuning setting asks for the run's date.
+    It needs no batch, so it decides while fetch_batch runs. Reuse needs a champion: the dataset's
+    first run searches the grid whatever the setting."""
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.drift import champion_training
 
     config, run = settings_and_run(context)
+    grid = ["split_batch", "pick_best_model"]
     if config.grid_due(run.run_date):
         log.info("tuning=%s on %s: searching the grid", config.tuning, run.run_date.strftime("%A"))
-        return "cross_validate_chunk"
+        return grid
     with pipeline_connection(config) as connection:
         champion = champion_training(connection, config.dataset)
     if champion is None:
         log.info("tuning=%s, but %s has no champion yet: searching the grid", config.tuning, config.dataset)
-        return "cross_validate_chunk"
+        return grid
     log.info("tuning=%s: reusing champion version %d's parameters", config.tuning, champion["version"])
-    return "reuse_champion_params"
-
-
-@pipeline_task
-def reuse_champion_params(**context) -> dict:
-    """The champion's parameters, to refit on today's data instead of searching the grid."""
-    from ml_pipeline.db import pipeline_connection
-    from ml_pipeline.drift import champion_training
-
-    config, _ = settings_and_run(context)
-    with pipeline_connection(config) as connection:
-        champion = champion_training(connection, config.dataset)
-    if champion is None:
-        raise RuntimeError(f"{config.dataset} lost its champion since choose_tuning; clear choose_tuning.")
-    return {"params": champion["best_params"], "champion_version": champion["version"]}
+    return "pick_best_model"
 
 
 @pipeline_task(trigger_rule="none_failed_min_one_success")
-def pick_best_model(chunks: list[dict] | None, reused: dict | None, **context) -> dict:
+def pick_best_model(chunks: list[dict] | None, **context) -> dict:
     """The winner scored on the test split: the chunks' scores gathered into the grid's ranking and the
-    best candidate fitted on the train split; or, when tuning reused them, the champion's parameters."""
+    best candidate fitted on the train split; or, when choose_tuning skipped the grid, the champion's
+    parameters. Also the champion's accuracy on the same test split, for promote_model."""
     import numpy as np
 
-    from ml_pipeline import plots, tuning
+    from ml_pipeline import plots, registry, tuning
     from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.drift import champion_training
     from ml_pipeline.fast_cv import gather_scores
     from ml_pipeline.model import param_grid
     from ml_pipeline.training_data import train_and_test
@@ -206,14 +197,21 @@ def pick_best_model(chunks: list[dict] | None, reused: dict | None, **context) -
     config, run = settings_and_run(context)
     dataset = config.declaration()
     started_at = datetime.now(UTC)
+    chunks = list(chunks or [])
     with pipeline_connection(config) as connection:
+        reused = None if chunks else champion_training(connection, dataset.name)
+        if not chunks and reused is None:
+            raise RuntimeError(
+                f"{dataset.name} lost its champion since choose_tuning chose to reuse its parameters; "
+                "clear choose_tuning to search the grid."
+            )
         train, test = train_and_test(connection, config, run)
+        champion = registry.champion(connection, dataset.name)
     if reused:
         report, decision = tuning.reused_report(
-            reused["params"], reused["champion_version"], train, test, config.cv_folds, started_at
+            reused["best_params"], reused["version"], train, test, config.cv_folds, started_at
         )
     else:
-        chunks = list(chunks)
         grid = param_grid(config, len(dataset.features))
         search = gather_scores(
             grid, [c["pca_sizes"] for c in chunks], [np.array(c["scores"]) for c in chunks]
@@ -226,6 +224,7 @@ def pick_best_model(chunks: list[dict] | None, reused: dict | None, **context) -
         "best_params": report.best_params,
         "cv_mean_score": report.cv_mean_score,
         "test_metrics": report.test_metrics,
+        "champion_today": champion and registry.champion_accuracy(Path(config.models_dir), champion, test),
     }
 
 
@@ -265,8 +264,9 @@ def store_best_params(**context) -> dict:
 @pipeline_task
 def refit_final_model(tuned: dict, **context) -> dict:
     """The winner refit on all the training data (train and test), saved atomically with joblib in the
-    model store."""
-    from ml_pipeline import model_files, registry
+    model store; and the training data's bins, which the drift check compares later batches with
+    while this model is the champion."""
+    from ml_pipeline import drift, model_files, registry
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.experiments import record_model_file
     from ml_pipeline.training_data import training_window
@@ -275,7 +275,9 @@ def refit_final_model(tuned: dict, **context) -> dict:
     dataset = config.declaration()
     with pipeline_connection(config) as connection:
         training = training_window(connection, config, run)
-    fingerprint = training.sha256()  # before the refit standardises the rows in place
+    # Both before the refit standardises the rows in place.
+    fingerprint = training.sha256()
+    reference = drift.reference_of(training, len(dataset.classes))
     model = model_files.refit(training, tuned["best_params"], overwrite=True)
     path = model_path(config, run)
     sha256 = model_files.save_model(model, path)
@@ -299,6 +301,7 @@ def refit_final_model(tuned: dict, **context) -> dict:
         version = registry.register_model(
             connection, dataset.name, run.run_id, relative, sha256, dataset.classes
         )
+        drift.save_reference(connection, version, dataset, reference)
     return {"model_path": str(path), "sha256": sha256, "version": version}
 
 
@@ -332,27 +335,26 @@ def check_drift(fetched: dict, **context) -> dict:
 
 
 @pipeline_task
-def promote_model(refitted: dict, drifted: dict, **context) -> dict:
+def promote_model(refitted: dict, drifted: dict, tuned: dict, **context) -> dict:
     """Champion if its data has not drifted from the champion's, and it beats the champion's accuracy
     on today's test split by more than min_delta; else challenger (or, with on_drift=fail, a failed run
     when the data drifted)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from ml_pipeline import model_files, registry
+    from ml_pipeline import registry
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.training_data import train_and_test
 
     config, run = settings_and_run(context)
-    with pipeline_connection(config) as connection:
-        _, test = train_and_test(connection, config, run)
 
     def champion_accuracy_today(champion: dict) -> float | None:
-        try:
-            model = model_files.load_model(Path(config.models_dir) / champion["path"], champion["sha256"])
-        except (OSError, model_files.ModelIntegrityError) as error:
-            log.warning("The champion is judged on its own day's test split: %s", error)
-            return None
-        return float((model.predict(test.features) == test.labels).mean())
+        measured = tuned.get("champion_today")
+        if measured and measured["version"] == champion["version"]:
+            return measured["accuracy"]
+        # Another run crowned a champion since pick_best_model measured the last one.
+        with pipeline_connection(config) as connection:
+            _, test = train_and_test(connection, config, run)
+        return registry.champion_accuracy(Path(config.models_dir), champion, test)["accuracy"]
 
     with pipeline_connection(config) as connection:
         decision = registry.promote_if_better(

@@ -1,0 +1,1 @@
+DELETE FROM drift_reference WHERE version = %(version)s;
