@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from ml_pipeline import drift
-from ml_pipeline.batch_store import replace_batch
+from ml_pipeline.batch import Batch
+from ml_pipeline.batch_store import StoredBatches, replace_batch
 from ml_pipeline.data_source import shifted_features, synthetic_batch
 from ml_pipeline.experiments import RunRecord, save_experiment
 from ml_pipeline.registry import promote_if_better, register_model
 from ml_pipeline.run import RunKey
+from ml_pipeline.sketch import LEVELS, feature_quantiles
 from ml_pipeline.split import split_batch
 from ml_pipeline.tuning import tune
 from samples import BREAST_CANCER
@@ -21,30 +23,73 @@ from samples import BREAST_CANCER
 CHAMPION_DAY, TODAY = date(2026, 8, 1), date(2026, 8, 2)
 
 
+def stored(batch, day=CHAMPION_DAY) -> StoredBatches:
+    """What the batches table holds of ``batch`` once stored: its sketches and class counts."""
+    return StoredBatches(
+        dates=[day],
+        rows=np.array([len(batch)]),
+        sketches=feature_quantiles(batch.features)[np.newaxis],
+        class_counts=np.bincount(batch.labels, minlength=2),
+    )
+
+
+def one_feature(values) -> StoredBatches:
+    return stored(Batch(values.reshape(-1, 1), np.zeros(len(values), dtype=np.int8), ("x",)))
+
+
 def test_psi_is_zero_for_the_same_shares_and_grows_with_a_shift():
     rng = np.random.default_rng(0)
-    reference = rng.normal(size=50_000)
-    edges = drift.bin_edges(reference)
+    reference = one_feature(rng.normal(size=50_000))
+    edges = drift.bin_edges(reference, 0)
     assert len(edges) == drift.PSI_BINS - 1
-    expected = drift.shares(reference, edges)
+    expected = drift.shares(reference, 0, edges)
+    np.testing.assert_allclose(expected, 0.1, atol=1e-9)
     assert drift.psi(expected, expected) == 0
-    resampled = drift.psi(expected, drift.shares(rng.normal(size=50_000), edges))
-    shifted = drift.psi(expected, drift.shares(rng.normal(0.5, 1, size=50_000), edges))
+    resampled = drift.psi(expected, drift.shares(one_feature(rng.normal(size=50_000)), 0, edges))
+    shifted = drift.psi(expected, drift.shares(one_feature(rng.normal(0.5, 1, size=50_000)), 0, edges))
     assert resampled < 0.01 < 0.1 < shifted
     # An empty bin counts as a tiny share instead of an infinite term.
-    assert np.isfinite(drift.psi(expected, drift.shares(np.full(100, 99.0), edges)))
+    assert np.isfinite(drift.psi(expected, drift.shares(one_feature(np.full(100, 99.0)), 0, edges)))
+
+
+def test_the_sketched_psi_is_the_psi_counted_on_the_rows():
+    rng = np.random.default_rng(1)
+    champion, today = rng.normal(size=100_000), rng.normal(0.3, 1.2, size=100_000)
+    edges = drift.bin_edges(one_feature(champion), 0)
+    counted = [
+        np.bincount(np.searchsorted(edges, v, side="right"), minlength=10) / len(v) for v in (champion, today)
+    ]
+    sketched = drift.psi(
+        drift.shares(one_feature(champion), 0, edges), drift.shares(one_feature(today), 0, edges)
+    )
+    assert sketched == pytest.approx(drift.psi(*counted), rel=0.01)
+
+
+def test_a_window_of_several_days_is_binned_as_its_rows_together():
+    rng = np.random.default_rng(2)
+    days = [rng.normal(0, 1, 20_000), rng.normal(2, 1, 60_000)]
+    window = StoredBatches(
+        dates=[CHAMPION_DAY, TODAY],
+        rows=np.array([20_000, 60_000]),
+        sketches=np.stack([feature_quantiles(d.reshape(-1, 1)) for d in days]),
+        class_counts=np.array([80_000, 0]),
+    )
+    edges = drift.bin_edges(window, 0)
+    together = np.concatenate(days)
+    counted = np.bincount(np.searchsorted(edges, together, side="right"), minlength=10) / len(together)
+    np.testing.assert_allclose(drift.shares(window, 0, edges), counted, atol=2e-3)
+    np.testing.assert_allclose(counted, 0.1, atol=2e-3)
 
 
 def test_a_shifted_synthetic_batch_drifts_in_the_shifted_features_only():
     # Two halves of one seeded batch are two samples of one distribution (its rows are shuffled).
     champion = {"version": 3, "run_date": CHAMPION_DAY}
     whole = synthetic_batch(BREAST_CANCER, 40_000, 1)
-    reference, today = whole.take(np.arange(20_000)), np.arange(20_000, 40_000)
+    reference, today = stored(whole.take(np.arange(20_000))), np.arange(20_000, 40_000)
     features = BREAST_CANCER.features
-    bins = drift.reference_of(reference, 2)
 
     def checked(batch):
-        return drift.compare(bins, batch, BREAST_CANCER, 0.25, champion)
+        return drift.compare(reference, stored(batch, TODAY), BREAST_CANCER, 0.25, champion)
 
     unshifted = checked(whole.take(today))
     assert unshifted.drifted == [] and unshifted.summary() is None
@@ -117,37 +162,20 @@ def test_an_unshifted_batch_passes_and_no_champion_means_no_check(db, config, ch
     assert drift.check_drift(db, config, run) is None
 
 
-def test_the_reference_is_recorded_once_and_then_only_the_day_is_read(db, config, champion_on_file):
-    """A champion saved without a reference gets it from its training batch on the first check; later
-    checks read it from drift_reference, so they need only today's batch."""
-    champion, _ = champion_on_file
+def test_batches_stored_before_sketches_get_them_on_the_first_check(db, config, champion_on_file):
+    """A batch stored by a release without sketches gets them from its rows, once; later checks read
+    them from batch_quantiles, and a re-loaded date's sketches go and come with its rows."""
     replace_batch(db, BREAST_CANCER, synthetic_batch(BREAST_CANCER, 2_000, 1, shift=2.0), TODAY, "run-2", "s")
     run = RunKey(TODAY, "run-2")
     first = drift.check_drift(db, config, run)
-    recorded = db.execute(
-        "SELECT kind, count(*), min(rows), max(cardinality(shares)) FROM drift_reference WHERE version = %s "
-        "GROUP BY kind ORDER BY kind",
-        (champion,),
-    ).fetchall()
-    assert recorded == [("class_balance", 1, 3_000, 2), ("feature", 30, 3_000, drift.PSI_BINS)]
-
-    db.execute("DELETE FROM batch_rows WHERE batch_date = %s", (CHAMPION_DAY,))
-    db.execute("DELETE FROM batches WHERE batch_date = %s", (CHAMPION_DAY,))
+    db.execute("DELETE FROM batch_quantiles")
     db.commit()
     again = drift.check_drift(db, config, run)
     assert again.figures == first.figures and (again.reference_rows, again.current_rows) == (3_000, 2_000)
+    assert db.execute("SELECT count(*) FROM batch_quantiles").fetchone() == (2 * len(BREAST_CANCER.features),)
 
-
-def test_a_saved_reference_reads_back_as_computed(db, champion_on_file):
-    champion, _ = champion_on_file
-    computed = drift.reference_of(synthetic_batch(BREAST_CANCER, 5_000, 3), 2)
-    drift.save_reference(db, champion, BREAST_CANCER, computed)
-    drift.save_reference(db, champion, BREAST_CANCER, computed)  # a refit of the version replaces it
-    loaded = drift.load_reference(db, champion, BREAST_CANCER)
-    assert loaded.rows == 5_000
-    for name in ("edges", "shares"):
-        assert all(
-            np.array_equal(a, b) for a, b in zip(getattr(loaded, name), getattr(computed, name), strict=True)
-        )
-    np.testing.assert_array_equal(loaded.class_shares, computed.class_shares)
-    assert drift.load_reference(db, champion + 1, BREAST_CANCER) is None
+    replace_batch(db, BREAST_CANCER, synthetic_batch(BREAST_CANCER, 500, 2), TODAY, "run-3", "s")
+    sketches = db.execute(
+        "SELECT count(*), min(cardinality(quantiles)) FROM batch_quantiles WHERE batch_date = %s", (TODAY,)
+    ).fetchone()
+    assert sketches == (len(BREAST_CANCER.features), LEVELS + 1)

@@ -13,7 +13,8 @@ import json
 import logging
 import struct
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 import numpy as np
 from psycopg import sql as query
@@ -21,6 +22,7 @@ from psycopg import sql as query
 from ml_pipeline.batch import Batch
 from ml_pipeline.datasets import Dataset
 from ml_pipeline.db import sql
+from ml_pipeline.sketch import LEVELS, feature_quantiles
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +157,14 @@ def replace_batch(
     source: str,
     sha256: str | None = None,
 ) -> int:
-    """Store ``batch`` as the dataset's batch of ``batch_date`` in one transaction; return the row count.
+    """Store ``batch`` as the dataset's batch of ``batch_date``, with its quantile sketches, in one
+    transaction; return the row count.
 
     Either the old batch stays whole or the new one is stored whole: a failure midway rolls back.
     ``sha256`` is the batch's fingerprint if the caller has it already.
     """
     payload = copy_payload(dataset, batch, batch_date)
+    sketches = feature_quantiles(batch.features)
     counts = np.bincount(np.asarray(batch.labels), minlength=len(dataset.classes))
     columns = ["batch_date", "row_id", *dataset.features, dataset.label]
     copy = _statement(
@@ -187,7 +191,64 @@ def replace_batch(
         with cursor.copy(copy) as stream:
             for chunk in payload:
                 stream.write(chunk)
-        return cursor.rowcount
+        stored = cursor.rowcount
+        save_quantiles(cursor, dataset, batch_date, sketches)
+        return stored
+
+
+def save_quantiles(cursor, dataset: Dataset, batch_date: date, sketches: np.ndarray) -> None:
+    """A stored batch's quantile sketches, one row per feature (replacing any earlier ones)."""
+    cursor.executemany(
+        sql("insert_batch_quantiles"),
+        [
+            {"dataset": dataset.name, "batch_date": batch_date, "feature": name, "quantiles": sketch.tolist()}
+            for name, sketch in zip(dataset.features, sketches, strict=True)
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class StoredBatches:
+    """What the batches table knows of a range of dates without reading their rows: each batch's row
+    count and quantile sketches (batches x features x quantiles), and the rows of each class in all."""
+
+    dates: list[date]
+    rows: np.ndarray
+    sketches: np.ndarray
+    class_counts: np.ndarray
+
+
+def stored_batches(connection, dataset: Dataset, first_date: date, before_date: date) -> StoredBatches:
+    """The sketches of the dataset's batches from ``first_date`` up to, not including, ``before_date``.
+
+    A batch stored before sketches were recorded gets them now, from its rows (read once).
+    """
+    params = {"dataset": dataset.name, "first_date": first_date, "before_date": before_date}
+    found: dict[date, dict] = {}
+    with connection.transaction(), connection.cursor() as cursor:
+        for batch_date, rows, counts, feature, quantiles in cursor.execute(
+            sql("select_batch_quantiles"), params
+        ):
+            batch = found.setdefault(batch_date, {"rows": rows, "counts": counts, "sketches": {}})
+            if feature is not None:
+                batch["sketches"][feature] = quantiles
+        for batch_date, batch in found.items():
+            if set(batch["sketches"]) != set(dataset.features):
+                rows = load_batches(connection, dataset, batch_date, batch_date + timedelta(days=1))
+                sketches = feature_quantiles(rows.features)
+                save_quantiles(cursor, dataset, batch_date, sketches)
+                batch["sketches"] = dict(zip(dataset.features, sketches, strict=True))
+    return StoredBatches(
+        dates=list(found),
+        rows=np.array([batch["rows"] for batch in found.values()], dtype=np.int64),
+        sketches=np.array(
+            [[batch["sketches"][name] for name in dataset.features] for batch in found.values()], dtype=float
+        ).reshape(len(found), len(dataset.features), LEVELS + 1),
+        class_counts=np.array(
+            [sum(batch["counts"].get(str(c), 0) for batch in found.values()) for c in dataset.classes],
+            dtype=np.int64,
+        ),
+    )
 
 
 def load_batches(connection, dataset: Dataset, first_date: date, before_date: date) -> Batch:

@@ -1,40 +1,38 @@
 """Drift before promotion: is today's batch drawn from the data the champion was trained on?
 
 Each feature, and the class balance, is compared by its population stability index (PSI): the
-champion's training rows are cut into ``PSI_BINS`` bins of equal share at their own quantiles, and
+champion's training rows are cut into ``PSI_BINS`` bins of equal share at their own deciles, and
 
     PSI = sum over bins of (today's share - the champion's share) * ln(today's share / the champion's share)
 
 PSI is a size of the shift, not a test: unlike a two-sample test's p-value it does not shrink to
 "significant" for any trifle as batches grow to millions of rows, and the same rule of thumb reads
 it for every feature and for the classes (below 0.1 stable, 0.1-0.25 a small shift, above 0.25 a
-large one). It needs one pass over each column, against 10 bin edges.
+large one).
 
-The champion's side is its ``Reference``: the bin edges and shares of its training data, recorded
-when the model is saved (``refit_final_model``), so that a check reads only the day's stored batch
-(batch_store.py) and runs on any worker. A champion saved without one (an older release) gets it
-from its stored training window on the first check.
+Both sides come from what is stored with each batch (batch_store.py): its quantile sketches
+(sketch.py) and class counts. The check reads no rows, whatever the size of the batches, and runs
+on any worker.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 
-from ml_pipeline.batch import Batch
-from ml_pipeline.batch_store import load_batches
+from ml_pipeline.batch_store import StoredBatches, stored_batches
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.datasets import Dataset
 from ml_pipeline.db import sql
 from ml_pipeline.run import RunKey
+from ml_pipeline.sketch import fraction_below, mixture_quantiles
 from ml_pipeline.training_data import check_stored_by_run
 
 PSI_BINS = 10
+DECILES = np.linspace(0, 1, PSI_BINS + 1)[1:-1]
 SHARE_FLOOR = 1e-4  # an empty bin counts as this share: ln(0) has no value
 
 
@@ -44,15 +42,19 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def bin_edges(column: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
-    """Inner edges cutting ``column`` into ``bins`` bins of equal share (fewer where values repeat)."""
-    return np.unique(np.quantile(column, np.linspace(0, 1, bins + 1)[1:-1]))
+def bin_edges(batches: StoredBatches, feature: int) -> np.ndarray:
+    """Inner edges cutting the batches' values of ``feature`` into PSI_BINS bins of equal share (fewer
+    where values repeat)."""
+    weights = batches.rows / batches.rows.sum()
+    return np.unique(mixture_quantiles(list(batches.sketches[:, feature]), weights, DECILES))
 
 
-def shares(column: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """The share of ``column``'s values in each bin that ``edges`` make."""
-    counts = np.bincount(np.searchsorted(edges, column, side="right"), minlength=len(edges) + 1)
-    return counts / max(len(column), 1)
+def shares(batches: StoredBatches, feature: int, edges: np.ndarray) -> np.ndarray:
+    """The share of the batches' values of ``feature`` in each bin that ``edges`` make."""
+    weights = batches.rows / batches.rows.sum()
+    below = sum(weight * fraction_below(sketch, edges)
+                for sketch, weight in zip(batches.sketches[:, feature], weights, strict=True))  # fmt: skip
+    return np.diff(np.concatenate([[0.0], below, [1.0]]))
 
 
 @dataclass(frozen=True)
@@ -88,89 +90,22 @@ class DriftCheck:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Reference:
-    """A model's training data in bins: per feature its inner bin edges and the share of rows in each
-    bin, and the share of each class."""
-
-    rows: int
-    edges: list[np.ndarray]
-    shares: list[np.ndarray]
-    class_shares: np.ndarray
-
-
-def _per_feature(function, features: np.ndarray, *per_column) -> list:
-    """``function(column, *its items of per_column)`` for each column; NumPy's sorts and searches let
-    go of the GIL, so threads use every core."""
-    columns = (features[:, index] for index in range(features.shape[1]))
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        return list(pool.map(function, columns, *per_column))
-
-
-def reference_of(batch: Batch, n_classes: int) -> Reference:
-    """The bins of ``batch`` (a model's training rows) that later batches are compared with."""
-
-    def binned(column):
-        edges = bin_edges(column)
-        return edges, shares(column, edges)
-
-    per_feature = _per_feature(binned, batch.features)
-    return Reference(
-        rows=len(batch),
-        edges=[edges for edges, _ in per_feature],
-        shares=[counted for _, counted in per_feature],
-        class_shares=np.bincount(batch.labels, minlength=n_classes) / max(len(batch), 1),
-    )
-
-
-def save_reference(connection, version: int, dataset: Dataset, reference: Reference) -> None:
-    """Model ``version``'s reference into drift_reference, replacing an earlier one of the version."""
-    rows = [
-        {"kind": "feature", "name": name, "edges": edges.tolist(), "shares": counted.tolist()}
-        for name, edges, counted in zip(dataset.features, reference.edges, reference.shares, strict=True)
-    ]
-    rows.append({"kind": "class_balance", "name": dataset.label, "edges": [],
-                 "shares": reference.class_shares.tolist()})  # fmt: skip
-    with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute(sql("delete_drift_reference"), {"version": version})
-        cursor.executemany(
-            sql("insert_drift_reference"),
-            [{**row, "version": version, "rows": reference.rows} for row in rows],
-        )
-
-
-def load_reference(connection, version: int, dataset: Dataset) -> Reference | None:
-    """Model ``version``'s recorded reference; None if it has none for each declared feature."""
-    with connection.transaction(), connection.cursor() as cursor:
-        stored = cursor.execute(sql("select_drift_reference"), {"version": version}).fetchall()
-    bins = {(kind, name): (edges, counted, rows) for kind, name, edges, counted, rows in stored}
-    wanted = [("feature", name) for name in dataset.features] + [("class_balance", dataset.label)]
-    if any(key not in bins for key in wanted):
-        return None
-    return Reference(
-        rows=bins[wanted[0]][2],
-        edges=[np.array(bins[key][0], dtype=float) for key in wanted[:-1]],
-        shares=[np.array(bins[key][1], dtype=float) for key in wanted[:-1]],
-        class_shares=np.array(bins[wanted[-1]][1], dtype=float),
-    )
-
-
-def compare(reference: Reference, current: Batch, dataset: Dataset, threshold: float, champion) -> DriftCheck:
-    """The PSI of each feature and of the class balance of ``current`` against the ``reference``."""
-    today = _per_feature(shares, current.features, reference.edges)
-    figures = [
-        {"kind": "feature", "name": name, "psi": psi(expected, actual)}
-        for name, expected, actual in zip(dataset.features, reference.shares, today, strict=True)
-    ]
-    balance = np.bincount(current.labels, minlength=len(reference.class_shares)) / max(len(current), 1)
-    figures.append(
-        {"kind": "class_balance", "name": dataset.label, "psi": psi(reference.class_shares, balance)}
-    )
+def compare(
+    reference: StoredBatches, current: StoredBatches, dataset: Dataset, threshold: float, champion: dict
+) -> DriftCheck:
+    """The PSI of each feature and of the class balance of ``current`` against ``reference``."""
+    figures = []
+    for index, name in enumerate(dataset.features):
+        edges = bin_edges(reference, index)
+        expected, actual = shares(reference, index, edges), shares(current, index, edges)
+        figures.append({"kind": "feature", "name": name, "psi": psi(expected, actual)})
+    balance = [batches.class_counts / batches.class_counts.sum() for batches in (reference, current)]
+    figures.append({"kind": "class_balance", "name": dataset.label, "psi": psi(*balance)})
     return DriftCheck(
         champion_version=champion["version"],
         champion_date=champion["run_date"].isoformat(),
-        reference_rows=reference.rows,
-        current_rows=len(current),
+        reference_rows=int(reference.rows.sum()),
+        current_rows=int(current.rows.sum()),
         threshold=threshold,
         figures=figures,
     )
@@ -185,27 +120,20 @@ def champion_training(connection, dataset: str) -> dict | None:
 
 
 def check_drift(connection, config: PipelineConfig, run: RunKey) -> DriftCheck | None:
-    """Today's stored batch against the champion's reference; None if the dataset has no champion yet
-    (or its training batches are gone, for a champion saved without a reference)."""
+    """Today's stored batch against the stored batches the champion was trained on; None if the
+    dataset has no champion yet (or its training batches are gone)."""
     dataset = config.declaration()
     champion = champion_training(connection, dataset.name)
     if champion is None:
         return None
+    first = champion["run_date"] - timedelta(days=champion["window_days"] - 1)
     with connection.transaction():
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         check_stored_by_run(connection, dataset, run)
-        reference = load_reference(connection, champion["version"], dataset)
-        recorded = reference is not None
-        if not recorded:
-            first = champion["run_date"] - timedelta(days=champion["window_days"] - 1)
-            training = load_batches(connection, dataset, first, champion["run_date"] + timedelta(days=1))
-            if not len(training):
-                return None
-            reference = reference_of(training, len(dataset.classes))
-            del training
-        current = load_batches(connection, dataset, run.run_date, run.run_date + timedelta(days=1))
-    if not recorded:
-        save_reference(connection, champion["version"], dataset, reference)
+        reference = stored_batches(connection, dataset, first, champion["run_date"] + timedelta(days=1))
+        if not reference.dates:
+            return None
+        current = stored_batches(connection, dataset, run.run_date, run.run_date + timedelta(days=1))
     return compare(reference, current, dataset, config.drift_threshold, champion)
 
 

@@ -264,9 +264,8 @@ def store_best_params(**context) -> dict:
 @pipeline_task
 def refit_final_model(tuned: dict, **context) -> dict:
     """The winner refit on all the training data (train and test), saved atomically with joblib in the
-    model store; and the training data's bins, which the drift check compares later batches with
-    while this model is the champion."""
-    from ml_pipeline import drift, model_files, registry
+    model store."""
+    from ml_pipeline import model_files, registry
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.experiments import record_model_file
     from ml_pipeline.training_data import training_window
@@ -275,9 +274,7 @@ def refit_final_model(tuned: dict, **context) -> dict:
     dataset = config.declaration()
     with pipeline_connection(config) as connection:
         training = training_window(connection, config, run)
-    # Both before the refit standardises the rows in place.
-    fingerprint = training.sha256()
-    reference = drift.reference_of(training, len(dataset.classes))
+    fingerprint = training.sha256()  # before the refit standardises the rows in place
     model = model_files.refit(training, tuned["best_params"], overwrite=True)
     path = model_path(config, run)
     sha256 = model_files.save_model(model, path)
@@ -301,7 +298,6 @@ def refit_final_model(tuned: dict, **context) -> dict:
         version = registry.register_model(
             connection, dataset.name, run.run_id, relative, sha256, dataset.classes
         )
-        drift.save_reference(connection, version, dataset, reference)
     return {"model_path": str(path), "sha256": sha256, "version": version}
 
 

@@ -36,6 +36,18 @@ BEGIN
 END $$;
 ALTER TABLE batches ALTER COLUMN class_counts SET NOT NULL;
 
+-- Each batch's features as quantile sketches (sketch.py), written and deleted with the batch: what the
+-- drift check reads instead of the rows.
+CREATE TABLE IF NOT EXISTS batch_quantiles (
+    dataset     text               NOT NULL,
+    batch_date  date               NOT NULL,
+    feature     text               NOT NULL,
+    quantiles   double precision[] NOT NULL,
+    PRIMARY KEY (dataset, batch_date, feature),
+    FOREIGN KEY (dataset, batch_date) REFERENCES batches (dataset, batch_date) ON DELETE CASCADE
+);
+
 COMMENT ON TABLE batches IS 'One row per daily batch loaded by ml_pipeline; its rows are in the dataset''s table.';
 COMMENT ON COLUMN batches.dag_run_id IS 'The Airflow run that loaded this batch last.';
 COMMENT ON COLUMN batches.class_counts IS 'Rows per class label, e.g. {"0": 212, "1": 357}.';
+COMMENT ON TABLE batch_quantiles IS 'Per batch and feature, its quantiles at 0, 0.001, ..., 1: the batch''s distribution, which the drift check compares.';

@@ -24,18 +24,3 @@ COMMENT ON TABLE drift IS 'Per run, each feature''s and the class balance''s pop
 COMMENT ON COLUMN drift.name IS 'The feature, or for kind class_balance the label column.';
 COMMENT ON COLUMN drift.drifted IS 'psi > threshold: the run''s model was not promoted for it (unless forced).';
 
--- What the check compares a batch with: each model's training data cut into bins, recorded when the
--- model is saved, so that a check reads only the day's batch.
-CREATE TABLE IF NOT EXISTS drift_reference (
-    version  bigint             NOT NULL REFERENCES models (version) ON DELETE CASCADE,
-    kind     text               NOT NULL CHECK (kind IN ('feature', 'class_balance')),
-    name     text               NOT NULL,
-    edges    double precision[] NOT NULL,
-    shares   double precision[] NOT NULL,
-    rows     bigint             NOT NULL CHECK (rows > 0),
-    PRIMARY KEY (version, kind, name)
-);
-
-COMMENT ON TABLE drift_reference IS 'Per model version, its training data in bins: what the drift check compares later batches with while that model is the champion.';
-COMMENT ON COLUMN drift_reference.edges IS 'The inner bin edges, at the deciles of the training rows (none for the class balance).';
-COMMENT ON COLUMN drift_reference.shares IS 'The share of the training rows in each bin, or of each class in the declared order.';

@@ -1,1 +1,0 @@
-DELETE FROM drift_reference WHERE version = %(version)s;
