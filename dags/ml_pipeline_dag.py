@@ -20,7 +20,7 @@ schedule its declaration gives.
    skips them. **pick_best_model** scores the winner (or the reused parameters), and the champion,
    on the test split; **save_results** writes `experiments` and `cv_results`.
 4. **after_crossvalidation**, in parallel: **store_best_params**, and **refit_final_model** on the
-   whole batch, saved with joblib under `models/` and registered, then **promote_model**: champion
+   whole batch, saved with joblib under `models/`, then **promote_model**: registered, and champion
    if no feature drifted above `drift_threshold` and it beats the champion, scored on the same test
    split, by more than `min_delta`, else challenger; `models/<dataset>/champion` follows, and
    **announce_champion** updates the dataset's champion Asset, which schedules its scoring DAG
@@ -113,11 +113,12 @@ for dataset in declared(CONFIG.datasets_dir):
         saved = tasks.save_results(fetched, tuned)
 
         with TaskGroup("after_crossvalidation") as after_crossvalidation:
+            # The refit and the plots need only the tuning step's outputs: they run while the results
+            # are saved; the model is registered once they are.
             refitted = tasks.refit_final_model(tuned)
-            saved >> [tasks.store_best_params(), refitted]
-            # Plots need only the tuning step's outputs: they are drawn while the results are saved.
             tasks.plot_experiment(tuned)
             promoted = tasks.promote_model(refitted, drifted, tuned)
+            saved >> [tasks.store_best_params(), promoted]
             tasks.announce_champion.override(outlets=[champion_asset(dataset)])(promoted)
 
         [create_tables, wait_for_batch_file] >> fetched

@@ -87,11 +87,13 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     assert dag.get_task("pick_best_model").trigger_rule == "none_failed_min_one_success"
     assert upstream(dag, "save_results") == {"fetch_batch", "pick_best_model"}
     assert upstream(dag, "after_crossvalidation.store_best_params") == {"save_results"}
-    assert upstream(dag, "after_crossvalidation.refit_final_model") == {"save_results", "pick_best_model"}
+    # The refit runs while the results are saved; the model is registered (in promote_model) after.
+    assert upstream(dag, "after_crossvalidation.refit_final_model") == {"pick_best_model"}
     assert upstream(dag, "after_crossvalidation.promote_model") == {
         "after_crossvalidation.refit_final_model",
         "check_drift",
         "pick_best_model",
+        "save_results",
     }
     assert upstream(dag, "after_crossvalidation.announce_champion") == {"after_crossvalidation.promote_model"}
     assert upstream(dag, "after_crossvalidation.plot_experiment") == {"pick_best_model"}

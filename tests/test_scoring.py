@@ -105,3 +105,22 @@ def test_a_drop_folder_of_rows_to_score_names_rows_by_their_key(db, config, cham
     with pytest.raises(scoring.BatchRejected, match="'p-001'.*each row needs its own key"):
         scoring.score_day(db, config, DAY)
     assert db.execute("SELECT count(*) FROM predictions").fetchone()[0] == 50  # the earlier scores stay
+
+
+def test_keys_of_any_length_and_script_and_text_classes_are_written_exactly(db):
+    """Binary COPY groups rows by the byte length of their key and their class: every row must come
+    back as it was, whatever the mix."""
+    rng = np.random.default_rng(7)
+    keys = np.array(["a", "é", "日本-7", "x" * 40, "row 12", "b", "ü" * 3, "7"], dtype=object)
+    classes = ("class_0", "c1", "high risk")
+    probabilities = rng.dirichlet(np.ones(3), size=len(keys))
+    predicted = np.array(classes, dtype=object)[probabilities.argmax(axis=1)]
+    rows = scoring.RowsToScore(np.empty((len(keys), 0)), keys, "test")
+    assert scoring.write_predictions(db, "wine", DAY, rows, predicted, probabilities, 42) == len(keys)
+    stored = db.execute(
+        "SELECT row_key, predicted_class, probabilities, model_version, score_date FROM predictions"
+    ).fetchall()
+    by_key = {key: rest for key, *rest in stored}
+    assert sorted(by_key) == sorted(keys)
+    for key, label, probability in zip(keys, predicted, probabilities, strict=True):
+        assert by_key[key] == [label, probability.tolist(), 42, DAY]

@@ -264,10 +264,9 @@ def store_best_params(**context) -> dict:
 @pipeline_task
 def refit_final_model(tuned: dict, **context) -> dict:
     """The winner refit on all the training data (train and test), saved atomically with joblib in the
-    model store."""
-    from ml_pipeline import model_files, registry
+    model store (promote_model registers it, once save_results has written the run's scores)."""
+    from ml_pipeline import model_files
     from ml_pipeline.db import pipeline_connection
-    from ml_pipeline.experiments import record_model_file
     from ml_pipeline.training_data import training_window
 
     config, run = settings_and_run(context)
@@ -292,13 +291,7 @@ def refit_final_model(tuned: dict, **context) -> dict:
         },
         data_sha256=fingerprint,
     )
-    relative = path.relative_to(config.models_dir)
-    with pipeline_connection(config) as connection:
-        record_model_file(connection, dataset.name, run.run_id, relative, sha256)
-        version = registry.register_model(
-            connection, dataset.name, run.run_id, relative, sha256, dataset.classes
-        )
-    return {"model_path": str(path), "sha256": sha256, "version": version}
+    return {"model_path": str(path), "sha256": sha256}
 
 
 @pipeline_task
@@ -332,16 +325,24 @@ def check_drift(fetched: dict, **context) -> dict:
 
 @pipeline_task
 def promote_model(refitted: dict, drifted: dict, tuned: dict, **context) -> dict:
-    """Champion if its data has not drifted from the champion's, and it beats the champion's accuracy
-    on today's test split by more than min_delta; else challenger (or, with on_drift=fail, a failed run
-    when the data drifted)."""
+    """The refit model registered in the models table; then champion if its data has not drifted
+    from the champion's, and it beats the champion's accuracy on today's test split by more than
+    min_delta; else challenger (or, with on_drift=fail, a failed run when the data drifted)."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from ml_pipeline import registry
     from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.experiments import record_model_file
     from ml_pipeline.training_data import train_and_test
 
     config, run = settings_and_run(context)
+    dataset = config.declaration()
+    relative = Path(refitted["model_path"]).relative_to(config.models_dir)
+    with pipeline_connection(config) as connection:
+        record_model_file(connection, dataset.name, run.run_id, relative, refitted["sha256"])
+        version = registry.register_model(
+            connection, dataset.name, run.run_id, relative, refitted["sha256"], dataset.classes
+        )
 
     def champion_accuracy_today(champion: dict) -> float | None:
         measured = tuned.get("champion_today")
@@ -355,7 +356,7 @@ def promote_model(refitted: dict, drifted: dict, tuned: dict, **context) -> dict
     with pipeline_connection(config) as connection:
         decision = registry.promote_if_better(
             connection,
-            refitted["version"],
+            version,
             config.min_delta,
             config.force_promote,
             rescore=champion_accuracy_today,

@@ -9,13 +9,18 @@ CREATE TABLE IF NOT EXISTS predictions (
     row_key          text               NOT NULL,
     predicted_class  text               NOT NULL,
     probabilities    double precision[] NOT NULL,
-    model_version    bigint             NOT NULL REFERENCES models (version),
+    model_version    bigint             NOT NULL,
     scored_at        timestamptz        NOT NULL DEFAULT now(),
     PRIMARY KEY (dataset, score_date, row_key)
 );
 
+-- The model version is checked once per scoring (scoring.py scores with the registered champion),
+-- not by a foreign key, which would look it up again for each of a million rows.
+ALTER TABLE predictions DROP CONSTRAINT IF EXISTS predictions_model_version_fkey;
+
 COMMENT ON TABLE predictions IS 'Scores of each day''s rows by the champion model: the predicted class and each class''s probability.';
 COMMENT ON COLUMN predictions.row_key IS 'The row''s value of the dataset''s key column, or else its position in the day''s input (0 first).';
+COMMENT ON COLUMN predictions.model_version IS 'The models row of the champion that made the score (see latest_predictions).';
 COMMENT ON COLUMN predictions.probabilities IS 'One probability per class, in the order the dataset declares its classes (latest_predictions pairs them up).';
 
 -- Made again each time, as the tables it reads may have gained columns.
