@@ -217,6 +217,11 @@ class StoredBatches:
     sketches: np.ndarray
     class_counts: np.ndarray
 
+    @property
+    def weights(self) -> np.ndarray:
+        """Each batch's share of the rows."""
+        return self.rows / self.rows.sum()
+
 
 def stored_batches(connection, dataset: Dataset, first_date: date, before_date: date) -> StoredBatches:
     """The sketches of the dataset's batches from ``first_date`` up to, not including, ``before_date``.

@@ -28,7 +28,7 @@ from ml_pipeline.config import PipelineConfig
 from ml_pipeline.datasets import Dataset
 from ml_pipeline.db import sql
 from ml_pipeline.run import RunKey
-from ml_pipeline.sketch import fraction_below, mixture_quantiles
+from ml_pipeline.sketch import mixture_below, mixture_quantiles
 from ml_pipeline.training_data import check_stored_by_run
 
 PSI_BINS = 10
@@ -45,15 +45,12 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 def bin_edges(batches: StoredBatches, feature: int) -> np.ndarray:
     """Inner edges cutting the batches' values of ``feature`` into PSI_BINS bins of equal share (fewer
     where values repeat)."""
-    weights = batches.rows / batches.rows.sum()
-    return np.unique(mixture_quantiles(list(batches.sketches[:, feature]), weights, DECILES))
+    return np.unique(mixture_quantiles(list(batches.sketches[:, feature]), batches.weights, DECILES))
 
 
 def shares(batches: StoredBatches, feature: int, edges: np.ndarray) -> np.ndarray:
     """The share of the batches' values of ``feature`` in each bin that ``edges`` make."""
-    weights = batches.rows / batches.rows.sum()
-    below = sum(weight * fraction_below(sketch, edges)
-                for sketch, weight in zip(batches.sketches[:, feature], weights, strict=True))  # fmt: skip
+    below = mixture_below(list(batches.sketches[:, feature]), batches.weights, edges)
     return np.diff(np.concatenate([[0.0], below, [1.0]]))
 
 

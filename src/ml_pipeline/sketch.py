@@ -61,15 +61,20 @@ def fraction_below(sketch: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.where(above == 0, 0.0, np.where(inside, share, 1.0))
 
 
+def mixture_below(sketches: list[np.ndarray], weights: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The share of several batches' values together strictly below each of ``points``, from their
+    sketches of one feature, each weighted by its share of the rows."""
+    return sum(
+        weight * fraction_below(sketch, points) for sketch, weight in zip(sketches, weights, strict=True)
+    )
+
+
 def mixture_quantiles(sketches: list[np.ndarray], weights: np.ndarray, probabilities) -> np.ndarray:
-    """The quantiles at ``probabilities`` of several batches' values together, from their sketches of
-    one feature, each weighted by its share of the rows."""
+    """The quantiles at ``probabilities`` of several batches' values together (see mixture_below)."""
     if len(sketches) == 1:
         return np.interp(probabilities, PROBABILITIES, sketches[0])
     candidates = np.unique(np.concatenate(sketches))
-    below = sum(
-        weight * fraction_below(sketch, candidates) for sketch, weight in zip(sketches, weights, strict=True)
-    )
+    below = mixture_below(sketches, weights, candidates)
     # The largest candidate with at most the wanted share of the rows below it.
     chosen = np.searchsorted(below, probabilities, side="right") - 1
     return candidates[np.clip(chosen, 0, len(candidates) - 1)]

@@ -23,4 +23,3 @@ CREATE INDEX IF NOT EXISTS drift_dataset_run_date_idx ON drift (dataset, run_dat
 COMMENT ON TABLE drift IS 'Per run, each feature''s and the class balance''s population stability index (PSI) between the day''s batch and the champion''s training data.';
 COMMENT ON COLUMN drift.name IS 'The feature, or for kind class_balance the label column.';
 COMMENT ON COLUMN drift.drifted IS 'psi > threshold: the run''s model was not promoted for it (unless forced).';
-
