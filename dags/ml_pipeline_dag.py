@@ -7,22 +7,23 @@ schedule its declaration gives.
 
 1. **create_tables** (while waiting for the batch): the tables, from the package's `sql/` folder,
    and the dataset's batch table, from its declaration.
-2. **wait_for_batch_file** (drop-folder source only), **fetch_batch**: the day's batch, validated,
-   stored in the dataset's table (binary COPY, replacing the date's previous batch in one
-   transaction). Later tasks read it from there, so they may run on any worker.
-   **check_drift**, meanwhile: today's batch against the champion's training data, a population
+2. **wait_for_batch_file** (drop-folder source only), **fetch_batch** (once the batch tables are
+   made): the day's batch, validated, stored in the dataset's table (binary COPY, replacing the
+   date's previous batch in one transaction). Later tasks read it from there, so they may run on any
+   worker. **check_drift**, then: today's batch against the champion's training data, a population
    stability index per feature and for the class balance, into the `drift` table and a plot.
 3. **choose_tuning** (`tuning`: every_run, reuse, weekly; decided while the batch is fetched)
    branches to the grid: **split_batch**, the training window (today's batch, or the last N days')
    and its stratified train/test split as CV chunks, and **cross_validate_chunk**, one mapped task
    per chunk (`cv_chunks`, 1 by default): stratified k-fold CV over StandardScaler -> PCA ->
    LogisticRegression for a run of PCA sizes x every C. Or, reusing the champion's parameters, it
-   skips them. **pick_best_model** scores the winner (or the reused parameters), and the champion,
-   on the test split; **save_results** writes `experiments` and `cv_results`.
-4. **after_crossvalidation**, in parallel: **store_best_params**, and **refit_final_model** on the
-   whole batch, saved with joblib under `models/`, then **promote_model**: registered, and champion
-   if no feature drifted above `drift_threshold` and it beats the champion, scored on the same test
-   split, by more than `min_delta`, else challenger; `models/<dataset>/champion` follows, and
+   skips them. **pick_best_model** ranks the candidates (or takes the champion's parameters).
+4. **after_crossvalidation**: **refit_final_model**, from one read of the training window, fits the
+   pick on the train split and scores it, and the champion, on the test split, then refits it on the
+   whole window, saved with joblib under `models/`; then in parallel **save_results** (`experiments`,
+   `cv_results`, then **store_best_params**), the plots, and **promote_model**: registered, and
+   champion if no feature drifted above `drift_threshold` and it beats the champion on the same test
+   split by more than `min_delta`, else challenger; `models/<dataset>/champion` follows, and
    **announce_champion** updates the dataset's champion Asset, which schedules its scoring DAG
    (`dags/ml_scoring_dag.py`).
 
@@ -92,7 +93,7 @@ for dataset in declared(CONFIG.datasets_dir):
             for name, referenced in SCHEMA.items():
                 for table in referenced:
                     create[table] >> create[name]
-            create["batches"] >> tasks.create_batch_table()
+            batch_table = tasks.create_batch_table()
 
         wait_for_batch_file = BatchFileSensor(
             task_id="wait_for_batch_file",
@@ -107,19 +108,22 @@ for dataset in declared(CONFIG.datasets_dir):
         tuning = tasks.choose_tuning()
         chunks = tasks.split_batch(fetched)
         tuned = tasks.pick_best_model(tasks.cross_validate_chunk.expand(chunk=chunks))
-        # The grid (split_batch, its chunks) or, reusing the champion's parameters, straight to the pick.
+        # The grid (split_batch, its chunks) or, reusing the champion's parameters, straight to the pick,
+        # which then reads no rows and runs while the batch is fetched.
         tuning >> [chunks, tuned]
-        fetched >> tuned
-        saved = tasks.save_results(fetched, tuned)
 
-        with TaskGroup("after_crossvalidation") as after_crossvalidation:
-            # The refit and the plots need only the tuning step's outputs: they run while the results
-            # are saved; the model is registered once they are.
+        with TaskGroup("after_crossvalidation"):
+            # The pick is scored on the test split and refit on the whole window from one read of the
+            # rows; then the results are saved, and the model registered once they are.
             refitted = tasks.refit_final_model(tuned)
-            tasks.plot_experiment(tuned)
-            promoted = tasks.promote_model(refitted, drifted, tuned)
-            saved >> [tasks.store_best_params(), promoted]
+            tasks.plot_experiment(refitted)
+            promoted = tasks.promote_model(refitted, drifted)
+            stored = tasks.store_best_params()
             tasks.announce_champion.override(outlets=[champion_asset(dataset)])(promoted)
 
-        [create_tables, wait_for_batch_file] >> fetched
-        create_tables >> tuning
+        saved = tasks.save_results(fetched, refitted)
+        saved >> [stored, promoted]
+        fetched >> refitted
+        # The batch needs only its own tables; the others are made while it is fetched.
+        [create["batches"], batch_table, wait_for_batch_file] >> fetched
+        create_tables >> [tuning, drifted]

@@ -65,8 +65,9 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     assert upstream(dag, "create_tables.create_models") == {"create_tables.create_experiments"}
     assert upstream(dag, "wait_for_batch_file") == set()
     assert not creates & upstream(dag, "create_tables.create_batches")
-    assert upstream(dag, "create_tables.create_batch_table") == {"create_tables.create_batches"}
+    assert upstream(dag, "create_tables.create_batch_table") == set()
     tables = {
+        "create_tables.create_batches",
         "create_tables.create_batch_table",
         "create_tables.create_cv_results",
         "create_tables.create_best_params",
@@ -74,29 +75,34 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
         "create_tables.create_predictions",
     }
     # The batch goes to the database first: later tasks read it there, on whichever worker they run.
-    assert upstream(dag, "fetch_batch") == {"wait_for_batch_file", *tables}
+    # It waits only for its own tables.
+    assert upstream(dag, "fetch_batch") == {
+        "wait_for_batch_file",
+        "create_tables.create_batches",
+        "create_tables.create_batch_table",
+    }
     assert upstream(dag, "create_tables.create_drift") == {"create_tables.create_models"}
     assert upstream(dag, "create_tables.create_predictions") == {"create_tables.create_models"}
-    assert upstream(dag, "check_drift") == {"fetch_batch"}
+    assert upstream(dag, "check_drift") == {"fetch_batch", *tables}
     # The tuning setting is decided while the batch is fetched: the grid's tasks, or straight to the
-    # pick (the grid's tasks then show as skipped).
+    # pick (the grid's tasks then show as skipped), which then reads no rows: no batch to wait for.
     assert upstream(dag, "choose_tuning") == tables
     assert upstream(dag, "split_batch") == {"fetch_batch", "choose_tuning"}
     assert upstream(dag, "cross_validate_chunk") == {"split_batch"}
-    assert upstream(dag, "pick_best_model") == {"cross_validate_chunk", "choose_tuning", "fetch_batch"}
+    assert upstream(dag, "pick_best_model") == {"cross_validate_chunk", "choose_tuning"}
     assert dag.get_task("pick_best_model").trigger_rule == "none_failed_min_one_success"
-    assert upstream(dag, "save_results") == {"fetch_batch", "pick_best_model"}
+    # One read of the rows scores the pick on the test split and refits it; the results saved after.
+    assert upstream(dag, "after_crossvalidation.refit_final_model") == {"fetch_batch", "pick_best_model"}
+    assert upstream(dag, "save_results") == {"fetch_batch", "after_crossvalidation.refit_final_model"}
     assert upstream(dag, "after_crossvalidation.store_best_params") == {"save_results"}
-    # The refit runs while the results are saved; the model is registered (in promote_model) after.
-    assert upstream(dag, "after_crossvalidation.refit_final_model") == {"pick_best_model"}
+    # The model is registered (in promote_model) once the results are saved.
     assert upstream(dag, "after_crossvalidation.promote_model") == {
         "after_crossvalidation.refit_final_model",
         "check_drift",
-        "pick_best_model",
         "save_results",
     }
     assert upstream(dag, "after_crossvalidation.announce_champion") == {"after_crossvalidation.promote_model"}
-    assert upstream(dag, "after_crossvalidation.plot_experiment") == {"pick_best_model"}
+    assert upstream(dag, "after_crossvalidation.plot_experiment") == {"after_crossvalidation.refit_final_model"}
 
 
 def test_the_cross_validation_is_mapped_over_the_chunks_split_batch_plans(dag):
@@ -108,7 +114,7 @@ def test_the_cross_validation_is_mapped_over_the_chunks_split_batch_plans(dag):
     assert dag.params.get_param("cv_chunks").value == 1  # one CV task unless asked for more
 
 
-def test_after_crossvalidation_group_runs_its_two_tasks_in_parallel(dag):
+def test_after_the_refit_the_plots_results_and_promotion_run_in_parallel(dag):
     group = dag.task_group.children["after_crossvalidation"]
     assert set(group.children) == {
         "after_crossvalidation.store_best_params",
@@ -117,11 +123,14 @@ def test_after_crossvalidation_group_runs_its_two_tasks_in_parallel(dag):
         "after_crossvalidation.announce_champion",
         "after_crossvalidation.plot_experiment",
     }
-    store, refit = (
-        dag.get_task(f"after_crossvalidation.{name}") for name in ("store_best_params", "refit_final_model")
+    plot, store, promote = (
+        dag.get_task(f"after_crossvalidation.{name}")
+        for name in ("plot_experiment", "store_best_params", "promote_model")
     )
-    assert refit.task_id not in store.get_flat_relative_ids(upstream=False)
-    assert store.task_id not in refit.get_flat_relative_ids(upstream=False)
+    for other in (store, promote):
+        assert other.task_id not in plot.get_flat_relative_ids(upstream=False)
+        assert plot.task_id not in other.get_flat_relative_ids(upstream=False)
+    assert store.task_id not in promote.get_flat_relative_ids(upstream=False)
 
 
 def test_schedule_and_run_policy(dag):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from typing import TYPE_CHECKING
 
 from ml_pipeline.config import PipelineConfig
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 PCA_PARAM = "pca__n_components"
 C_PARAM = "classifier__C"
@@ -16,6 +16,12 @@ MAX_ITER = 1000
 
 def build_pipeline(n_components: int | None = None, C: float = 1.0) -> Pipeline:
     """The model: standardise, project on the first principal components, logistic regression."""
+    # Imported here: the grid's helpers below serve tasks that need no scikit-learn (pick_best_model).
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline(
         [
             ("scaler", StandardScaler()),

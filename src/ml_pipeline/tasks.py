@@ -182,61 +182,48 @@ def choose_tuning(**context) -> list[str] | str:
 
 @pipeline_task(trigger_rule="none_failed_min_one_success")
 def pick_best_model(chunks: list[dict] | None, **context) -> dict:
-    """The winner scored on the test split: the chunks' scores gathered into the grid's ranking and the
-    best candidate fitted on the train split; or, when choose_tuning skipped the grid, the champion's
-    parameters. Also the champion's accuracy on the same test split, for promote_model."""
-    import numpy as np
+    """The parameters to train: the chunks' scores gathered into the grid's ranking, or, when
+    choose_tuning skipped the grid, the champion's (read while the batch is fetched). Reads no rows."""
+    from ml_pipeline.tuning_report import grid_pick, reused_pick
 
-    from ml_pipeline import plots, registry, tuning
-    from ml_pipeline.db import pipeline_connection
-    from ml_pipeline.drift import champion_training
-    from ml_pipeline.fast_cv import gather_scores
-    from ml_pipeline.model import param_grid
-    from ml_pipeline.training_data import train_and_test
-
-    config, run = settings_and_run(context)
+    config, _ = settings_and_run(context)
     dataset = config.declaration()
-    started_at = datetime.now(UTC)
     chunks = list(chunks or [])
-    with pipeline_connection(config) as connection:
-        reused = None if chunks else champion_training(connection, dataset.name)
-        if not chunks and reused is None:
-            raise RuntimeError(
-                f"{dataset.name} lost its champion since choose_tuning chose to reuse its parameters; "
-                "clear choose_tuning to search the grid."
-            )
-        train, test = train_and_test(connection, config, run)
-        champion = registry.champion(connection, dataset.name)
-    if reused:
-        report, decision = tuning.reused_report(
-            reused["best_params"], reused["version"], train, test, config.cv_folds, started_at
-        )
-    else:
+    if chunks:
+        import numpy as np
+
+        from ml_pipeline.fast_cv import gather_scores
+        from ml_pipeline.model import param_grid
+
         grid = param_grid(config, len(dataset.features))
         search = gather_scores(
             grid, [c["pca_sizes"] for c in chunks], [np.array(c["scores"]) for c in chunks]
         )
         started_at = datetime.fromisoformat(min(chunk["started_at"] for chunk in chunks))
-        report, decision = tuning.report_of(search, grid, train, test, config.cv_folds, started_at)
-    return {
-        "report": report.as_dict(),
-        "curves": plots.held_out_curves(np.asarray(test.labels), decision, dataset.classes),
-        "best_params": report.best_params,
-        "cv_mean_score": report.cv_mean_score,
-        "test_metrics": report.test_metrics,
-        "champion_today": champion and registry.champion_accuracy(Path(config.models_dir), champion, test),
-    }
+        return grid_pick(search, grid, config.cv_folds, started_at)
+
+    from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.drift import champion_training
+
+    with pipeline_connection(config) as connection:
+        reused = champion_training(connection, dataset.name)
+    if reused is None:
+        raise RuntimeError(
+            f"{dataset.name} lost its champion since choose_tuning chose to reuse its parameters; "
+            "clear choose_tuning to search the grid."
+        )
+    return reused_pick(reused["best_params"], reused["version"], config.cv_folds, datetime.now(UTC))
 
 
 @pipeline_task
-def save_results(fetched: dict, tuned: dict, **context) -> dict:
+def save_results(fetched: dict, refitted: dict, **context) -> dict:
     """One experiments row and a cv_results row per candidate."""
     from ml_pipeline import experiments
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.tuning_report import TuningReport
 
     config, run = settings_and_run(context)
-    report = TuningReport(**tuned["report"])
+    report = TuningReport(**refitted["report"])
     record = experiments.RunRecord(
         dag_run_id=run.run_id,
         dataset=config.dataset,
@@ -263,16 +250,30 @@ def store_best_params(**context) -> dict:
 
 @pipeline_task
 def refit_final_model(tuned: dict, **context) -> dict:
-    """The winner refit on all the training data (train and test), saved atomically with joblib in the
-    model store (promote_model registers it, once save_results has written the run's scores)."""
-    from ml_pipeline import model_files
+    """The pick, from one read of the training window: fitted on the train split and scored on the
+    test split, beside the champion on the same rows (for promote_model); then refit on the whole
+    window (train and test) and saved atomically with joblib in the model store. promote_model
+    registers it once save_results has written the run's scores."""
+    import numpy as np
+
+    from ml_pipeline import model_files, plots, registry, tuning
     from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.split import split_batch
     from ml_pipeline.training_data import training_window
 
     config, run = settings_and_run(context)
     dataset = config.declaration()
     with pipeline_connection(config) as connection:
         training = training_window(connection, config, run)
+        champion = registry.champion(connection, dataset.name)
+    train, test = split_batch(training, config.test_fraction, config.random_seed)
+    report, decision = tuning.test_pick(tuned, train, test)
+    del train
+    tested = {
+        "report": report.as_dict(),
+        "curves": plots.held_out_curves(np.asarray(test.labels), decision, dataset.classes),
+        "champion_today": champion and registry.champion_accuracy(Path(config.models_dir), champion, test),
+    }
     fingerprint = training.sha256()  # before the refit standardises the rows in place
     model = model_files.refit(training, tuned["best_params"], overwrite=True)
     path = model_path(config, run)
@@ -285,13 +286,15 @@ def refit_final_model(tuned: dict, **context) -> dict:
             "run_date": run.run_date.isoformat(),
             "params": tuned["best_params"],
             "cv_mean_score": tuned["cv_mean_score"],
-            "test_metrics": tuned["test_metrics"],
+            "test_metrics": report.test_metrics,
+            "tuning": tuned["tuning"],
+            "params_from_version": tuned.get("params_from_version"),
             "settings": config.as_dict(),
             **dataset.as_dict(),
         },
         data_sha256=fingerprint,
     )
-    return {"model_path": str(path), "sha256": sha256}
+    return {"model_path": str(path), "sha256": sha256, **tested}
 
 
 @pipeline_task
@@ -324,7 +327,7 @@ def check_drift(fetched: dict, **context) -> dict:
 
 
 @pipeline_task
-def promote_model(refitted: dict, drifted: dict, tuned: dict, **context) -> dict:
+def promote_model(refitted: dict, drifted: dict, **context) -> dict:
     """The refit model registered in the models table; then champion if its data has not drifted
     from the champion's, and it beats the champion's accuracy on today's test split by more than
     min_delta; else challenger (or, with on_drift=fail, a failed run when the data drifted)."""
@@ -345,10 +348,10 @@ def promote_model(refitted: dict, drifted: dict, tuned: dict, **context) -> dict
         )
 
     def champion_accuracy_today(champion: dict) -> float | None:
-        measured = tuned.get("champion_today")
+        measured = refitted.get("champion_today")
         if measured and measured["version"] == champion["version"]:
             return measured["accuracy"]
-        # Another run crowned a champion since pick_best_model measured the last one.
+        # Another run crowned a champion since refit_final_model measured the last one.
         with pipeline_connection(config) as connection:
             _, test = train_and_test(connection, config, run)
         return registry.champion_accuracy(Path(config.models_dir), champion, test)["accuracy"]
@@ -390,7 +393,7 @@ def announce_champion(promoted: dict, **context) -> dict:
 
 
 @pipeline_task
-def plot_experiment(tuned: dict, **context) -> dict:
+def plot_experiment(refitted: dict, **context) -> dict:
     """CV heatmap (when the grid was searched), ROC curve and confusion matrix as PNG files next to the
     model."""
     from ml_pipeline import plots
@@ -398,8 +401,8 @@ def plot_experiment(tuned: dict, **context) -> dict:
 
     config, run = settings_and_run(context)
     written = plots.plot_experiment(
-        TuningReport(**tuned["report"]),
-        tuned["curves"],
+        TuningReport(**refitted["report"]),
+        refitted["curves"],
         model_path(config, run),
         config.declaration().classes,
     )

@@ -1,5 +1,6 @@
-"""The tuning step: the grid searched by cross-validation on the training split (``fast_cv``), then
-the winner fitted on the whole training split and scored on the test split."""
+"""The tuning step: the grid searched by cross-validation on the training split (``fast_cv``), or
+the champion's parameters reused; then the pick fitted on the whole training split and scored on
+the test split."""
 
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from ml_pipeline.batch import Batch
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.fast_cv import (
-    SearchResult,
     apply_projection,
     cross_validate_grid,
     fit_projection,
     objective_for,
 )
 from ml_pipeline.model import C_PARAM, PCA_PARAM, param_grid
-from ml_pipeline.tuning_report import TuningReport
+from ml_pipeline.tuning_report import TuningReport, grid_pick
 
 
 def evaluate_on_test(train: Batch, test: Batch, params: dict) -> tuple[dict[str, float], np.ndarray]:
@@ -72,63 +72,18 @@ def tune(train: Batch, test: Batch, config: PipelineConfig) -> tuple[TuningRepor
     search = cross_validate_grid(
         train, grid, config.cv_folds, config.random_seed, config.n_jobs, config.cv_chunks
     )
-    return report_of(search, grid, train, test, config.cv_folds, started_at)
+    return test_pick(grid_pick(search, grid, config.cv_folds, started_at), train, test)
 
 
-def report_of(
-    search: SearchResult, grid: dict, train: Batch, test: Batch, folds: int, started_at: datetime
-) -> tuple[TuningReport, np.ndarray]:
-    """The search's report, with its winner fitted on the training split and scored on the test split;
-    and the winner's decision function on the test rows."""
-    best = search.best_params
-    metrics, decision = evaluate_on_test(train, test, best)
-    rows = [
-        {
-            "candidate": index,
-            "params": params,
-            "pca_n_components": params[PCA_PARAM],
-            "c": params[C_PARAM],
-            "mean_test_score": float(search.mean_scores[index]),
-            "std_test_score": float(search.std_scores[index]),
-            "rank_test_score": int(search.ranks[index]),
-        }
-        for index, params in enumerate(search.candidates)
-    ]
+def test_pick(pick: dict, train: Batch, test: Batch) -> tuple[TuningReport, np.ndarray]:
+    """The picked parameters fitted on the training split and scored on the test split: the whole
+    report, and the decision function on the test rows."""
+    metrics, decision = evaluate_on_test(train, test, pick["best_params"])
     report = TuningReport(
-        param_grid=grid,
-        candidates=rows,
-        best_params=best,
-        cv_folds=folds,
-        cv_mean_score=float(search.mean_scores[search.best_index]),
-        cv_std_score=float(search.std_scores[search.best_index]),
+        **pick,
         test_metrics=metrics,
         train_rows=len(train),
         test_rows=len(test),
-        started_at=started_at.isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
-    )
-    return report, decision
-
-
-def reused_report(
-    params: dict, champion_version: int, train: Batch, test: Batch, folds: int, started_at: datetime
-) -> tuple[TuningReport, np.ndarray]:
-    """The champion's parameters fitted on the training split and scored on the test split, without
-    a search: the report of a run whose tuning reused them."""
-    metrics, decision = evaluate_on_test(train, test, params)
-    report = TuningReport(
-        param_grid={name: [value] for name, value in params.items()},
-        candidates=[],
-        best_params=params,
-        cv_folds=folds,  # as configured; no CV ran
-        cv_mean_score=None,
-        cv_std_score=None,
-        test_metrics=metrics,
-        train_rows=len(train),
-        test_rows=len(test),
-        started_at=started_at.isoformat(),
-        finished_at=datetime.now(UTC).isoformat(),
-        tuning="reuse",
-        params_from_version=champion_version,
     )
     return report, decision
