@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import struct
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -164,13 +166,18 @@ def replace_batch(
     ``sha256`` is the batch's fingerprint if the caller has it already.
     """
     payload = copy_payload(dataset, batch, batch_date)
-    sketches = feature_quantiles(batch.features)
     counts = np.bincount(np.asarray(batch.labels), minlength=len(dataset.classes))
     columns = ["batch_date", "row_id", *dataset.features, dataset.label]
     copy = _statement(
         "copy_batch_rows", dataset, columns=query.SQL(", ").join(map(query.Identifier, columns))
     )
-    with connection.transaction(), connection.cursor() as cursor:
+    # The sketches are sorted while PostgreSQL stores the rows: the COPY mostly waits on the server.
+    with (
+        ThreadPoolExecutor(max_workers=1) as background,
+        connection.transaction(),
+        connection.cursor() as cursor,
+    ):
+        sketching = background.submit(feature_quantiles, batch.features)
         cursor.execute(
             _statement("delete_batch", dataset), {"dataset": dataset.name, "batch_date": batch_date}
         )
@@ -192,7 +199,7 @@ def replace_batch(
             for chunk in payload:
                 stream.write(chunk)
         stored = cursor.rowcount
-        save_quantiles(cursor, dataset, batch_date, sketches)
+        save_quantiles(cursor, dataset, batch_date, sketching.result())
         return stored
 
 
@@ -273,10 +280,17 @@ def load_batches(connection, dataset: Dataset, first_date: date, before_date: da
         layout += [(f"size_{index}", ">i4"), (f"value_{index}", ">f8")]
     layout = np.dtype([*layout, ("label_size", ">i4"), ("label", ">i2")])
     params = {"first_date": first_date, "before_date": before_date, "classes": list(dataset.classes)}
-    with connection.transaction(), connection.cursor() as cursor:
+    # A block is parsed in a second thread while the next one arrives (NumPy's copies let go of the
+    # GIL): the read takes about as long as the server takes to send the rows.
+    with (
+        ThreadPoolExecutor(max_workers=1) as parser,
+        connection.transaction(),
+        connection.cursor() as cursor,
+    ):
         count = cursor.execute(sql("count_batch_window"), {"dataset": dataset.name, **params}).fetchone()[0]
         features = np.empty((count, len(dataset.features)))
         labels = np.empty(count, dtype=np.int8)
+        parsing: deque[Future] = deque()
         pending, filled = bytearray(), 0
         with cursor.copy(statement, params) as copy:
             for chunk in copy:
@@ -284,14 +298,22 @@ def load_batches(connection, dataset: Dataset, first_date: date, before_date: da
                     chunk = bytes(chunk)[len(COPY_SIGNATURE) :]
                 pending += chunk
                 if len(pending) >= COPY_BLOCK_BYTES:
-                    if filled + len(pending) // layout.itemsize > count:
+                    block, pending = _whole_rows(pending, layout.itemsize)
+                    if filled + len(block) // layout.itemsize > count:
                         raise _miscounted(dataset, first_date, before_date, count)
-                    filled = _parse_rows(pending, layout, features, labels, filled)
+                    if len(parsing) == 2:  # at most two blocks held at once
+                        parsing.popleft().result()
+                    parsing.append(parser.submit(_parse_block, block, layout, features, labels, filled))
+                    filled += len(block) // layout.itemsize
+        for block_parsed in parsing:
+            block_parsed.result()
         if pending[-len(COPY_TRAILER) :] == COPY_TRAILER:
             del pending[-len(COPY_TRAILER) :]
-        if filled + len(pending) // layout.itemsize > count:
+        block, pending = _whole_rows(pending, layout.itemsize)
+        if filled + len(block) // layout.itemsize > count:
             raise _miscounted(dataset, first_date, before_date, count)
-        filled = _parse_rows(pending, layout, features, labels, filled)
+        _parse_block(block, layout, features, labels, filled)
+        filled += len(block) // layout.itemsize
     if filled != count or pending:
         raise _miscounted(dataset, first_date, before_date, count)
     return Batch(features, labels, dataset.features)
@@ -306,14 +328,18 @@ def _miscounted(dataset: Dataset, first_date: date, before_date: date, count: in
     )
 
 
-def _parse_rows(pending: bytearray, layout: np.dtype, features, labels, filled: int) -> int:
-    """Move the whole rows at the start of ``pending`` into ``features`` and ``labels``; return the
-    new count of rows filled. A partial row stays in ``pending`` for the next chunk."""
-    whole = len(pending) // layout.itemsize
-    rows = np.frombuffer(pending, dtype=layout, count=whole)
+def _whole_rows(pending: bytearray, row_bytes: int) -> tuple[bytearray, bytearray]:
+    """``pending`` cut after its last whole row: the whole rows, and the start of the next one."""
+    cut = len(pending) - len(pending) % row_bytes
+    rest = pending[cut:]
+    del pending[cut:]
+    return pending, rest
+
+
+def _parse_block(block: bytearray, layout: np.dtype, features, labels, first: int) -> None:
+    """Move the whole rows of ``block`` into ``features`` and ``labels`` from row ``first`` on."""
+    rows = np.frombuffer(block, dtype=layout)
+    end = first + len(rows)
     for index in range(features.shape[1]):
-        features[filled : filled + whole, index] = rows[f"value_{index}"]
-    labels[filled : filled + whole] = rows["label"]
-    del rows
-    del pending[: whole * layout.itemsize]
-    return filled + whole
+        features[first:end, index] = rows[f"value_{index}"]
+    labels[first:end] = rows["label"]

@@ -38,33 +38,21 @@ def held_out_curves(labels: np.ndarray, decision: np.ndarray, classes: tuple) ->
 def plot_experiment(report: TuningReport, curves: dict, model_path: Path, classes: tuple) -> list[Path]:
     """Mean CV accuracy over PCA size x C (heatmap), ROC curve and confusion matrix (from
     ``held_out_curves``), as PNG files named after the model (``<model>.cv_heatmap.png``,
-    ``<model>.roc.png``, ``<model>.confusion.png``), with the class labels as declared."""
+    ``<model>.roc.png``, ``<model>.confusion.png``), with the class labels as declared.
+
+    Drawn with Matplotlib alone, as scikit-learn's RocCurveDisplay and ConfusionMatrixDisplay draw
+    them: the figures are all in ``curves``, and importing ``sklearn.metrics`` would double the task's
+    time."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no screen
     import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
     stem = model_path.with_suffix("")
     figures = [(_cv_heatmap(report, plt), "cv_heatmap")] if report.candidates else []
-
-    roc, axes = plt.subplots(figsize=(5, 5))
-    for curve in curves["roc"]:
-        RocCurveDisplay(fpr=np.array(curve["fpr"]), tpr=np.array(curve["tpr"]), roc_auc=curve["auc"]).plot(
-            ax=axes, name=curve["name"]
-        )
-    axes.plot([0, 1], [0, 1], "k--", linewidth=0.8)
-    axes.set_title(f"ROC on the test split ({curves['rows']} rows)")
-
-    size = max(4.5, 1.2 * len(classes))
-    confusion, axes = plt.subplots(figsize=(size + 0.5, size))
-    ConfusionMatrixDisplay(np.array(curves["confusion"]), display_labels=[str(c) for c in classes]).plot(
-        ax=axes, colorbar=False
-    )
-    axes.set_title(f"Test split: accuracy {report.test_metrics['accuracy']:.4f}")
-
+    figures += [(_roc(curves, plt), "roc"), (_confusion(report, curves, classes, plt), "confusion")]
     written = []
-    for figure, name in (*figures, (roc, "roc"), (confusion, "confusion")):
+    for figure, name in figures:
         path = stem.with_name(f"{stem.name}.{name}.png")
         figure.tight_layout()
         with atomic_writer(path) as stream:
@@ -72,6 +60,42 @@ def plot_experiment(report: TuningReport, curves: dict, model_path: Path, classe
         plt.close(figure)
         written.append(path)
     return written
+
+
+def _roc(curves: dict, plt):
+    figure, axes = plt.subplots(figsize=(5, 5))
+    for curve in curves["roc"]:
+        axes.plot(curve["fpr"], curve["tpr"], label=f"{curve['name']} (AUC = {curve['auc']:.3f})")
+    axes.plot([0, 1], [0, 1], "k--", linewidth=0.8)
+    axes.set(
+        xlabel="False positive rate",
+        ylabel="True positive rate",
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.01),
+        aspect="equal",
+    )
+    axes.legend(loc="lower right")
+    axes.set_title(f"ROC on the test split ({curves['rows']} rows)")
+    return figure
+
+
+def _confusion(report: TuningReport, curves: dict, classes: tuple, plt):
+    matrix = np.array(curves["confusion"])
+    size = max(4.5, 1.2 * len(classes))
+    figure, axes = plt.subplots(figsize=(size + 0.5, size))
+    axes.imshow(matrix, cmap="viridis")
+    labels = [str(c) for c in classes]
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set(xlabel="Predicted label", ylabel="True label")
+    middle = (matrix.max() + matrix.min()) / 2
+    for (row, column), count in np.ndenumerate(matrix):
+        # Dark text on the bright cells, light on the dark ones.
+        axes.text(
+            column, row, f"{count:,}", ha="center", va="center", color="black" if count > middle else "white"
+        )
+    axes.set_title(f"Test split: accuracy {report.test_metrics['accuracy']:.4f}")
+    return figure
 
 
 def _cv_heatmap(report: TuningReport, plt):
