@@ -251,9 +251,11 @@ def store_best_params(**context) -> dict:
 @pipeline_task
 def refit_final_model(tuned: dict, **context) -> dict:
     """The pick, from one read of the training window: fitted on the train split and scored on the
-    test split, beside the champion on the same rows (for promote_model); then refit on the whole
-    window (train and test) and saved atomically with joblib in the model store. promote_model
+    test split, beside the champion on the same rows (for promote_model); and meanwhile refit on the
+    whole window (train and test), saved atomically with joblib in the model store. promote_model
     registers it once save_results has written the run's scores."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
 
     from ml_pipeline import model_files, plots, registry, tuning
@@ -267,15 +269,22 @@ def refit_final_model(tuned: dict, **context) -> dict:
         training = training_window(connection, config, run)
         champion = registry.champion(connection, dataset.name)
     train, test = split_batch(training, config.test_fraction, config.random_seed)
-    report, decision = tuning.test_pick(tuned, train, test)
-    del train
-    tested = {
-        "report": report.as_dict(),
-        "curves": plots.held_out_curves(np.asarray(test.labels), decision, dataset.classes),
-        "champion_today": champion and registry.champion_accuracy(Path(config.models_dir), champion, test),
-    }
+
+    def scored_on_test() -> tuple:
+        report, decision = tuning.test_pick(tuned, train, test)
+        return report, {
+            "report": report.as_dict(),
+            "curves": plots.held_out_curves(np.asarray(test.labels), decision, dataset.classes),
+            "champion_today": champion
+            and registry.champion_accuracy(Path(config.models_dir), champion, test),
+        }
+
     fingerprint = training.sha256()  # before the refit standardises the rows in place
-    model = model_files.refit(training, tuned["best_params"], overwrite=True)
+    # The two fits side by side: NumPy's and SciPy's number crunching lets go of the GIL.
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        testing = beside.submit(scored_on_test)
+        model = model_files.refit(training, tuned["best_params"], overwrite=True)
+        report, tested = testing.result()
     path = model_path(config, run)
     sha256 = model_files.save_model(model, path)
     model_files.write_metadata(
