@@ -596,8 +596,8 @@ def print_scaling(single: dict, chunks: list[dict]) -> None:
     """The expected CV time with more workers of this machine's size, from the measured figures.
 
     A chunk costs a start, a read of the batch, the folds' projections (the same for every chunk),
-    and its share of the fits; pick_best_model gathers. Fits cost k + FIT_COST_OFFSET per PCA size k.
-    All but the start grow with the rows (10M: the 1M figures x 10).
+    and its share of the fits; pick_best_model gathers (reading no rows). Fits cost k + FIT_COST_OFFSET
+    per PCA size k. All but the start and the gather grow with the rows (10M: the 1M figures x 10).
     """
     (whole,) = [t for t in single["tasks"] if t["task"].startswith("cross_validate_chunk")]
     gather = next(t for t in single["tasks"] if t["task"] == "pick_best_model")["seconds"]
@@ -619,7 +619,7 @@ def print_scaling(single: dict, chunks: list[dict]) -> None:
             share = max(sum(k + FIT_COST_OFFSET for k in part) for part in parts) / sum(
                 k + FIT_COST_OFFSET for k in sizes
             )
-            seconds = start + scale_rows * (whole["read"] + projection + fits * share + gather)
+            seconds = start + scale_rows * (whole["read"] + projection + fits * share) + gather
             baseline = baseline or seconds
             scaling.setdefault(workers, []).extend([seconds, baseline / seconds])
     for workers, (one, up_one, ten, up_ten) in scaling.items():

@@ -102,7 +102,8 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
         "save_results",
     }
     assert upstream(dag, "after_crossvalidation.announce_champion") == {"after_crossvalidation.promote_model"}
-    assert upstream(dag, "after_crossvalidation.plot_experiment") == {"after_crossvalidation.refit_final_model"}
+    refit = "after_crossvalidation.refit_final_model"
+    assert upstream(dag, "after_crossvalidation.plot_experiment") == {refit}
 
 
 def test_the_cross_validation_is_mapped_over_the_chunks_split_batch_plans(dag):

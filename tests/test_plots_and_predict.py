@@ -1,5 +1,7 @@
 """What a user looks at: the run's plots, and predictions from the champion."""
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -179,3 +181,23 @@ def test_predict_before_any_run_says_to_run_the_pipeline(postgres_server, monkey
     assert "There is no champion model of dataset breast_cancer yet: run the pipeline first" in (
         capsys.readouterr().err
     )
+
+
+def test_the_plots_are_drawn_without_importing_scikit_learn(tmp_path):
+    """plot_experiment draws what XCom carries with Matplotlib alone: importing sklearn.metrics for its
+    Display classes would double the task's time."""
+    script = f"""
+import sys
+from pathlib import Path
+import subprocess
+import sys
+from types import SimpleNamespace
+from ml_pipeline.plots import plot_experiment
+report = SimpleNamespace(candidates=[], test_metrics={{"accuracy": 0.9}})
+curves = {{"rows": 4, "roc": [{{"name": "best model", "fpr": [0, 0.5, 1], "tpr": [0, 1, 1], "auc": 0.75}}],
+          "confusion": [[2, 0], [1, 1]]}}
+written = plot_experiment(report, curves, Path({str(tmp_path / "model.joblib")!r}), ("no", "yes"))
+print(len(written), sorted(name for name in sys.modules if name.split(".")[0] in ("sklearn", "scipy")))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["2", "[]"]
