@@ -164,3 +164,35 @@ def test_a_refit_that_overwrites_its_rows_gives_the_same_model(cancer, report):
     assert not np.array_equal(spent.features, cancer.features), "the rows were standardised in place"
     np.testing.assert_allclose(lean.predict_proba(cancer.features), usual.predict_proba(cancer.features))
     assert lean.named_steps["scaler"].copy, "the saved model does not overwrite what it scores"
+
+
+def test_a_saved_model_is_kept_only_for_the_same_rows_parameters_and_file(tmp_path, cancer, report):
+    from ml_pipeline.model_files import unchanged_model, write_metadata
+
+    path = tmp_path / "model.joblib"
+    assert unchanged_model(path, cancer.sha256(), report.best_params) is None, "nothing saved yet"
+    sha256 = save_model(refit(cancer, report.best_params), path)
+    write_metadata(path, cancer, {"params": report.best_params, "model_sha256": sha256})
+
+    assert unchanged_model(path, cancer.sha256(), report.best_params) == sha256
+    assert unchanged_model(path, "other rows", report.best_params) is None
+    other_params = {**report.best_params, "classifier__C": report.best_params["classifier__C"] * 10}
+    assert unchanged_model(path, cancer.sha256(), other_params) is None
+    path.write_bytes(path.read_bytes() + b"\0")
+    assert unchanged_model(path, cancer.sha256(), report.best_params) is None, "the file was changed"
+
+
+def test_a_model_saved_again_for_a_recorded_run_is_recorded_again(db, report):
+    from ml_pipeline.experiments import record_refit
+    from ml_pipeline.registry import register_model
+
+    relative = Path("2026-04-05/model.joblib")
+    record_refit(db, "breast_cancer", "run-1", relative, "a" * 64)  # a first run: no rows yet
+    assert db.execute("SELECT count(*) FROM experiments").fetchone() == (0,)
+
+    save_experiment(db, record(), report)
+    record_model_file(db, "breast_cancer", "run-1", relative, "f" * 64)
+    register_model(db, "breast_cancer", "run-1", relative, "f" * 64, (0, 1))
+    record_refit(db, "breast_cancer", "run-1", relative, "b" * 64)
+    assert db.execute("SELECT model_sha256 FROM experiments").fetchone() == ("b" * 64,)
+    assert db.execute("SELECT sha256 FROM models").fetchone() == ("b" * 64,)

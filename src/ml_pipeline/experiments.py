@@ -92,3 +92,18 @@ def record_model_file(connection, dataset: str, dag_run_id: str, relative_path: 
     for_run(
         connection, "record_model", dataset, dag_run_id, model_path=str(relative_path), model_sha256=sha256
     )
+
+
+def record_refit(connection, dataset: str, dag_run_id: str, relative_path: Path, sha256: str) -> None:
+    """A model file saved again for a run already recorded (a cleared refit): its rows follow the file.
+    A first run has no rows yet and nothing changes; promote_model records the file then."""
+    with connection.transaction():
+        connection.execute(
+            sql("record_refit"),
+            {
+                "dataset": dataset,
+                "dag_run_id": dag_run_id,
+                "model_path": str(relative_path),
+                "model_sha256": sha256,
+            },
+        )

@@ -43,13 +43,36 @@ def write_metadata(model_path: Path, training: Batch, facts: dict, data_sha256: 
         "model_file": model_path.name,
         "data_sha256": data_sha256 or training.sha256(),
         "data_rows": len(training),
+        **_libraries(),
+        **facts,
+    }
+    return write_text_atomically(metadata_path(model_path), json.dumps(metadata, indent=2, default=str))
+
+
+def _libraries() -> dict:
+    return {
         "python": platform.python_version(),
         "scikit-learn": sklearn.__version__,
         "joblib": joblib.__version__,
         "numpy": np.__version__,
-        **facts,
     }
-    return write_text_atomically(metadata_path(model_path), json.dumps(metadata, indent=2, default=str))
+
+
+def unchanged_model(path: Path, data_sha256: str, params: dict) -> str | None:
+    """The sha256 of the model saved at ``path``, if it was fitted with ``params`` on the rows
+    fingerprinted ``data_sha256`` by these libraries and is still the file its metadata recorded
+    (``model_sha256``); else None.
+
+    A re-run keeps that file rather than refitting: pickles of equal models need not be equal byte
+    for byte, and the registry and the champion link hold the sha256 of the file first saved.
+    """
+    try:
+        recorded = json.loads(metadata_path(path).read_text())
+        actual = sha256_of(path)
+    except (OSError, ValueError):
+        return None
+    expected = {**_libraries(), "data_sha256": data_sha256, "params": params, "model_sha256": actual}
+    return actual if all(recorded.get(key) == value for key, value in expected.items()) else None
 
 
 def save_model(model: Pipeline, path: Path) -> str:

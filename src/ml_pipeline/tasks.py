@@ -260,6 +260,7 @@ def refit_final_model(tuned: dict, **context) -> dict:
 
     from ml_pipeline import model_files, plots, registry, tuning
     from ml_pipeline.db import pipeline_connection
+    from ml_pipeline.experiments import record_refit
     from ml_pipeline.split import split_batch
     from ml_pipeline.training_data import training_window
 
@@ -280,13 +281,20 @@ def refit_final_model(tuned: dict, **context) -> dict:
         }
 
     fingerprint = training.sha256()  # before the refit standardises the rows in place
-    # The two fits side by side: NumPy's and SciPy's number crunching lets go of the GIL.
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        testing = beside.submit(scored_on_test)
-        model = model_files.refit(training, tuned["best_params"], overwrite=True)
-        report, tested = testing.result()
     path = model_path(config, run)
-    sha256 = model_files.save_model(model, path)
+    sha256 = model_files.unchanged_model(path, fingerprint, tuned["best_params"])
+    if sha256:
+        log.info("Keeping %s: this run saved it from the same rows and parameters.", path)
+        report, tested = scored_on_test()
+    else:
+        # The two fits side by side: NumPy's and SciPy's number crunching lets go of the GIL.
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            testing = beside.submit(scored_on_test)
+            model = model_files.refit(training, tuned["best_params"], overwrite=True)
+            report, tested = testing.result()
+        sha256 = model_files.save_model(model, path)
+        with pipeline_connection(config) as connection:
+            record_refit(connection, dataset.name, run.run_id, path.relative_to(config.models_dir), sha256)
     model_files.write_metadata(
         path,
         training,
@@ -298,6 +306,7 @@ def refit_final_model(tuned: dict, **context) -> dict:
             "test_metrics": report.test_metrics,
             "tuning": tuned["tuning"],
             "params_from_version": tuned.get("params_from_version"),
+            "model_sha256": sha256,
             "settings": config.as_dict(),
             **dataset.as_dict(),
         },
