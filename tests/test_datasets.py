@@ -3,6 +3,8 @@
 import gzip
 import json
 import shutil
+import subprocess
+import sys
 import uuid
 from datetime import date
 from urllib.parse import parse_qs, urlparse
@@ -121,6 +123,24 @@ def test_a_drop_folder_csv_with_string_labels_and_other_headers(datasets, tmp_pa
     assert batch.feature_names == ("customer_age", "monthly_spend", "support_calls")
     np.testing.assert_array_equal(batch.features[:, 2], frame["SUPPORT CALLS"])
     np.testing.assert_array_equal(batch.labels, (frame.Outcome == "churned").astype(int))
+
+
+def test_a_fetch_from_a_file_imports_no_scikit_learn(datasets, tmp_path):
+    """Importing scikit-learn takes longer than reading a day's file; only its own sources need it."""
+    folder = tmp_path / "data" / "incoming" / "churn"
+    folder.mkdir(parents=True)
+    churn_frame().to_csv(folder / f"{DAY}.csv", index=False)
+    script = f"""
+import sys
+from datetime import date
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.data_source import fetch_batch
+config = PipelineConfig(dataset="churn", datasets_dir={str(datasets)!r}, data_dir={str(tmp_path / "data")!r},
+                        cv_folds=3)
+print(len(fetch_batch(config, date.fromisoformat({DAY.isoformat()!r})).batch), "sklearn" in sys.modules)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [str(len(churn_frame())), "False"]
 
 
 def test_gzip_and_parquet_files_read_the_same(datasets, tmp_path):

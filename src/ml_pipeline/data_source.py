@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import sklearn.datasets
-from sklearn.datasets import make_classification
 
 from ml_pipeline.batch import Batch
 from ml_pipeline.config import PipelineConfig
@@ -28,6 +26,8 @@ from ml_pipeline.validation import (
 
 def sklearn_table(dataset: Dataset) -> pa.Table:
     """A table bundled with scikit-learn, with its own column names and the label as declared."""
+    import sklearn.datasets  # here, not at the top: a fetch from a file needs no scikit-learn
+
     bunch = getattr(sklearn.datasets, f"load_{dataset.source.table}")()
     columns = {name: bunch.data[:, index] for index, name in enumerate(bunch.feature_names)}
     labels = bunch.target if isinstance(dataset.classes[0], int) else bunch.target_names[bunch.target]
@@ -43,6 +43,8 @@ def synthetic_batch(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) 
     """A seeded batch shaped like ``dataset``: its features, its number of classes. With ``shift``,
     the first third of its features are moved by that many of their standard deviations: a batch
     from a drifted distribution."""
+    from sklearn.datasets import make_classification
+
     n_features, n_classes = len(dataset.features), len(dataset.classes)
     informative = max(math.ceil(n_features / 3), math.ceil(math.log2(2 * n_classes)))
     features, labels = make_classification(
