@@ -118,7 +118,7 @@ def split_batch(fetched: dict, **context) -> list[dict]:
     consecutive PCA sizes, each with the split's sizes.
 
     Each task that needs the rows reads the window from the database and splits it the same way
-    (``training_data.train_and_test``): no task depends on another's disk.
+    (``training_data.split_window``): no task depends on another's disk.
     """
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.fast_cv import grid_chunks
@@ -261,15 +261,14 @@ def refit_final_model(tuned: dict, **context) -> dict:
     from ml_pipeline import model_files, plots, registry, tuning
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.experiments import record_refit
-    from ml_pipeline.split import split_batch
-    from ml_pipeline.training_data import training_window
+    from ml_pipeline.training_data import split_window, training_window
 
     config, run = settings_and_run(context)
     dataset = config.declaration()
     with pipeline_connection(config) as connection:
         training = training_window(connection, config, run)
         champion = registry.champion(connection, dataset.name)
-    train, test = split_batch(training, config.test_fraction, config.random_seed)
+    train, test = split_window(training, config)
 
     def scored_on_test() -> tuple:
         report, decision = tuning.test_pick(tuned, train, test)

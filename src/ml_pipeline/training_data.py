@@ -70,6 +70,11 @@ def training_window(connection, config: PipelineConfig, run: RunKey) -> Batch:
         return load_batches(connection, dataset, *_window(config, run))
 
 
-def train_and_test(connection, config: PipelineConfig, run: RunKey) -> tuple[Batch, Batch]:
+def split_window(window: Batch, config: PipelineConfig) -> tuple[Batch, Batch]:
     """The training window split stratified into train and test, the same way in every task."""
-    return split_batch(training_window(connection, config, run), config.test_fraction, config.random_seed)
+    return split_batch(window, config.test_fraction, config.random_seed)
+
+
+def train_and_test(connection, config: PipelineConfig, run: RunKey) -> tuple[Batch, Batch]:
+    """The run's training window, read and split into train and test."""
+    return split_window(training_window(connection, config, run), config)
