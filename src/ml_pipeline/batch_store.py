@@ -292,28 +292,30 @@ def load_batches(connection, dataset: Dataset, first_date: date, before_date: da
         labels = np.empty(count, dtype=np.int8)
         parsing: deque[Future] = deque()
         pending, filled = bytearray(), 0
+
+        def parse_whole_rows() -> None:
+            """Hand the whole rows of ``pending`` to the parser; keep a partial row for the next chunk."""
+            nonlocal pending, filled
+            block, pending = _whole_rows(pending, layout.itemsize)
+            if filled + len(block) // layout.itemsize > count:
+                raise _miscounted(dataset, first_date, before_date, count)
+            if len(parsing) == 2:  # at most two blocks held at once
+                parsing.popleft().result()
+            parsing.append(parser.submit(_parse_block, block, layout, features, labels, filled))
+            filled += len(block) // layout.itemsize
+
         with cursor.copy(statement, params) as copy:
             for chunk in copy:
                 if not filled and not pending:
                     chunk = bytes(chunk)[len(COPY_SIGNATURE) :]
                 pending += chunk
                 if len(pending) >= COPY_BLOCK_BYTES:
-                    block, pending = _whole_rows(pending, layout.itemsize)
-                    if filled + len(block) // layout.itemsize > count:
-                        raise _miscounted(dataset, first_date, before_date, count)
-                    if len(parsing) == 2:  # at most two blocks held at once
-                        parsing.popleft().result()
-                    parsing.append(parser.submit(_parse_block, block, layout, features, labels, filled))
-                    filled += len(block) // layout.itemsize
-        for block_parsed in parsing:
-            block_parsed.result()
+                    parse_whole_rows()
         if pending[-len(COPY_TRAILER) :] == COPY_TRAILER:
             del pending[-len(COPY_TRAILER) :]
-        block, pending = _whole_rows(pending, layout.itemsize)
-        if filled + len(block) // layout.itemsize > count:
-            raise _miscounted(dataset, first_date, before_date, count)
-        _parse_block(block, layout, features, labels, filled)
-        filled += len(block) // layout.itemsize
+        parse_whole_rows()
+        for block_parsed in parsing:
+            block_parsed.result()
     if filled != count or pending:
         raise _miscounted(dataset, first_date, before_date, count)
     return Batch(features, labels, dataset.features)
