@@ -20,8 +20,9 @@ schedule its declaration gives.
    skips them. **pick_best_model** ranks the candidates (or takes the champion's parameters).
 4. **after_crossvalidation**: **refit_final_model**, from one read of the training window, fits the
    pick on the train split and scores it, and the champion, on the test split, then refits it on the
-   whole window, saved with joblib under `models/`; then in parallel **save_results** (`experiments`,
-   `cv_results`, then **store_best_params**), the plots, and **promote_model**: registered, and
+   whole window, saved with joblib under `models/`; then in parallel, in the same group,
+   **save_results** (`experiments`, `cv_results`, then **store_best_params**), the plots, and
+   **promote_model**: registered, and
    champion if no feature drifted above `drift_threshold` and it beats the champion on the same test
    split by more than `min_delta`, else challenger; `models/<dataset>/champion` follows, and
    **announce_champion** updates the dataset's champion Asset, which schedules its scoring DAG
@@ -112,17 +113,19 @@ for dataset in declared(CONFIG.datasets_dir):
         # which then reads no rows and runs while the batch is fetched.
         tuning >> [chunks, tuned]
 
+        # No edge leaves the group: the UI orders task groups to draw them, and a group that fed an
+        # outside task feeding it again left the Grid, Graph and Gantt empty.
         with TaskGroup("after_crossvalidation"):
             # The pick is scored on the test split and refit on the whole window from one read of the
             # rows; then the results are saved, and the model registered once they are.
             refitted = tasks.refit_final_model(tuned)
             tasks.plot_experiment(refitted)
+            saved = tasks.save_results(fetched, refitted)
             promoted = tasks.promote_model(refitted, drifted)
             stored = tasks.store_best_params()
+            saved >> [stored, promoted]
             tasks.announce_champion.override(outlets=[champion_asset(dataset)])(promoted)
 
-        saved = tasks.save_results(fetched, refitted)
-        saved >> [stored, promoted]
         fetched >> refitted
         # The batch needs only its own tables; the others are made while it is fetched.
         [create["batches"], batch_table, wait_for_batch_file] >> fetched

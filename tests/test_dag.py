@@ -93,13 +93,14 @@ def test_tasks_are_wired_in_the_documented_shape(dag):
     assert dag.get_task("pick_best_model").trigger_rule == "none_failed_min_one_success"
     # One read of the rows scores the pick on the test split and refits it; the results saved after.
     assert upstream(dag, "after_crossvalidation.refit_final_model") == {"fetch_batch", "pick_best_model"}
-    assert upstream(dag, "save_results") == {"fetch_batch", "after_crossvalidation.refit_final_model"}
-    assert upstream(dag, "after_crossvalidation.store_best_params") == {"save_results"}
+    saved = "after_crossvalidation.save_results"
+    assert upstream(dag, saved) == {"fetch_batch", "after_crossvalidation.refit_final_model"}
+    assert upstream(dag, "after_crossvalidation.store_best_params") == {saved}
     # The model is registered (in promote_model) once the results are saved.
     assert upstream(dag, "after_crossvalidation.promote_model") == {
         "after_crossvalidation.refit_final_model",
         "check_drift",
-        "save_results",
+        saved,
     }
     assert upstream(dag, "after_crossvalidation.announce_champion") == {"after_crossvalidation.promote_model"}
     refit = "after_crossvalidation.refit_final_model"
@@ -120,18 +121,89 @@ def test_after_the_refit_the_plots_results_and_promotion_run_in_parallel(dag):
     assert set(group.children) == {
         "after_crossvalidation.store_best_params",
         "after_crossvalidation.refit_final_model",
+        "after_crossvalidation.save_results",
         "after_crossvalidation.promote_model",
         "after_crossvalidation.announce_champion",
         "after_crossvalidation.plot_experiment",
     }
-    plot, store, promote = (
+    plot, save, store, promote = (
         dag.get_task(f"after_crossvalidation.{name}")
-        for name in ("plot_experiment", "store_best_params", "promote_model")
+        for name in ("plot_experiment", "save_results", "store_best_params", "promote_model")
     )
-    for other in (store, promote):
+    for other in (save, store, promote):
         assert other.task_id not in plot.get_flat_relative_ids(upstream=False)
         assert plot.task_id not in other.get_flat_relative_ids(upstream=False)
     assert store.task_id not in promote.get_flat_relative_ids(upstream=False)
+
+
+EXTRA_DECLARATION = """
+label = "outcome"
+classes = ["no", "yes"]
+features = ["a", "b", "c"]
+schedule = "0 6 * * 1-5"
+
+[source]
+kind = "synthetic"
+"""
+
+
+@pytest.fixture(scope="module")
+def drawn_dags(tmp_path_factory):
+    """Every DAG of dags/, for the shipped datasets and one more declared here, as the API server
+    holds them: serialised and read back."""
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from samples import DATASETS_DIR
+
+    declarations = tmp_path_factory.mktemp("datasets")
+    for shipped in DATASETS_DIR.glob("*.toml"):
+        shutil.copy(shipped, declarations)
+    (declarations / "renewals.toml").write_text(EXTRA_DECLARATION)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ML_PIPELINE_DATASETS_DIR", str(declarations))
+        bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    return {
+        dag_id: DagSerialization.from_dict(DagSerialization.to_dict(dag)) for dag_id, dag in bag.dags.items()
+    }
+
+
+def test_the_ui_can_draw_every_dag_graph_grid_and_gantt(drawn_dags):
+    """What /ui/structure/structure_data and /ui/grid/structure compute; a group that an outside task
+    feeds back into makes both fail (AirflowDagCycleException), and the views stay empty."""
+    from airflow.api_fastapi.core_api.services.ui.task_group import (
+        get_task_group_children_getter,
+        task_group_to_dict,
+        task_group_to_dict_grid,
+    )
+    from airflow.utils.dag_edges import dag_edges
+
+    assert sorted(drawn_dags) == [
+        "ml_pipeline", "ml_pipeline_renewals", "ml_pipeline_wine",
+        "ml_scoring", "ml_scoring_renewals", "ml_scoring_wine",
+    ]  # fmt: skip
+    for dag_id, dag in drawn_dags.items():
+        groups = dag.task_group.get_task_group_dict()
+        graph = [task_group_to_dict(child, group_dict=groups) for child in dag.task_group.topological_sort()]
+        grid = [
+            task_group_to_dict_grid(child, group_dict=groups)
+            for child in get_task_group_children_getter()(dag.task_group, groups)
+        ]
+
+        def leaves(nodes):
+            for node in nodes:
+                if node.get("children"):
+                    yield from leaves(node["children"])
+                elif node.get("type") != "join":  # the dots drawn where a group's edges meet
+                    yield node["id"]
+
+        assert sorted(leaves(graph)) == sorted(dag.task_ids), dag_id
+        assert sorted(leaves(grid)) == sorted(dag.task_ids), dag_id
+        drawn = {node for edge in dag_edges(dag) for node in (edge["source_id"], edge["target_id"])}
+        assert set(dag.task_ids) <= drawn or len(dag.task_ids) == 1, dag_id
 
 
 def test_schedule_and_run_policy(dag):

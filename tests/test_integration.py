@@ -120,7 +120,7 @@ def test_run_prints_every_task_and_a_summary(stack):
         "split_batch",
         "cross_validate_chunk[0]",
         "pick_best_model",
-        "save_results",
+        "after_crossvalidation.save_results",
         "after_crossvalidation.store_best_params",
         "after_crossvalidation.refit_final_model",
     ):
@@ -224,7 +224,11 @@ def test_clearing_tasks_and_running_them_again_changes_nothing(stack):
         "/api/v2/dags/ml_pipeline/clearTaskInstances",
         {
             "dag_run_id": run_id,
-            "task_ids": ["fetch_batch", "save_results", "after_crossvalidation.refit_final_model"],
+            "task_ids": [
+                "fetch_batch",
+                "after_crossvalidation.save_results",
+                "after_crossvalidation.refit_final_model",
+            ],
             "include_downstream": False,
             "only_failed": False,
             "dry_run": False,
