@@ -15,6 +15,7 @@ predict --input data/rows.csv`), where the compose file sets the connection.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from pathlib import Path
@@ -63,7 +64,12 @@ def promote(args, config: PipelineConfig) -> int:
     with pipeline_connection(config) as connection:
         try:
             decision = promote_if_better(
-                connection, args.version, 0.0, force=True, forced_by="the promote command"
+                connection,
+                args.version,
+                0.0,
+                force=True,
+                forced_by="the promote command",
+                promoted_by=getpass.getuser(),
             )
         except LookupError as error:
             print(str(error), file=sys.stderr)

@@ -25,8 +25,9 @@ class RunRecord:
     settings: dict
 
 
-def save_experiment(connection, record: RunRecord, report: TuningReport) -> int:
-    """Write the run's experiments row and all its cv_results rows in one transaction.
+def save_experiment(connection, record: RunRecord, report: TuningReport, curves: dict | None = None) -> int:
+    """Write the run's experiments row, with the winner's ROC curves and confusion matrix on the test
+    split (``plots.held_out_curves``), and all its cv_results rows in one transaction.
 
     Re-running the same DAG run replaces both, so a run never has two experiments or stale candidates.
     """
@@ -57,6 +58,7 @@ def save_experiment(connection, record: RunRecord, report: TuningReport) -> int:
                 "test_rows": report.test_rows,
                 "tuning": report.tuning,
                 "params_from_version": report.params_from_version,
+                "test_curves": curves and Jsonb(curves),
             },
         )
         experiment_id = cursor.fetchone()[0]

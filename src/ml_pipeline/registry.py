@@ -48,6 +48,7 @@ def promote_if_better(
     forced_by: str = "force_promote",
     rescore: Callable[[dict], float | None] | None = None,
     drift: str | None = None,
+    promoted_by: str | None = None,
 ) -> Decision:
     """Make ``version`` the champion if its test accuracy beats the champion's by more than
     ``min_delta`` (or ``force``, from ``forced_by``); otherwise keep it as a challenger. Says why.
@@ -56,7 +57,7 @@ def promote_if_better(
     both are judged on the same rows; without it, or if it gives None (the champion's file cannot be
     loaded), the champion's accuracy on the test split of its own day is used, and the reason says so.
     ``drift`` says how today's data drifted from the champion's, if it did: the model then stays a
-    challenger, unless forced.
+    challenger, unless forced. ``promoted_by`` names who asked for it, when a person did.
     """
     with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(sql("lock_registry"))
@@ -69,7 +70,9 @@ def promote_if_better(
                 version, new["dataset"], False, f"version {version} is already the champion", version
             )
         if old is None:
-            return _crown(cursor, new, None, f"version {version} is the first model of {new['dataset']}")
+            return _crown(
+                cursor, new, None, f"version {version} is the first model of {new['dataset']}", promoted_by
+            )
         today = rescore(old) if rescore is not None else None
         if today is None:
             champion_accuracy = old["test_accuracy"]
@@ -85,25 +88,31 @@ def promote_if_better(
             )
         if force:
             despite = f"; despite {drift}" if drift else ""
-            return _crown(cursor, new, old, f"promoted by {forced_by} ({comparison}{despite})")
+            return _crown(cursor, new, old, f"promoted by {forced_by} ({comparison}{despite})", promoted_by)
         if drift:
             reason = f"kept as a challenger: {drift} ({comparison})"
             _set_status(cursor, version, "challenger", reason)
             return Decision(version, new["dataset"], False, reason, old["version"])
         if new["test_accuracy"] > champion_accuracy + min_delta:
-            return _crown(cursor, new, old, f"{comparison}: better by more than min_delta {min_delta:g}")
+            reason = f"{comparison}: better by more than min_delta {min_delta:g}"
+            return _crown(cursor, new, old, reason, promoted_by)
         reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
         _set_status(cursor, version, "challenger", reason)
         return Decision(version, new["dataset"], False, reason, old["version"])
 
 
-def _crown(cursor, new: dict, old: dict | None, reason: str) -> Decision:
+def _crown(cursor, new: dict, old: dict | None, reason: str, promoted_by: str | None) -> Decision:
     if old is not None:
         _set_status(cursor, old["version"], "archived", f"replaced by version {new['version']}")
     _set_status(cursor, new["version"], "champion", reason)
     cursor.execute(
         sql("insert_promotion"),
-        {"from_version": old and old["version"], "to_version": new["version"], "reason": reason},
+        {
+            "from_version": old and old["version"],
+            "to_version": new["version"],
+            "reason": reason,
+            "promoted_by": promoted_by,
+        },
     )
     return Decision(new["version"], new["dataset"], True, reason, new["version"])
 

@@ -217,7 +217,8 @@ def pick_best_model(chunks: list[dict] | None, **context) -> dict:
 
 @pipeline_task
 def save_results(fetched: dict, refitted: dict, **context) -> dict:
-    """One experiments row and a cv_results row per candidate."""
+    """One experiments row, with the winner's curves on the test split, and a cv_results row per
+    candidate."""
     from ml_pipeline import experiments
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.tuning_report import TuningReport
@@ -233,7 +234,7 @@ def save_results(fetched: dict, refitted: dict, **context) -> dict:
         settings=config.as_dict(),
     )
     with pipeline_connection(config) as connection:
-        experiment_id = experiments.save_experiment(connection, record, report)
+        experiment_id = experiments.save_experiment(connection, record, report, refitted["curves"])
     return {"experiment_id": experiment_id, "candidates": len(report.candidates)}
 
 

@@ -48,6 +48,10 @@ ALTER TABLE experiments ALTER COLUMN cv_mean_score DROP NOT NULL;
 ALTER TABLE experiments ALTER COLUMN cv_std_score DROP NOT NULL;
 CREATE INDEX IF NOT EXISTS experiments_dataset_run_date_idx ON experiments (dataset, run_date);
 
+-- What the Experiment view draws of the winner on the test split, from the database alone (the files
+-- of a run may be on another worker's disk).
+ALTER TABLE experiments ADD COLUMN IF NOT EXISTS test_curves jsonb;
+
 COMMENT ON TABLE experiments IS 'One row per ml_pipeline run: the search, its winner and the winner''s test scores.';
 COMMENT ON COLUMN experiments.dataset IS 'The dataset trained on: its declaration is datasets/<dataset>.toml.';
 COMMENT ON COLUMN experiments.started_at IS 'When the cross-validation of this run started.';
@@ -57,4 +61,5 @@ COMMENT ON COLUMN experiments.settings IS 'Every setting the run used (defaults,
 COMMENT ON COLUMN experiments.test_precision IS 'Precision, recall and F1 are macro averages over the classes when there are more than two.';
 COMMENT ON COLUMN experiments.cv_mean_score IS 'Mean accuracy of the best candidate over the CV folds (empty when tuning is reuse).';
 COMMENT ON COLUMN experiments.tuning IS 'grid: the grid was searched by CV; reuse: the champion''s parameters (params_from_version) were refit, without CV.';
+COMMENT ON COLUMN experiments.test_curves IS 'The winner on the test split: {"rows": n, "roc": [{"name", "fpr", "tpr", "auc"}], "confusion": [[...]]} (rows: true class, columns: predicted).';
 COMMENT ON COLUMN experiments.model_path IS 'The final model (refit on the whole batch), relative to the models folder; empty until saved.';

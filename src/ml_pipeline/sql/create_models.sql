@@ -36,6 +36,11 @@ CREATE TABLE IF NOT EXISTS promotions (
     to_version     bigint      NOT NULL REFERENCES models (version) ON DELETE CASCADE,
     reason         text        NOT NULL
 );
+-- Who changed the champion by hand (the Airflow user on the Models page, the system user of
+-- `make promote`); empty when a run promoted its own model.
+ALTER TABLE promotions ADD COLUMN IF NOT EXISTS promoted_by text;
+CREATE INDEX IF NOT EXISTS promotions_to_version_idx ON promotions (to_version);
+CREATE INDEX IF NOT EXISTS models_dataset_version_idx ON models (dataset, version);
 
 COMMENT ON TABLE models IS 'Every model ml_pipeline saved; status says which one is live (the champion of its dataset).';
 COMMENT ON COLUMN models.path IS 'The model file, relative to the models folder; metadata.json beside it.';
@@ -53,7 +58,7 @@ LEFT JOIN models m ON m.experiment_id = e.experiment_id
 ORDER BY e.dataset, e.run_date DESC, e.started_at DESC;
 
 CREATE VIEW champion_history AS
-SELECT m.dataset, p.promoted_at, p.from_version, p.to_version, p.reason, m.path, m.test_accuracy
+SELECT m.dataset, p.promoted_at, p.from_version, p.to_version, p.reason, p.promoted_by, m.path, m.test_accuracy
 FROM promotions p
 JOIN models m ON m.version = p.to_version
 ORDER BY m.dataset, p.promoted_at DESC, p.promotion_id DESC;

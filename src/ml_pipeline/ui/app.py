@@ -1,0 +1,144 @@
+"""The views' HTTP routes, mounted by the API server under /mlviews (plugin.py).
+
+The API server adds no authentication to a plugin's app: every route asks Airflow's auth manager,
+through the API server's own dependencies (the UI's ``_token`` cookie, or a Bearer token). Reading a
+page needs read access to the runs of its DAG; changing the champion needs edit access to the DAG,
+and a header that a page of another site cannot send (the API server has no CSRF check of its own).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from ml_pipeline.assets import training_dag_id
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.datasets import declared
+from ml_pipeline.db import pipeline_connection
+from ml_pipeline.ui import pages, queries
+
+CHANGE_HEADER = "X-ML-Views"
+
+log = logging.getLogger(__name__)
+app = FastAPI(title="ml_pipeline views", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def training_dags(config: PipelineConfig) -> dict[str, str]:
+    """Each declared dataset's training DAG id, and the dataset it trains."""
+    return {training_dag_id(name, config.dataset): name for name in declared(config.datasets_dir)}
+
+
+def readable(user, dag_id: str) -> bool:
+    from airflow.api_fastapi.app import get_auth_manager
+
+    return get_auth_manager().is_authorized_dag(
+        method="GET", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user
+    )
+
+
+class Opened:
+    """``with Opened(config) as connection``: a 503 naming the problem when the database is away."""
+
+    def __init__(self, config: PipelineConfig):
+        self.context = pipeline_connection(config)
+
+    def __enter__(self):
+        try:
+            return self.context.__enter__()
+        except ConnectionError as error:
+            raise HTTPException(503, str(error)) from None
+
+    def __exit__(self, *raised):
+        return self.context.__exit__(*raised)
+
+
+@app.get(
+    "/run/{dag_id}/{run_id}",
+    response_class=HTMLResponse,
+    dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN))],
+)
+def experiment_tab(dag_id: str, run_id: str, request: Request) -> str:
+    """The Experiment tab of a training DAG's run."""
+    config = PipelineConfig.from_env()
+    dataset = training_dags(config).get(dag_id)
+    root = request.scope.get("root_path", "")
+    if dataset is None:
+        return pages.render("not_training.html", dag_id=dag_id, root=root)
+    with Opened(config) as connection:
+        view = queries.run_view(connection, dataset, run_id)
+    return pages.render(
+        "experiment.html", dag_id=dag_id, run_id=run_id, dataset=dataset, root=root, **view,
+        **pages.experiment(view),
+    )  # fmt: skip
+
+
+@app.get("/models", response_class=HTMLResponse)
+def models_page(user: GetUserDep, request: Request, dataset: str | None = None) -> str:
+    """Every dataset the user may read: its model versions, champion history, daily scores and
+    newest predictions, with a button to make a version the champion."""
+    config = PipelineConfig.from_env()
+    shown = [(dag_id, name) for dag_id, name in training_dags(config).items() if readable(user, dag_id)]
+    if dataset is not None:
+        shown = [(dag_id, name) for dag_id, name in shown if name == dataset]
+    sections = []
+    with Opened(config) as connection:
+        for dag_id, name in shown:
+            view = queries.models_view(connection, name)
+            sections.append({"dag_id": dag_id, "dataset": name, **view, **pages.models(view)})
+    root = request.scope.get("root_path", "")
+    return pages.render("models.html", sections=sections, root=root, change_header=CHANGE_HEADER)
+
+
+class ChampionChoice(BaseModel):
+    version: int = Field(ge=1, description="The model version to make the champion")
+
+
+@app.post("/models/{dag_id}/champion", dependencies=[Depends(requires_access_dag("PUT"))])
+def make_champion(
+    dag_id: str,
+    choice: ChampionChoice,
+    user: GetUserDep,
+    x_ml_views: Annotated[str | None, Header()] = None,
+) -> dict:
+    """Make a version of the DAG's dataset the champion (a promotion or a rollback), recorded in
+    promotions with the user's name."""
+    from ml_pipeline.registry import champion, point_champion, promote_if_better
+
+    if x_ml_views != "champion":
+        raise HTTPException(
+            403, f"A change of champion needs the {CHANGE_HEADER} header the Models page sends."
+        )
+    config = PipelineConfig.from_env()
+    dataset = training_dags(config).get(dag_id)
+    if dataset is None:
+        raise HTTPException(404, f"{dag_id} trains no declared dataset.")
+    name = user.get_name()
+    with Opened(config) as connection:
+        if queries.model_dataset(connection, choice.version) != dataset:
+            raise HTTPException(404, f"{dataset} has no model version {choice.version}.")
+        decision = promote_if_better(
+            connection,
+            choice.version,
+            0.0,
+            force=True,
+            forced_by=f"{name} on the Models page",
+            promoted_by=name,
+        )
+        live = champion(connection, dataset)
+    models = Path(config.models_dir)
+    if (models / live["path"]).is_file():  # the model store is on this machine: its link follows
+        point_champion(models, live)
+    log.info("%s made %s model version %d the champion: %s", name, dataset, live["version"], decision.reason)
+    return {
+        "dataset": dataset,
+        "champion": live["version"],
+        "promoted": decision.promoted,
+        "reason": decision.reason,
+    }
