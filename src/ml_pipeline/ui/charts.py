@@ -111,8 +111,8 @@ def lines(
 ) -> str:
     """Each series as a line (with its points, when few) over shared axes; ``x_labels`` places named
     ticks (dates), else six evenly spaced values; ``diagonal`` adds the chance line of a ROC plot."""
-    width, height, left, top = 560, 360, 56, 16
-    span_w, span_h = width - left - 170, height - top - 44
+    width, height, left, top = 620, 360, 56, 16
+    span_w, span_h = width - left - 230, height - top - 44  # room on the right for the legend
     xs = [x for _, points, _ in series for x in points] or [0.0, 1.0]
     x_low, x_high = min(xs), max(max(xs), min(xs) + 1e-9)
 

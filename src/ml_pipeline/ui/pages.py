@@ -29,7 +29,15 @@ def render(template: str, **context) -> str:
 def experiment(view: dict) -> dict:
     """The Experiment tab's figures: the winner among the candidates, and the charts."""
     run, candidates = view["run"], view["candidates"]
-    winner = next((row for row in candidates if row["rank_test_score"] == 1), None)
+    best = run["best_params"] or {}
+    winner = next(
+        (
+            row
+            for row in candidates
+            if (row["pca_n_components"], row["c"]) == (best.get(PCA_PARAM), best.get(C_PARAM))
+        ),
+        None,
+    )
     pictures = {}
     if candidates:
         pictures["heatmap"] = charts.data_uri(candidate_heatmap(run, candidates))
