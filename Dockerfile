@@ -10,4 +10,5 @@ RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/requ
 COPY --chown=airflow:0 pyproject.toml /opt/airflow/pyproject.toml
 COPY --chown=airflow:0 src /opt/airflow/src
 COPY --chown=airflow:0 datasets /opt/airflow/datasets
-RUN pip install --no-cache-dir --no-deps --editable /opt/airflow
+# The build's by-product in src/ would be a second copy of the package's metadata (the plugin found twice).
+RUN pip install --no-cache-dir --no-deps --editable /opt/airflow && rm -rf /opt/airflow/src/*.egg-info

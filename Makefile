@@ -34,6 +34,9 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	@# The build's by-product in src/ would be a second copy of the package's metadata: Airflow would
+	@# then find its plugin twice, and warn in every log.
+	rm -rf src/*.egg-info
 	touch $@
 
 install: $(BIN)/.installed

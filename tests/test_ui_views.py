@@ -270,3 +270,18 @@ def test_a_rollback_needs_edit_rights_and_the_page_s_header_and_is_recorded(clie
     assert champion_and_promotions(pipeline_db) == (2, [(1, None), (2, "grace")])
     page = client.get("/models", headers=client.token("grace", "admin")).text
     assert "promoted by grace on the Models page" in page
+
+
+def test_a_scoring_run_s_tab_points_to_the_models_page(client):
+    page = client.get("/run/ml_scoring/scheduled__2026-11-30", headers=client.token("ada", "viewer"))
+    assert (
+        page.status_code == 200 and "trains no model" in page.text and 'href="/mlviews/models"' in page.text
+    )
+
+
+def test_an_unreachable_database_is_named_on_the_page(client, monkeypatch, tmp_path):
+    away = {"conn_type": "postgres", "host": str(tmp_path / "no-server-here"), "login": "postgres"}
+    monkeypatch.setenv("AIRFLOW_CONN_ML_PIPELINE_DB", json.dumps(away))
+    page = client.get("/models", headers=client.token("grace", "admin"))
+    assert page.status_code == 503
+    assert "Cannot reach the pipeline database" in page.json()["detail"]

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -239,6 +240,36 @@ def test_triggered_run_records_its_experiment_with_the_changed_param(stack, trig
     assert json.loads(settings)["cv_folds"] == CHANGED_PARAM["cv_folds"] == int(folds)
     assert float(accuracy) > 0.9
     assert int(candidates) == int(expected) > 1
+
+
+def fetch_page(port: int, path: str, token: str | None) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def test_the_api_server_serves_the_experiment_tab_and_the_models_page(stack, triggered_run):
+    from urllib.parse import quote
+
+    api = stack.login()
+    plugins = api.request("GET", "/api/v2/plugins")["plugins"]
+    views = next(plugin for plugin in plugins if plugin["name"] == "ml_pipeline_views")
+    assert {view["name"] for view in views["external_views"]} == {"Experiment", "Models"}
+    [(candidates,)] = stack.psql(
+        "SELECT count(*) FROM cv_results JOIN experiments USING (experiment_id) WHERE dag_run_id = :'run'",
+        run=triggered_run,
+    )
+    tab = f"/mlviews/run/ml_pipeline/{quote(triggered_run, safe='')}"
+    status, html = fetch_page(stack.api_port, tab, api.token)
+    assert status == 200 and html.count('<tr class="candidate">') == int(candidates) > 1
+    status, html = fetch_page(stack.api_port, "/mlviews/models", api.token)
+    assert status == 200 and 'data-dataset="breast_cancer"' in html and 'class="version"' in html
+    assert fetch_page(stack.api_port, "/mlviews/models", None)[0] == 401
 
 
 def test_model_and_champion_are_on_the_host_owned_by_airflow_uid(stack, triggered_run):
