@@ -87,17 +87,10 @@ def pipeline_db(db, monkeypatch, tmp_path):
             " 'feature', %s, %s, 0.2, %s)",
             (DAY, first, DAY, name, psi, psi > 0.2),
         )
-    for key in range(30):
-        db.execute(
-            "INSERT INTO predictions VALUES ('breast_cancer', %s, %s, %s, %s, %s)",
-            (
-                DAY,
-                f"customer-{key:02d}",
-                "1" if key < 20 else "0",
-                [0.2, 0.8] if key < 20 else [0.7, 0.3],
-                first,
-            ),
-        )
+    for key in range(30):  # customers 00-19 predicted 1, 20-29 predicted 0
+        scores = ("1", [0.2, 0.8]) if key < 20 else ("0", [0.7, 0.3])
+        db.execute("INSERT INTO predictions VALUES ('breast_cancer', %s, %s, %s, %s, %s)",
+                   (DAY, f"customer-{key:02d}", *scores, first))  # fmt: skip
     db.commit()
     return db
 
@@ -117,13 +110,10 @@ class OneDagHidden:
 def airflow_metadata():
     """Airflow's own tables (revoked tokens, DAG teams) in this session's AIRFLOW_HOME, which the API
     server's auth dependencies read."""
-    import os
     import subprocess
     import sys
 
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ
-    )
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
 
 @pytest.fixture
@@ -285,3 +275,19 @@ def test_an_unreachable_database_is_named_on_the_page(client, monkeypatch, tmp_p
     page = client.get("/models", headers=client.token("grace", "admin"))
     assert page.status_code == 503
     assert "Cannot reach the pipeline database" in page.json()["detail"]
+
+
+def test_a_run_that_reused_the_champion_s_parameters_shows_them(client, pipeline_db):
+    from dataclasses import replace
+
+    reused = replace(
+        report(0.96), candidates=[], cv_mean_score=None, cv_std_score=None, tuning="reuse",
+        params_from_version=1, best_params={"pca__n_components": 6, "classifier__C": 10.0},
+    )  # fmt: skip
+    record = RunRecord("scheduled__2026-12-01", "breast_cancer", DAY, "sklearn", "ab" * 32, {})
+    save_experiment(pipeline_db, record, reused, CURVES)
+    html = client.get("/run/ml_pipeline/scheduled__2026-12-01", headers=client.token("ada", "viewer")).text
+    assert "parameters of champion version 1 were refit" in html
+    winner = re.search(r'id="winner">(.*?)</div>\s*</div>', html, re.S).group(1)
+    assert re.sub(r"<[^>]+>|\s+", " ", winner).split() == ["PCA", "components", "6", "C", "10"]
+    assert "cv-heatmap" not in html and set(pictures(html)) == {"roc", "confusion"}
