@@ -89,11 +89,12 @@ def run_killing_a_worker(stack) -> dict:
         running = [
             ti for ti in api.task_instances(run_id)
             if ti["task_id"] == "cross_validate_chunk" and ti["state"] == "running" and ti["hostname"]
+            and ti["pid"]
         ]  # fmt: skip
-        if running:
-            time.sleep(3)  # well into the chunk: its rows read, the folds being scored
+        if running:  # killed the moment it is seen running: no clock decides whether it had finished
             victim = running[0]
-        time.sleep(0.5)
+        else:
+            time.sleep(0.5)
     killed = kill_worker(stack, victim["hostname"], victim["pid"])
     state = api.watch_run(run_id, 600)
     after = {ti["map_index"]: ti for ti in chunks_of(stack, KILL_DATE)}[victim["map_index"]]

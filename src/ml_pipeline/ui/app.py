@@ -9,9 +9,12 @@ and a header that a page of another site cannot send (the API server has no CSRF
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
@@ -36,27 +39,19 @@ def training_dags(config: PipelineConfig) -> dict[str, str]:
 
 
 def readable(user, dag_id: str) -> bool:
-    from airflow.api_fastapi.app import get_auth_manager
-
     return get_auth_manager().is_authorized_dag(
         method="GET", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user
     )
 
 
-class Opened:
-    """``with Opened(config) as connection``: a 503 naming the problem when the database is away."""
-
-    def __init__(self, config: PipelineConfig):
-        self.context = pipeline_connection(config)
-
-    def __enter__(self):
-        try:
-            return self.context.__enter__()
-        except ConnectionError as error:
-            raise HTTPException(503, str(error)) from None
-
-    def __exit__(self, *raised):
-        return self.context.__exit__(*raised)
+@contextmanager
+def opened(config: PipelineConfig) -> Iterator:
+    """The pipeline database; a 503 naming the problem and what to do when it cannot be reached."""
+    try:
+        with pipeline_connection(config) as connection:
+            yield connection
+    except ConnectionError as error:
+        raise HTTPException(503, str(error)) from None
 
 
 @app.get(
@@ -71,7 +66,7 @@ def experiment_tab(dag_id: str, run_id: str, request: Request) -> str:
     root = request.scope.get("root_path", "")
     if dataset is None:
         return pages.render("not_training.html", dag_id=dag_id, root=root)
-    with Opened(config) as connection:
+    with opened(config) as connection:
         view = queries.run_view(connection, dataset, run_id)
     return pages.render(
         "experiment.html", dag_id=dag_id, run_id=run_id, dataset=dataset, root=root, **view,
@@ -88,7 +83,7 @@ def models_page(user: GetUserDep, request: Request, dataset: str | None = None) 
     if dataset is not None:
         shown = [(dag_id, name) for dag_id, name in shown if name == dataset]
     sections = []
-    with Opened(config) as connection:
+    with opened(config) as connection:
         for dag_id, name in shown:
             view = queries.models_view(connection, name)
             sections.append({"dag_id": dag_id, "dataset": name, **view, **pages.models(view)})
@@ -120,7 +115,7 @@ def make_champion(
     if dataset is None:
         raise HTTPException(404, f"{dag_id} trains no declared dataset.")
     name = user.get_name()
-    with Opened(config) as connection:
+    with opened(config) as connection:
         if queries.model_dataset(connection, choice.version) != dataset:
             raise HTTPException(404, f"{dataset} has no model version {choice.version}.")
         decision = promote_if_better(
