@@ -1,4 +1,4 @@
--- A pipeline database as a year and more of daily runs leaves it: %(runs)s breast-cancer runs of 63 PCA
+-- A pipeline database as a year and more of daily runs leaves it: %(runs)s breast-cancer batches and runs of 63 PCA
 -- sizes x 7 C values (441 candidates) each, their models (the newest the champion), a promotion every
 -- tenth day, a drift check of every feature, and five days of %(scored)s scores each.
 INSERT INTO experiments (
@@ -12,6 +12,9 @@ SELECT 'scheduled__' || day::date || 'T00:00:00+00:00', 'breast_cancer', day::da
        0.93 + random() * 0.05, 0.95, 0.96, 0.955, 0.98 + random() * 0.015, 455, 114, %(curves)s,
        'breast_cancer/' || day::date || '.joblib', repeat('f', 64)
 FROM generate_series(1, %(runs)s) AS n, LATERAL (SELECT date '2024-01-01' + n - 1 AS day) AS days;
+
+INSERT INTO batches (dataset, batch_date, dag_run_id, source, row_count, class_counts, data_sha256)
+SELECT dataset, run_date, dag_run_id, source, 569, '{"0": 212, "1": 357}', data_sha256 FROM experiments;
 
 INSERT INTO cv_results
 SELECT e.experiment_id, (size - 1) * 7 + (c_index - 1),

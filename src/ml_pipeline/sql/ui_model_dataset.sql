@@ -1,2 +1,2 @@
 -- Which dataset a model version belongs to, before the Models view promotes it.
-SELECT dataset, status FROM models WHERE version = %(version)s;
+SELECT dataset FROM models WHERE version = %(version)s;

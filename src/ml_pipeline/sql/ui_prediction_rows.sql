@@ -1,5 +1,5 @@
 -- The Models view: the first rows of the newest day of a dataset's scores, with the classes they follow.
-SELECT p.score_date, p.row_key, p.predicted_class, p.probabilities, p.model_version, m.classes
+SELECT p.row_key, p.predicted_class, p.probabilities, p.model_version, m.classes
 FROM predictions p
 LEFT JOIN models m ON m.version = p.model_version
 WHERE p.dataset = %(dataset)s

@@ -17,11 +17,12 @@ from typing import Annotated
 from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from airflow.models.dag import DagModel
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from ml_pipeline.assets import training_dag_id
+from ml_pipeline.assets import scoring_dag_id, training_dag_id
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.datasets import declared
 from ml_pipeline.db import pipeline_connection
@@ -38,9 +39,11 @@ def training_dags(config: PipelineConfig) -> dict[str, str]:
     return {training_dag_id(name, config.dataset): name for name in declared(config.datasets_dir)}
 
 
-def readable(user, dag_id: str) -> bool:
+def allowed(user, dag_id: str, method: str = "GET") -> bool:
+    """What the auth manager says of the user and the DAG's runs, as the API server's own routes ask it."""
+    details = DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id))
     return get_auth_manager().is_authorized_dag(
-        method="GET", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user
+        method=method, access_entity=DagAccessEntity.RUN, details=details, user=user
     )
 
 
@@ -79,14 +82,18 @@ def models_page(user: GetUserDep, request: Request, dataset: str | None = None) 
     """Every dataset the user may read: its model versions, champion history, daily scores and
     newest predictions, with a button to make a version the champion."""
     config = PipelineConfig.from_env()
-    shown = [(dag_id, name) for dag_id, name in training_dags(config).items() if readable(user, dag_id)]
+    shown = [(dag_id, name) for dag_id, name in training_dags(config).items() if allowed(user, dag_id)]
     if dataset is not None:
         shown = [(dag_id, name) for dag_id, name in shown if name == dataset]
     sections = []
     with opened(config) as connection:
         for dag_id, name in shown:
-            view = queries.models_view(connection, name)
-            sections.append({"dag_id": dag_id, "dataset": name, **view, **pages.models(view)})
+            scoring = scoring_dag_id(name, config.dataset)
+            view = queries.models_view(connection, name, scores=allowed(user, scoring))
+            sections.append({
+                "dag_id": dag_id, "dataset": name, "scoring_dag_id": scoring,
+                "editable": allowed(user, dag_id, "PUT"), **view, **pages.models(view),
+            })  # fmt: skip
     root = request.scope.get("root_path", "")
     return pages.render("models.html", sections=sections, root=root, change_header=CHANGE_HEADER)
 

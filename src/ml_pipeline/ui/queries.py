@@ -30,19 +30,21 @@ def run_view(connection, dataset: str, dag_run_id: str) -> dict:
     return {"run": run, "candidates": candidates, "drift": drift}
 
 
-def models_view(connection, dataset: str) -> dict:
-    """A dataset's newest versions, its champion history, each day's test scores and its newest day of
-    predictions."""
+def models_view(connection, dataset: str, scores: bool) -> dict:
+    """A dataset's newest versions, its champion history, each day's test scores and, if ``scores`` (the
+    user may read its scoring DAG), its newest day of predictions."""
     versions = _rows(connection, "ui_versions", dataset=dataset, limit=VERSIONS_SHOWN)
+    shown = PREDICTION_ROWS_SHOWN
     return {
         "versions": versions,
         "version_count": versions[0]["versions"] if versions else 0,
         "history": _rows(connection, "ui_champion_history", dataset=dataset, limit=HISTORY_SHOWN),
         "daily": _rows(connection, "ui_daily_scores", dataset=dataset),
-        "predicted": _rows(connection, "ui_predictions", dataset=dataset),
-        "prediction_rows": _rows(
-            connection, "ui_prediction_rows", dataset=dataset, limit=PREDICTION_ROWS_SHOWN
-        ),
+        "scores_readable": scores,
+        "predicted": _rows(connection, "ui_predictions", dataset=dataset) if scores else [],
+        "prediction_rows": _rows(connection, "ui_prediction_rows", dataset=dataset, limit=shown)
+        if scores
+        else [],
     }
 
 
