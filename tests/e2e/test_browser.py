@@ -207,8 +207,6 @@ def test_the_experiment_tab_shows_the_candidates_winner_and_pictures(stack, page
         assert frame.locator(f"#{image}").evaluate("img => img.complete && img.naturalWidth") > 0, image
     assert "first model of breast_cancer" in frame.locator("#decision").inner_text()
     page.screenshot(path=SCREENSHOTS / "05-experiment-tab.png")
-    page.goto(f"/mlviews/run/ml_pipeline/{quote(triggered, safe='')}")  # the tab's page, whole
-    page.screenshot(path=SCREENSHOTS / "experiment.png", full_page=True)
 
 
 def champion(stack) -> tuple:
@@ -226,6 +224,13 @@ def test_a_roll_back_through_the_models_page_changes_the_champion(stack, page, t
     assert api.watch_run(second, timeout=600) == "success"
     first_version = 1  # the run triggered through the form
     assert champion(stack)[0] == 2, "the forced run's model is the champion"
+    page.goto(f"/mlviews/run/ml_pipeline/{quote(second, safe='')}")  # its Experiment tab, whole
+    with stack.connect() as db:
+        (checked,) = db.execute("SELECT count(*) FROM drift WHERE dag_run_id = %s", (second,)).fetchone()
+    assert page.locator("#drift-table tbody tr").count() == checked == 31  # 30 features, the classes
+    assert page.locator("#drift").evaluate("img => img.complete && img.naturalWidth") > 0
+    assert "promoted by force_promote" in page.locator("#decision").inner_text()
+    page.screenshot(path=SCREENSHOTS / "experiment.png", full_page=True)
 
     page.goto("/")
     page.get_by_role("link", name="Models").click()
