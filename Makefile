@@ -15,7 +15,7 @@ export EXECUTOR WORKERS
 
 help:
 	@echo "make run [DS=YYYY-MM-DD] [DATASET=name]  one complete run (default: today, breast_cancer), then a summary"
-	@echo "make backfill FROM=.. TO=..  one run per day of the range, through the scheduler"
+	@echo "make backfill FROM=.. TO=.. [DATASET=name]  one run per day of the range, through the scheduler"
 	@echo "make promote VERSION=N     make model version N the champion (promotion or rollback)"
 	@echo "make score [DS=YYYY-MM-DD] [DATASET=name]  the day's rows scored by the champion into predictions"
 	@echo "make predict INPUT=x.csv [OUTPUT=y.csv] [DATASET=name]  score rows with the dataset's champion"
@@ -52,9 +52,9 @@ run: install $(if $(filter celery,$(EXECUTOR)),redis)
 score: install $(if $(filter celery,$(EXECUTOR)),redis)
 	$(STACK) run --scoring $(if $(DS),--date $(DS)) $(if $(DATASET),--dataset $(DATASET))
 
-# FROM=YYYY-MM-DD TO=YYYY-MM-DD [REPROCESS=none|failed|completed]
+# FROM=YYYY-MM-DD TO=YYYY-MM-DD [DATASET=name] [REPROCESS=none|failed|completed]
 backfill: install $(if $(filter celery,$(EXECUTOR)),redis)
-	$(STACK) backfill --from $(FROM) --to $(TO) $(if $(REPROCESS),--reprocess $(REPROCESS))
+	$(STACK) backfill --from $(FROM) --to $(TO) $(if $(DATASET),--dataset $(DATASET)) $(if $(REPROCESS),--reprocess $(REPROCESS))
 
 promote: install
 	$(STACK) pipeline promote --version $(VERSION)

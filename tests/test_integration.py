@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN_DATE = "2026-01-10"
 BACKFILL_DATES = ("2026-02-01", "2026-02-02", "2026-02-03")
 DROP_DATES = ("2026-03-01", "2026-03-02")
+WINE_DATE = "2026-02-10"
 DATASET_DATE = "2026-04-01"
 # A user's own datasets, each one declaration file: a drop folder of CSV files with string labels,
 # and a query on a table in a second database of the embedded server.
@@ -55,6 +56,7 @@ def stack(tmp_path_factory):
         stack.first_run = stack("run", "--date", RUN_DATE)
         stack.second_run = stack("run", "--date", RUN_DATE)
         stack.backfill = stack("backfill", "--from", BACKFILL_DATES[0], "--to", BACKFILL_DATES[-1])
+        stack.wine_backfill = stack("backfill", "--dataset", "wine", "--from", WINE_DATE, "--to", WINE_DATE)
         stack.drop_runs = drop_folder_runs(stack)
         stack.dataset_runs = dataset_runs(stack)
         yield stack
@@ -257,6 +259,15 @@ def test_a_backfill_gives_one_batch_experiment_and_model_per_day(stack):
     for day, *_, model, _ in rows:
         assert (stack.base / "models" / model).is_file() and model.startswith(f"breast_cancer/{day}")
     assert not (stack.base / "data" / "runs").exists(), "tasks hand data over through the database only"
+
+
+def test_a_backfill_of_another_dataset_runs_that_dataset_s_dag(stack):
+    assert "Backfill of ml_pipeline_wine (wine)" in stack.wine_backfill.stdout
+    with stack.connect() as db:
+        runs = db.execute(
+            "SELECT dataset, dag_run_id FROM experiments WHERE run_date = %s", (WINE_DATE,)
+        ).fetchall()
+    assert [(dataset, run_id.split("__")[0]) for dataset, run_id in runs] == [("wine", "backfill")]
 
 
 def test_the_drop_folder_feeds_a_run_and_a_broken_file_stops_one(stack):

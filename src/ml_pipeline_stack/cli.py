@@ -109,18 +109,19 @@ def command_backfill(layout: Layout, args) -> int:
     if first > last or last > datetime.now(UTC).date():
         log(f"FROM={first} TO={last}: need FROM <= TO <= today.")
         return 2
-    with airflow_services(layout, args, scheduled=False) as (api, env):
+    dataset, dag_id = dataset_dag(args.dataset)
+    with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, env):
         services.airflow(
-            env, "backfill", "create", "--dag-id", DAG_ID,
+            env, "backfill", "create", "--dag-id", dag_id,
             "--from-date", first.isoformat(), "--to-date", last.isoformat(),
             "--reprocess-behavior", args.reprocess, "--max-active-runs", str(args.max_active_runs),
         )  # fmt: skip
-        log(f"Backfill of {first} .. {last} created; waiting for its runs.")
+        log(f"Backfill of {dag_id} ({dataset}), {first} .. {last}, created; waiting for its runs.")
         states = api.watch_runs(first, last, args.timeout)
     for run_id, state in states.items():
         log(f"{run_id}: {state}")
         if state == "success":
-            pipeline_command(layout, "summary", "--run-id", run_id)
+            pipeline_command(layout, "summary", "--run-id", run_id, "--dataset", dataset)
     return 0 if all(state == "success" for state in states.values()) else 1
 
 
@@ -224,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=("none", "failed", "completed"),
         help="dates that already have a run: keep them, re-run failed ones, or re-run all",
     )
+    backfill.add_argument("--dataset", default=os.environ.get("DATASET") or None, help="a declared dataset")
     backfill.add_argument("--max-active-runs", type=int, default=2)
     backfill.add_argument("--timeout", type=float, default=3 * 3600)
     backfill.set_defaults(handler=command_backfill)
