@@ -16,6 +16,8 @@ from ml_pipeline.config import PipelineConfig
 from ml_pipeline.db import create_tables
 from samples import BREAST_CANCER, DATASETS_DIR, breast_cancer_batch, synthetic
 
+# Every DAG, stack and setting of the tests reads the tests' own declarations, not the user's.
+os.environ["ML_PIPELINE_DATASETS_DIR"] = str(DATASETS_DIR)
 # Airflow, imported by the DAG tests, must not write into the user's ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ml_pipeline_airflow_home_"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")

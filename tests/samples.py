@@ -1,4 +1,6 @@
-"""The shipped dataset declarations and batches of them, for tests."""
+"""The tests' own dataset declarations (tests/datasets/: the shipped ones as they were written) and
+batches of them. The project's datasets/ folder is the user's: what is declared there never changes what
+a test finds."""
 
 from pathlib import Path
 
@@ -8,7 +10,7 @@ from ml_pipeline.data_source import sklearn_batch, synthetic_batch
 from ml_pipeline.datasets import load
 from ml_pipeline.validation import columns_of
 
-DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
+DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 BREAST_CANCER = load(DATASETS_DIR, "breast_cancer")
 WINE = load(DATASETS_DIR, "wine")
 FEATURE_COLUMNS = BREAST_CANCER.features

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from ml_pipeline.config import ConfigError, PipelineConfig, trigger_form
+from samples import DATASETS_DIR
 
 
 def test_defaults_search_the_documented_grid():
@@ -59,7 +60,7 @@ def test_bad_environment_value_names_the_variable():
 )
 def test_invalid_settings_are_refused_with_the_reason(override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        PipelineConfig().with_overrides(override)
+        PipelineConfig(datasets_dir=str(DATASETS_DIR)).with_overrides(override)
 
 
 def test_every_form_field_is_a_setting_with_a_valid_default():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from datetime import date
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -49,6 +50,8 @@ def config_for(datasets, tmp_path, dataset, **settings) -> PipelineConfig:
 
 
 def test_the_shipped_declarations_load():
+    shipped = Path(__file__).resolve().parents[1] / "datasets"
+    assert [load(shipped, name).name for name in ("breast_cancer", "wine")] == ["breast_cancer", "wine"]
     assert declared(DATASETS_DIR) == ["breast_cancer", "wine"]
     assert (WINE.label, WINE.classes, len(WINE.features), WINE.table) == (
         "cultivar",

@@ -9,16 +9,14 @@ import shutil
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import joblib
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from samples import churn_frame
+from samples import DATASETS_DIR, churn_frame
 from stack import Stack
 
-ROOT = Path(__file__).resolve().parents[1]
 RUN_DATE = "2026-01-10"
 BACKFILL_DATES = ("2026-02-01", "2026-02-02", "2026-02-03")
 DROP_DATES = ("2026-03-01", "2026-03-02")
@@ -45,7 +43,7 @@ VISITS = CHURN.replace(
 def stack(tmp_path_factory):
     stack = Stack(tmp_path_factory.mktemp("stack"))
     datasets = stack.base / "datasets"
-    shutil.copytree(ROOT / "datasets", datasets)
+    shutil.copytree(DATASETS_DIR, datasets)
     (datasets / "churn.toml").write_text(CHURN)
     (datasets / "visits.toml").write_text(VISITS)
     crm = {"conn_type": "postgres", "host": str(stack.layout.pgdata), "login": "postgres", "schema": "crm"}
