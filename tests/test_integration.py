@@ -326,7 +326,12 @@ def test_promote_and_predict_from_the_command_line(stack):
     rows = stack.base / "data" / "incoming" / f"{DROP_DATES[0]}.csv"
     scored = stack("pipeline", "predict", "--input", str(rows), "--output", str(stack.base / "scored.csv"))
     assert f"Scored 569 rows of {rows} with breast_cancer model version {versions[-1]}" in scored.stdout
-    assert (stack.base / "scored.csv").read_text().splitlines()[0].endswith(",probability,predicted_label")
+    assert (
+        (stack.base / "scored.csv")
+        .read_text()
+        .splitlines()[0]
+        .endswith(",probability_0,probability_1,predicted_label")
+    )
 
 
 def test_wine_trains_with_one_setting_changed(stack):
@@ -365,10 +370,9 @@ def test_a_users_drop_folder_dataset_with_string_labels_runs_end_to_end(stack):
     rows = stack.base / "data" / "incoming" / "churn" / f"{DATASET_DATE}.csv"
     scored = stack.base / "churn_scored.csv"
     stack("pipeline", "predict", "--dataset", "churn", "--input", str(rows), "--output", str(scored))
-    assert (
-        scored.read_text().splitlines()[0]
-        == "customer_age,monthly_spend,support_calls,probability,predicted_label"
-    )
+    assert scored.read_text().splitlines()[0] == (
+        "Customer Age,Monthly-Spend,SUPPORT CALLS,probability_stayed,probability_churned,predicted_label"
+    ), "the file's own headers, a probability per class"
     import csv
 
     with open(scored, newline="") as stream:

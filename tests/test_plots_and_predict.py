@@ -96,6 +96,7 @@ def test_predict_checks_rows_against_the_features_recorded_with_the_model(tmp_pa
     rows.to_csv(tmp_path / "rows.csv", index=False)
     assert predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", path, sha256, DATASETS_DIR) == 178
     scored = pd.read_csv(tmp_path / "out.csv")
+    assert list(scored.columns[:13]) == [name.upper() for name in WINE.features], "the file's own headers"
     assert list(scored.columns[-4:]) == ["probability_0", "probability_1", "probability_2", "predicted_label"]
     assert np.allclose(scored[["probability_0", "probability_1", "probability_2"]].sum(axis=1), 1)
     assert (scored.predicted_label == wine.labels).mean() > 0.9
@@ -135,10 +136,29 @@ def test_predict_scores_every_row_with_probability_and_class(tmp_path, cancer, s
     assert predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model, DATASETS_DIR) == 50
     scored = pd.read_csv(tmp_path / "out.csv")
     header = (tmp_path / "out.csv").read_text().splitlines()[0]
-    assert header == ",".join([*FEATURE_COLUMNS, "probability", "predicted_label"])
-    assert scored.probability.between(0, 1).all()
-    assert (scored.predicted_label == (scored.probability >= 0.5)).mean() == 1.0
+    assert header == ",".join([*FEATURE_COLUMNS, "probability_0", "probability_1", "predicted_label"])
+    assert scored.probability_1.between(0, 1).all()
+    assert np.allclose(scored.probability_0 + scored.probability_1, 1)
+    assert (scored.predicted_label == (scored.probability_1 >= 0.5)).mean() == 1.0
     assert (scored.predicted_label == cancer.labels[:50]).mean() > 0.9
+
+
+def test_predict_passes_the_declared_key_through_so_scores_join_back(tmp_path, cancer, saved_model):
+    rows = pd.DataFrame(cancer.features[:12], columns=list(FEATURE_COLUMNS))
+    rows.insert(3, "Customer ID", [f"C-{n:03d}" for n in range(12)][::-1])
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    assert (
+        predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model, DATASETS_DIR, "customer_id")
+        == 12
+    )
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert scored.columns[0] == "Customer ID"
+    joined = rows.merge(scored[["Customer ID", "predicted_label"]], on="Customer ID", validate="one_to_one")
+    assert (joined.predicted_label == cancer.labels[:12]).mean() > 0.8
+    rows.loc[5, "Customer ID"] = rows.loc[4, "Customer ID"]
+    rows.to_csv(tmp_path / "twice.csv", index=False)
+    with pytest.raises(BatchRejected, match="name more than one row"):
+        predict_file(tmp_path / "twice.csv", tmp_path / "out2.csv", *saved_model, DATASETS_DIR, "customer_id")
 
 
 def test_predict_refuses_bad_rows_with_the_batch_rules(tmp_path, cancer, saved_model):

@@ -13,6 +13,7 @@ from ml_pipeline.experiments import RunRecord, save_experiment
 from ml_pipeline.registry import promote_if_better, register_model
 from ml_pipeline.split import split_batch
 from ml_pipeline.tuning import tune
+from ml_pipeline.validation import BatchRejected
 from samples import BREAST_CANCER, DATASETS_DIR
 
 DAY = date(2026, 9, 1)
@@ -102,7 +103,7 @@ def test_a_drop_folder_of_rows_to_score_names_rows_by_their_key(db, config, cham
 
     frame.loc[7, "Patient ID"] = "p-001"
     frame.to_csv(folder / f"{DAY}.csv", index=False)
-    with pytest.raises(scoring.BatchRejected, match="'p-001'.*each row needs its own key"):
+    with pytest.raises(BatchRejected, match="'p-001'.*each row needs its own key"):
         scoring.score_day(db, config, DAY)
     assert db.execute("SELECT count(*) FROM predictions").fetchone()[0] == 50  # the earlier scores stay
 

@@ -49,7 +49,9 @@ def predict(args, config: PipelineConfig) -> int:
         return 2
     model = Path(config.models_dir) / live["path"]
     try:
-        rows = predict_file(source, output, model, live["sha256"], config.datasets_dir)
+        rows = predict_file(
+            source, output, model, live["sha256"], config.datasets_dir, config.declaration().key
+        )
     except (BatchRejected, ModelIntegrityError, FileNotFoundError, IsADirectoryError) as error:
         print(str(error), file=sys.stderr)
         return 1

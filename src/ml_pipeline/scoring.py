@@ -13,19 +13,14 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-from pyarrow import csv as arrow_csv
-from pyarrow import parquet
 
 from ml_pipeline import data_source
-from ml_pipeline.batch_file import normalise, read_header
 from ml_pipeline.batch_store import COPY_SIGNATURE, COPY_TRAILER, POSTGRES_EPOCH
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.db import sql
 from ml_pipeline.model_files import load_model
-from ml_pipeline.predict import recorded_columns
-from ml_pipeline.validation import BatchRejected, check_table_batch, read_batch_path
+from ml_pipeline.predict import check_keys, file_keys, recorded_columns, table_keys
+from ml_pipeline.validation import check_table_batch, read_batch_path
 
 COPY_ROWS = 100_000  # rows per block sent to COPY: the payload stays small at any size
 FLOAT8_OID = 701  # PostgreSQL's type of an element of a double precision[]
@@ -51,7 +46,7 @@ def rows_to_score(config: PipelineConfig, run_date: date, columns) -> RowsToScor
     if kind == "drop_folder":
         path = data_source.drop_file(dataset, config, run_date, source)
         rows = read_batch_path(path, columns, folds=2, test_fraction=0.5, labelled=False).batch
-        keys = _file_keys(path, dataset.key) if dataset.key else None
+        keys = file_keys(path, dataset.key) if dataset.key else None
         origin = str(path)
     elif kind in ("sql", "sklearn"):
         table = (
@@ -61,7 +56,7 @@ def rows_to_score(config: PipelineConfig, run_date: date, columns) -> RowsToScor
         )
         origin = f"query of dataset {dataset.name}" if source.kind == "sql" else source.table
         rows = check_table_batch(table, columns, origin, 2, 0.5, labelled=False).batch
-        keys = _table_keys(table, dataset.key, origin) if dataset.key else None
+        keys = table_keys(table, dataset.key, origin) if dataset.key else None
     else:
         count = source.rows if kind == source.kind and source.rows else config.synthetic_rows
         rows = data_source.synthetic_batch(dataset, count, config.random_seed, config.synthetic_shift)
@@ -69,52 +64,8 @@ def rows_to_score(config: PipelineConfig, run_date: date, columns) -> RowsToScor
     if keys is None:
         keys = np.arange(len(rows)).astype(str)
     else:
-        _check_keys(keys, dataset.key, origin)
+        check_keys(keys, dataset.key, origin)
     return RowsToScore(rows.features, keys, origin)
-
-
-def _file_keys(path: Path, key: str) -> np.ndarray:
-    if path.name.endswith(".parquet"):
-        names = parquet.read_schema(path).names
-        return _table_keys(parquet.read_table(path, columns=[_named(names, key, path)]), key, str(path))
-    names = read_header(path)
-    name = _named(names, key, path)
-    table = arrow_csv.read_csv(
-        path,
-        read_options=arrow_csv.ReadOptions(column_names=names, skip_rows=1),
-        convert_options=arrow_csv.ConvertOptions(include_columns=[name], column_types={name: pa.string()}),
-    )
-    return _table_keys(table, key, str(path))
-
-
-def _table_keys(table: pa.Table, key: str, origin: str) -> np.ndarray:
-    column = table.column(_named(table.column_names, key, origin))
-    return np.asarray(pc.cast(column, pa.string()).to_numpy(zero_copy_only=False), dtype=object)
-
-
-def _named(names: list[str], key: str, origin) -> str:
-    for name in names:
-        if normalise(name) == key:
-            return name
-    raise BatchRejected(
-        str(origin), [f"no key column {key!r}: the dataset declares key = {key!r}, to name each scored row"]
-    )
-
-
-def _check_keys(keys: np.ndarray, key: str, origin: str) -> None:
-    empty = np.array([value is None or value == "" for value in keys])
-    problems = []
-    if empty.any():
-        first = int(np.flatnonzero(empty)[0]) + 1
-        problems.append(f"key column {key!r}: {int(empty.sum())} row(s) are empty (first at row {first})")
-    unique, counts = np.unique(keys[~empty].astype(str), return_counts=True)
-    if (counts > 1).any():
-        problems.append(
-            f"key column {key!r}: {int((counts > 1).sum())} value(s) name more than one row "
-            f"(e.g. {unique[counts > 1][0]!r}); each row needs its own key"
-        )
-    if problems:
-        raise BatchRejected(origin, problems)
 
 
 def champion_model(connection, config: PipelineConfig):

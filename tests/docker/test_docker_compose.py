@@ -304,4 +304,4 @@ def test_predict_scores_a_csv_inside_a_running_service(stack, triggered_run):
     assert (
         sum(label == truth for label, truth in zip(labels, batch.labels, strict=False)) >= 0.9 * SCORED_ROWS
     )
-    assert all(0 <= float(row["probability"]) <= 1 for row in scored)
+    assert all(0 <= float(row["probability_1"]) <= 1 for row in scored)
