@@ -202,6 +202,11 @@ def test_on_drift_fail_fails_the_run_with_the_reason(stack):
     result = stack.runs["shifted_fails"]
     assert result.returncode == 1
     assert "failed    after_crossvalidation.promote_model" in result.stdout
+    # The run's own output names the reason: no log file to open.
+    told = next(
+        line for line in result.stdout.splitlines() if "after_crossvalidation.promote_model failed:" in line
+    )
+    assert "data drift against champion version 1" in told and "make promote VERSION" in told
     logs = stack.layout.logs / "dag_id=ml_pipeline"
     messages = [
         path.read_text()

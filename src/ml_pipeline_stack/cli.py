@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ml_pipeline_stack import postgres, services
 from ml_pipeline_stack.api import DAG_ID, Api
+from ml_pipeline_stack.failures import failed_task_errors
 from ml_pipeline_stack.layout import Layout
 
 
@@ -91,8 +92,11 @@ def command_run(layout: Layout, args) -> int:
     with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, _):
         run_id, earlier = api.start_run(run_date, json.loads(args.conf))
         state = api.watch_run(run_id, args.timeout, earlier)
+        failed = [] if state == "success" else api.task_instances(run_id)
     log(f"\n{dag_id} {run_id}: {state} in {time.monotonic() - started:.1f} s (wall time, with startup)")
     if state != "success":
+        for task_id, message in failed_task_errors(layout.task_logs(dag_id, run_id), failed):
+            log(f"  {task_id} failed: {message}")
         log(f"Task logs: {layout.task_logs(dag_id, run_id)}")
         return 1
     report = ("scores", "--date", run_date.isoformat()) if args.scoring else ("summary", "--run-id", run_id)
