@@ -104,10 +104,13 @@ def rows(stack, query: str, params=None) -> list[tuple]:
 
 
 def test_a_promoted_champion_is_scored_through_its_asset(stack):
-    (champion,) = rows(stack, "SELECT version FROM models WHERE status = 'champion'")[0]
+    champion, sha256 = rows(stack, "SELECT version, sha256 FROM models WHERE status = 'champion'")[0]
     run = stack.asset_run
     assert run["state"] == "success"
-    assert [event["extra"]["version"] for event in run["events"]] == [champion]
+    assert [
+        (event["extra"]["dataset"], event["extra"]["version"], event["extra"]["sha256"])
+        for event in run["events"]
+    ] == [("sensors", champion, sha256)]
     assert run["events"][0]["uri"] == "x-ml-pipeline://models/sensors/champion"
     run_day = datetime.fromisoformat(run["run_after"]).astimezone(UTC).date()
     # The rows of the run's day, all 4000, by the new champion.

@@ -392,7 +392,12 @@ def promote_model(refitted: dict, drifted: dict, **context) -> dict:
             "registered as a challenger; to promote it anyway, `make promote VERSION=N`, or re-run "
             "with force_promote."
         )
-    return {"promoted": decision.promoted, "reason": decision.reason, "champion": decision.champion_version}
+    return {
+        "promoted": decision.promoted,
+        "reason": decision.reason,
+        "champion": decision.champion_version,
+        "sha256": live["sha256"],
+    }
 
 
 @pipeline_task
@@ -404,7 +409,12 @@ def announce_champion(promoted: dict, **context) -> dict:
     if not promoted["promoted"]:
         raise AirflowSkipException(f"No new champion: {promoted['reason']}")
     config, run = settings_and_run(context)
-    extra = {"dataset": config.dataset, "version": promoted["champion"], "dag_run_id": run.run_id}
+    extra = {
+        "dataset": config.dataset,
+        "version": promoted["champion"],
+        "sha256": promoted["sha256"],
+        "dag_run_id": run.run_id,
+    }
     for asset in context["task"].outlets:
         context["outlet_events"][asset].extra = extra
     return extra
