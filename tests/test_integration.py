@@ -341,14 +341,17 @@ def test_wine_trains_with_one_setting_changed(stack):
     with stack.connect() as db:
         experiment = db.execute(
             "SELECT experiment_id, test_accuracy, train_rows + test_rows FROM experiments"
-            " WHERE dataset = 'wine'"
+            " WHERE dataset = 'wine' AND run_date = %s",
+            (DATASET_DATE,),
         ).fetchone()
         assert experiment[1] > 0.85 and experiment[2] == 178
         assert db.execute(
             "SELECT count(*), max(pca_n_components) FROM cv_results WHERE experiment_id = %s",
             (experiment[0],),
         ).fetchone() == (12 * 7, 12)
-        assert db.execute("SELECT count(*), count(DISTINCT cultivar) FROM wine_rows").fetchone() == (178, 3)
+        assert db.execute(
+            "SELECT count(*), count(DISTINCT cultivar) FROM wine_rows WHERE batch_date = %s", (DATASET_DATE,)
+        ).fetchone() == (178, 3)
         champions = dict(
             db.execute("SELECT dataset, version FROM models WHERE status = 'champion'").fetchall()
         )
