@@ -11,9 +11,10 @@ EXECUTOR ?= local
 WORKERS ?= 2
 export EXECUTOR WORKERS
 
-.PHONY: help install redis run score backfill promote predict up down status psql test test-e2e test-docker lint bench clean
+.PHONY: help install declare redis run score backfill promote predict up down status psql test test-e2e test-docker lint bench clean
 
 help:
+	@echo "make declare NAME=churn INPUT=sample.csv LABEL=Outcome [KEY='Customer ID']  datasets/NAME.toml from a sample"
 	@echo "make run [DS=YYYY-MM-DD] [DATASET=name]  one complete run (default: today, breast_cancer), then a summary"
 	@echo "make backfill FROM=.. TO=.. [DATASET=name]  one run per day of the range, through the scheduler"
 	@echo "make promote VERSION=N     make model version N the champion (promotion or rollback)"
@@ -40,6 +41,9 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+declare: install
+	$(BIN)/python -m ml_pipeline declare "$(NAME)" --from "$(INPUT)" --label "$(LABEL)" $(if $(KEY),--key "$(KEY)")
 
 # The Celery broker: Debian's redis-server, installed when missing (it runs on a unix socket in the
 # project's state folder, started and stopped with the stack).

@@ -4,6 +4,7 @@
     python -m ml_pipeline promote --version N
     python -m ml_pipeline summary --run-id RUN_ID [--dataset NAME]
     python -m ml_pipeline scores --date YYYY-MM-DD [--dataset NAME]
+    python -m ml_pipeline declare NAME --from sample.csv --label COLUMN [--key COLUMN] [--force]
 
 --dataset defaults to the configured dataset (ML_PIPELINE_DATASET, else breast_cancer).
 
@@ -20,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from ml_pipeline.config import PipelineConfig
+from ml_pipeline.config import ConfigError, PipelineConfig
 from ml_pipeline.db import pipeline_connection
 
 
@@ -144,6 +145,19 @@ def scores(args, config: PipelineConfig) -> int:
     return 0
 
 
+def declare_dataset(args, config: PipelineConfig) -> int:
+    """Write datasets/NAME.toml from a sample file of the daily data."""
+    from ml_pipeline.datasets import DatasetError
+    from ml_pipeline.declare import declare
+
+    try:
+        print(declare(config.datasets_dir, args.name, Path(args.sample), args.label, args.key, args.force))
+    except DatasetError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ml_pipeline",
@@ -167,10 +181,21 @@ def main(argv: list[str] | None = None) -> int:
     scored.add_argument("--date", required=True, help="YYYY-MM-DD")
     scored.add_argument("--dataset", help="whose scores (default: the configured one)")
     scored.set_defaults(handler=scores)
+    declaring = commands.add_parser("declare", help="declare a dataset from a sample of its daily file")
+    declaring.add_argument("name", help="the dataset's name: lower-case letters, digits and _")
+    declaring.add_argument("--from", dest="sample", required=True, help="a CSV, CSV.gz or Parquet sample")
+    declaring.add_argument("--label", required=True, help="the column holding the class")
+    declaring.add_argument("--key", help="the column naming each row (kept with its scores)")
+    declaring.add_argument("--force", action="store_true", help="replace a declaration of that name")
+    declaring.set_defaults(handler=declare_dataset)
     args = parser.parse_args(argv)
-    config = PipelineConfig.from_env()
-    if getattr(args, "dataset", None):
-        config = config.with_overrides({"dataset": args.dataset}, origin="--")
+    try:
+        config = PipelineConfig.from_env()
+        if getattr(args, "dataset", None):
+            config = config.with_overrides({"dataset": args.dataset}, origin="--")
+    except ConfigError as error:  # a setting or a declaration to fix: said once, no traceback
+        print(str(error), file=sys.stderr)
+        return 2
     return args.handler(args, config)
 
 
