@@ -54,6 +54,7 @@ def stack(tmp_path_factory):
         stack.first_run = stack("run", "--date", RUN_DATE)
         stack.second_run = stack("run", "--date", RUN_DATE)
         stack.backfill = stack("backfill", "--from", BACKFILL_DATES[0], "--to", BACKFILL_DATES[-1])
+        stack.backfill_again = stack("backfill", "--from", BACKFILL_DATES[0], "--to", BACKFILL_DATES[-1])
         stack.wine_backfill = stack("backfill", "--dataset", "wine", "--from", WINE_DATE, "--to", WINE_DATE)
         stack.drop_runs = drop_folder_runs(stack)
         stack.dataset_runs = dataset_runs(stack)
@@ -257,6 +258,17 @@ def test_a_backfill_gives_one_batch_experiment_and_model_per_day(stack):
     for day, *_, model, _ in rows:
         assert (stack.base / "models" / model).is_file() and model.startswith(f"breast_cancer/{day}")
     assert not (stack.base / "data" / "runs").exists(), "tasks hand data over through the database only"
+
+
+def test_the_same_backfill_again_keeps_the_days_that_ran(stack):
+    again = stack.backfill_again
+    assert "AlreadyRunningBackfill" not in again.stdout + again.stderr
+    assert again.stdout.count("success   backfill__") == len(BACKFILL_DATES)
+    with stack.connect() as db:
+        (runs,) = db.execute(
+            "SELECT count(*) FROM experiments WHERE run_date BETWEEN %s AND %s", BACKFILL_DATES[::2]
+        ).fetchone()
+    assert runs == len(BACKFILL_DATES), "no day ran twice"
 
 
 def test_a_backfill_of_another_dataset_runs_that_dataset_s_dag(stack):

@@ -140,16 +140,37 @@ class Api:
             time.sleep(1)
         raise TimeoutError(f"{run_id} did not finish within {timeout:.0f} s.")
 
-    def watch_runs(self, first: date, last: date, timeout: float) -> dict[str, str]:
-        """Wait until every run of the DAG with a logical date in [first, last] has ended."""
+    def run_states(self, first: date, last: date) -> dict[str, str]:
+        """The state of each run of the DAG with a logical date in [first, last]."""
         query = (
             f"/api/v2/dags/{self.dag_id}/dagRuns?limit=1000"
             f"&logical_date_gte={quote(f'{first.isoformat()}T00:00:00+00:00')}"
             f"&logical_date_lte={quote(f'{last.isoformat()}T23:59:59+00:00')}"
         )
+        return {run["dag_run_id"]: run["state"] for run in self.request("GET", query)["dag_runs"]}
+
+    def close_finished_backfills(self) -> list[dict]:
+        """Close the DAG's open backfills whose runs have all ended (the scheduler closes one only on
+        its next loop, and a stack stopped before that left it open); the ones still running."""
+        running = []
+        for backfill in self.request("GET", f"/api/v2/backfills?dag_id={quote(self.dag_id)}&limit=100")[
+            "backfills"
+        ]:
+            if backfill["completed_at"] is not None:
+                continue
+            dates = [date.fromisoformat(backfill[end][:10]) for end in ("from_date", "to_date")]
+            if all(state in ("success", "failed") for state in self.run_states(*dates).values()):
+                self.request("PUT", f"/api/v2/backfills/{backfill['id']}/cancel")
+                self.log(f"Closed the earlier backfill of {dates[0]} .. {dates[1]}: its runs had all ended.")
+            else:
+                running.append({**backfill, "dates": dates})
+        return running
+
+    def watch_runs(self, first: date, last: date, timeout: float) -> dict[str, str]:
+        """Wait until every run of the DAG with a logical date in [first, last] has ended."""
         deadline, reported = time.monotonic() + timeout, {}
         while time.monotonic() < deadline:
-            runs = {run["dag_run_id"]: run["state"] for run in self.request("GET", query)["dag_runs"]}
+            runs = self.run_states(first, last)
             for run_id, state in runs.items():
                 if state in ("success", "failed") and run_id not in reported:
                     reported[run_id] = state

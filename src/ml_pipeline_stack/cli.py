@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ml_pipeline_stack import postgres, services
 from ml_pipeline_stack.api import DAG_ID, Api
-from ml_pipeline_stack.failures import failed_task_errors
+from ml_pipeline_stack.failures import failed_task_errors, missing_files
 from ml_pipeline_stack.layout import Layout
 
 
@@ -115,12 +115,21 @@ def command_backfill(layout: Layout, args) -> int:
         return 2
     dataset, dag_id = dataset_dag(args.dataset)
     with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, env):
+        for running in api.close_finished_backfills():
+            first_open, last_open = running["dates"]
+            log(
+                f"{dag_id} has a backfill still running, {first_open} .. {last_open}: Airflow allows one at "
+                "a time. Let it finish (its runs are in the UI's Grid), then run this again."
+            )
+            return 1
         services.airflow(
             env, "backfill", "create", "--dag-id", dag_id,
             "--from-date", first.isoformat(), "--to-date", last.isoformat(),
             "--reprocess-behavior", args.reprocess, "--max-active-runs", str(args.max_active_runs),
         )  # fmt: skip
         log(f"Backfill of {dag_id} ({dataset}), {first} .. {last}, created; waiting for its runs.")
+        if waiting := missing_files(dataset, first, last):
+            log(waiting)
         states = api.watch_runs(first, last, args.timeout)
     for run_id, state in states.items():
         log(f"{run_id}: {state}")

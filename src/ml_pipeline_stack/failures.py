@@ -1,10 +1,33 @@
-"""What a failed run says: each failed task's own error, read from its newest log, so that `make run`
-names the problem instead of only the folder of JSON logs it is in."""
+"""What a run or a backfill says while it waits or after it failed: the days whose file has not arrived,
+and each failed task's own error, read from its newest log, so that `make run` names the problem
+instead of only the folder of JSON logs it is in."""
 
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
+
+
+def missing_files(dataset: str, first: date, last: date) -> str | None:
+    """For a drop-folder dataset, which days of [first, last] have no file yet, and how long each run
+    will wait for it; None when every day has one, or the source is not a drop folder."""
+    from ml_pipeline.config import PipelineConfig
+
+    config = PipelineConfig.from_env().with_overrides({"dataset": dataset})
+    declared = config.declaration()
+    if declared.source.kind != "drop_folder":
+        return None
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    missing = [d for d in days if not any(p.exists() for p in declared.drop_files(config.data_dir, d))]
+    if not missing:
+        return None
+    folder = Path(config.data_dir) / declared.source.folder
+    return (
+        f"No file yet for {', '.join(d.isoformat() for d in missing)} in {folder}/: each of those runs "
+        f"waits in wait_for_batch_file, up to {config.wait_timeout_hours:g} h (wait_timeout_hours), "
+        "for <date>.csv, .csv.gz or .parquet."
+    )
 
 
 def task_error(log_file: Path) -> str | None:

@@ -1,0 +1,60 @@
+"""What the stack's commands tell while a backfill waits and after a run failed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+
+from ml_pipeline_stack.failures import failed_task_errors, missing_files
+from samples import DATASETS_DIR
+
+CHURN = """
+features = ["customer_age", "monthly_spend", "support_calls"]
+label = "outcome"
+classes = ["stayed", "churned"]
+[source]
+kind = "drop_folder"
+"""
+
+
+def test_a_backfill_names_the_days_whose_file_has_not_arrived(tmp_path, monkeypatch):
+    datasets = tmp_path / "datasets"
+    shutil.copytree(DATASETS_DIR, datasets)
+    (datasets / "churn.toml").write_text(CHURN)
+    incoming = tmp_path / "data" / "incoming" / "churn"
+    incoming.mkdir(parents=True)
+    (incoming / "2026-02-01.csv").write_text("customer_age,monthly_spend,support_calls,outcome\n")
+    (incoming / "2026-02-03.parquet").write_bytes(b"")
+    monkeypatch.setenv("ML_PIPELINE_DATASETS_DIR", str(datasets))
+    monkeypatch.setenv("ML_PIPELINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ML_PIPELINE_WAIT_TIMEOUT_HOURS", "2")
+    told = missing_files("churn", date(2026, 2, 1), date(2026, 2, 4))
+    assert told.startswith(f"No file yet for 2026-02-02, 2026-02-04 in {incoming}/")
+    assert "up to 2 h (wait_timeout_hours)" in told
+    assert missing_files("breast_cancer", date(2026, 2, 1), date(2026, 2, 4)) is None  # no drop folder
+
+
+def test_a_failed_task_is_named_with_the_error_its_last_try_logged(tmp_path):
+    logs = tmp_path / "run_id=manual__1"
+    (logs / "task_id=fetch_batch").mkdir(parents=True)
+    records = [
+        {"level": "info", "event": "Starting"},
+        {
+            "level": "error",
+            "event": "Task failed with exception",
+            "error_detail": [
+                {"exc_type": "AirflowFailException", "exc_value": "Batch rejected: 2 missing column(s)"}
+            ],
+        },  # fmt: skip
+    ]
+    (logs / "task_id=fetch_batch" / "attempt=2.log").write_text("\n".join(map(json.dumps, records)))
+    task_instances = [
+        {"task_id": "fetch_batch", "state": "failed", "try_number": 2, "map_index": -1},
+        {"task_id": "split_batch", "state": "upstream_failed", "try_number": 0, "map_index": -1},
+        {"task_id": "cross_validate_chunk", "state": "failed", "try_number": 1, "map_index": 3},
+    ]
+    errors = failed_task_errors(logs, task_instances)
+    assert errors[0] == ("fetch_batch", "AirflowFailException: Batch rejected: 2 missing column(s)")
+    assert errors[1][0] == "cross_validate_chunk" and "map_index=3/attempt=1.log" in errors[1][1]
+    assert len(errors) == 2
