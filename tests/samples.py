@@ -21,6 +21,16 @@ def breast_cancer_batch():
     return sklearn_batch(BREAST_CANCER)
 
 
+# A user's own dataset: a drop folder of CSV files with string labels (churn_frame's rows).
+CHURN = """
+features = ["customer_age", "monthly_spend", "support_calls"]
+label = "outcome"
+classes = ["stayed", "churned"]
+[source]
+kind = "drop_folder"
+"""
+
+
 def synthetic(rows: int, seed: int, dataset=BREAST_CANCER):
     return synthetic_batch(dataset, rows, seed)
 

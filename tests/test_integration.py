@@ -14,7 +14,7 @@ import joblib
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from samples import DATASETS_DIR, churn_frame
+from samples import CHURN, DATASETS_DIR, churn_frame
 from stack import Stack
 
 RUN_DATE = "2026-01-10"
@@ -22,15 +22,8 @@ BACKFILL_DATES = ("2026-02-01", "2026-02-02", "2026-02-03")
 DROP_DATES = ("2026-03-01", "2026-03-02")
 WINE_DATE = "2026-02-10"
 DATASET_DATE = "2026-04-01"
-# A user's own datasets, each one declaration file: a drop folder of CSV files with string labels,
-# and a query on a table in a second database of the embedded server.
-CHURN = """
-features = ["customer_age", "monthly_spend", "support_calls"]
-label = "outcome"
-classes = ["stayed", "churned"]
-[source]
-kind = "drop_folder"
-"""
+# A user's own datasets, each one declaration file: CHURN (a drop folder of CSV files with string labels),
+# and VISITS, a query on a table in a second database of the embedded server.
 VISITS = CHURN.replace(
     'kind = "drop_folder"',
     'kind = "sql"\nconn_id = "crm"\n'

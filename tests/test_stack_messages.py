@@ -7,15 +7,7 @@ import shutil
 from datetime import date
 
 from ml_pipeline_stack.failures import failed_task_errors, missing_files
-from samples import DATASETS_DIR
-
-CHURN = """
-features = ["customer_age", "monthly_spend", "support_calls"]
-label = "outcome"
-classes = ["stayed", "churned"]
-[source]
-kind = "drop_folder"
-"""
+from samples import CHURN, DATASETS_DIR
 
 
 def test_a_backfill_names_the_days_whose_file_has_not_arrived(tmp_path, monkeypatch):
