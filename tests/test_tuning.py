@@ -136,3 +136,21 @@ def test_chunked_cv_agrees_with_one_task_and_picks_the_same(small_synthetic):
     scores = [score_chunk(small_synthetic, part, grid[C_PARAM], 3, 2) for part in parts]
     shuffled = gather_scores(grid, parts[::-1], scores[::-1])
     np.testing.assert_array_equal(shuffled.mean_scores, chunked.mean_scores)
+
+
+def test_a_pick_on_the_grid_s_edge_is_said_with_the_setting_to_change():
+    from ml_pipeline.model import C_PARAM, PCA_PARAM, edge_notes
+
+    grid = {PCA_PARAM: list(range(1, 30)), C_PARAM: [0.001, 0.1, 10.0, 1000.0]}
+    assert edge_notes(grid, {PCA_PARAM: 13, C_PARAM: 0.1}, 29) == []
+    assert edge_notes(grid, {PCA_PARAM: 29, C_PARAM: 0.1}, 29) == [
+        "PCA 29 is the largest size searched: more components may score better; "
+        "raise max_pca_components (now 29)"
+    ]
+    # Capped by the features (30 of them, so 29 at most), not by the setting: nothing lies past it.
+    assert edge_notes(grid, {PCA_PARAM: 29, C_PARAM: 0.1}, 40) == []
+    assert edge_notes(grid, {PCA_PARAM: 13, C_PARAM: 0.001}, 29) == [
+        "C 0.001 is the smallest value searched: move c_min to search past it"
+    ]
+    assert edge_notes(grid, {PCA_PARAM: 13, C_PARAM: 1000.0}, 29)[0].endswith("move c_max to search past it")
+    assert edge_notes({PCA_PARAM: [1], C_PARAM: [1.0]}, {PCA_PARAM: 1, C_PARAM: 1.0}, 1) == []

@@ -89,6 +89,7 @@ def summary(args, config: PipelineConfig) -> int:
     from psycopg.rows import dict_row
 
     from ml_pipeline.db import sql
+    from ml_pipeline.model import edge_notes
 
     with pipeline_connection(config) as connection:
         try:
@@ -121,6 +122,9 @@ def summary(args, config: PipelineConfig) -> int:
         f"  model        {model.relative_to(Path.cwd()) if model.is_relative_to(Path.cwd()) else model}\n"
         f"  version      {row['version']}, {row['status']}: {row['status_reason']}"
     )
+    if row["tuning"] == "grid":
+        for note in edge_notes(row["param_grid"], row["best_params"], row["max_pca_components"]):
+            print(f"  grid's edge  {note}")
     return 0
 
 

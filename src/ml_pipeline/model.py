@@ -40,3 +40,22 @@ def param_grid(config: PipelineConfig, n_features: int) -> dict[str, list]:
 def candidates(grid: dict[str, list]) -> list[dict]:
     """Every combination, in ``sklearn.model_selection.ParameterGrid``'s order."""
     return [{C_PARAM: c, PCA_PARAM: k} for c in grid[C_PARAM] for k in grid[PCA_PARAM]]
+
+
+def edge_notes(grid: dict[str, list], best_params: dict, max_pca_components: int | None) -> list[str]:
+    """What the pick says of the grid: a winner on its edge may mean a better candidate lies past it.
+
+    The PCA size counts as on the edge only when ``max_pca_components`` capped the sizes; a grid that
+    already reaches the features - 1 has nothing past it."""
+    notes = []
+    sizes, c_values = grid.get(PCA_PARAM) or [], grid.get(C_PARAM) or []
+    size, c = best_params.get(PCA_PARAM), best_params.get(C_PARAM)
+    if len(sizes) > 1 and size == max(sizes) == max_pca_components:
+        notes.append(
+            f"PCA {size} is the largest size searched: more components may score better; raise "
+            f"max_pca_components (now {max_pca_components})"
+        )
+    if len(c_values) > 1 and c in (min(c_values), max(c_values)):
+        end, setting = ("smallest", "c_min") if c == min(c_values) else ("largest", "c_max")
+        notes.append(f"C {c:g} is the {end} value searched: move {setting} to search past it")
+    return notes

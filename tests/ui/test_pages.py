@@ -19,6 +19,8 @@ def test_the_experiment_tab_shows_the_batch_candidates_scores_drift_and_decision
         "PCA", "components", "4", "C", "1", "mean", "CV", "accuracy", "0.9650", "±", "0.0100"
     ]  # fmt: skip
     assert "569" in html and "212" in html and "357" in html and "cd" * 32 in html
+    # The winner's C, 1, is the largest of the grid's: the page says so, and what to change.
+    assert "At the grid's edge: C 1 is the largest value searched: move c_max to search past it." in html
     assert "0.9400" in html  # its test accuracy
     assert "drifted: mean radius" in html and "mean texture" in html
     drawn = pictures(html)

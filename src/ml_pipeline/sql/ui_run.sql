@@ -3,7 +3,7 @@
 -- batch of its date.
 SELECT e.experiment_id, e.tuning, e.params_from_version, e.cv_folds, e.param_grid, e.best_params,
        e.test_accuracy, e.test_precision, e.test_recall, e.test_f1, e.test_roc_auc, e.train_rows,
-       e.test_rows, e.test_curves,
+       e.test_rows, e.test_curves, (e.settings ->> 'max_pca_components')::int AS max_pca_components,
        m.version, m.status, m.status_reason, m.classes,
        p.reason AS promotion_reason, p.promoted_at, p.promoted_by,
        b.batch_date, b.row_count, b.class_counts, b.source, b.data_sha256, b.loaded_at,

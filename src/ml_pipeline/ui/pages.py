@@ -7,7 +7,7 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ml_pipeline.model import C_PARAM, PCA_PARAM
+from ml_pipeline.model import C_PARAM, PCA_PARAM, edge_notes
 from ml_pipeline.ui import charts
 
 STATUS_WORDS = {
@@ -58,8 +58,10 @@ def experiment(view: dict) -> dict:
         pictures["drift"] = charts.data_uri(
             charts.bars([r["name"] for r in features], [r["psi"] for r in features], features[0]["threshold"])
         )
+    edges = edge_notes(run["param_grid"], best, run["max_pca_components"]) if candidates else []
     return {
         "winner": winner,
+        "edges": edges,
         "pictures": pictures,
         "drifted": [row["name"] for row in view["drift"] if row["drifted"]],
     }
