@@ -159,11 +159,15 @@ class Api:
             if backfill["completed_at"] is not None:
                 continue
             dates = [date.fromisoformat(backfill[end][:10]) for end in ("from_date", "to_date")]
-            if all(state in ("success", "failed") for state in self.run_states(*dates).values()):
+            states = self.run_states(*dates)
+            if all(state in ("success", "failed") for state in states.values()):
                 self.request("PUT", f"/api/v2/backfills/{backfill['id']}/cancel")
                 self.log(f"Closed the earlier backfill of {dates[0]} .. {dates[1]}: its runs had all ended.")
             else:
-                running.append({**backfill, "dates": dates})
+                unfinished = {
+                    run: state for run, state in states.items() if state not in ("success", "failed")
+                }
+                running.append({**backfill, "dates": dates, "unfinished": unfinished})
         return running
 
     def watch_runs(self, first: date, last: date, timeout: float) -> dict[str, str]:

@@ -117,9 +117,16 @@ def command_backfill(layout: Layout, args) -> int:
     with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, env):
         for running in api.close_finished_backfills():
             first_open, last_open = running["dates"]
+            unfinished = ", ".join(f"{run} ({state})" for run, state in running["unfinished"].items())
             log(
-                f"{dag_id} has a backfill still running, {first_open} .. {last_open}: Airflow allows one at "
-                "a time. Let it finish (its runs are in the UI's Grid), then run this again."
+                f"{dag_id} has a backfill still running, {first_open} .. {last_open}, and Airflow allows one "
+                f"at a time. Not finished: {unfinished}."
+            )
+            if waiting := missing_files(dataset, first_open, last_open):
+                log(waiting)
+            log(
+                "Let them finish (with `make up`, in the UI's Grid), or mark them failed there (the run's "
+                "page, the mark-as-failed button), then run this again."
             )
             return 1
         services.airflow(
