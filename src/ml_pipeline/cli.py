@@ -62,22 +62,16 @@ def predict(args, config: PipelineConfig) -> int:
 
 def promote(args, config: PipelineConfig) -> int:
     """Make a model version the champion by hand (a promotion or a rollback): table and link together."""
-    from ml_pipeline.registry import champion, point_champion, promote_if_better
+    from ml_pipeline.registry import choose_champion, point_champion
 
     with pipeline_connection(config) as connection:
         try:
-            decision = promote_if_better(
-                connection,
-                args.version,
-                0.0,
-                force=True,
-                forced_by="the promote command",
-                promoted_by=getpass.getuser(),
+            decision, live = choose_champion(
+                connection, args.version, "the promote command", getpass.getuser()
             )
         except LookupError as error:
             print(str(error), file=sys.stderr)
             return 2
-        live = champion(connection, decision.dataset)
     point_champion(Path(config.models_dir), live)
     print(f"Champion: version {live['version']} ({live['path']}). {decision.reason}.")
     return 0

@@ -101,6 +101,15 @@ def promote_if_better(
         return Decision(version, new["dataset"], False, reason, old["version"])
 
 
+def choose_champion(connection, version: int, forced_by: str, promoted_by: str) -> tuple[Decision, dict]:
+    """Make ``version`` the champion by hand (a promotion or a rollback), whatever its scores; the
+    decision, and the dataset's champion now."""
+    decision = promote_if_better(
+        connection, version, 0.0, force=True, forced_by=forced_by, promoted_by=promoted_by
+    )
+    return decision, champion(connection, decision.dataset)
+
+
 def _crown(cursor, new: dict, old: dict | None, reason: str, promoted_by: str | None) -> Decision:
     if old is not None:
         _set_status(cursor, old["version"], "archived", f"replaced by version {new['version']}")

@@ -111,7 +111,7 @@ def make_champion(
 ) -> dict:
     """Make a version of the DAG's dataset the champion (a promotion or a rollback), recorded in
     promotions with the user's name."""
-    from ml_pipeline.registry import champion, point_champion, promote_if_better
+    from ml_pipeline.registry import choose_champion, point_champion
 
     if x_ml_views != "champion":
         raise HTTPException(
@@ -125,15 +125,7 @@ def make_champion(
     with opened(config) as connection:
         if queries.model_dataset(connection, choice.version) != dataset:
             raise HTTPException(404, f"{dataset} has no model version {choice.version}.")
-        decision = promote_if_better(
-            connection,
-            choice.version,
-            0.0,
-            force=True,
-            forced_by=f"{name} on the Models page",
-            promoted_by=name,
-        )
-        live = champion(connection, dataset)
+        decision, live = choose_champion(connection, choice.version, f"{name} on the Models page", name)
     models = Path(config.models_dir)
     if (models / live["path"]).is_file():  # the model store is on this machine: its link follows
         point_champion(models, live)
