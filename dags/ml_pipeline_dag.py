@@ -1,9 +1,9 @@
 """
 ### ml_pipeline: a daily retrain of a classifier on a declared dataset
 
-One DAG per dataset declared in `datasets/`: `ml_pipeline` trains the default dataset
-(`ML_PIPELINE_DATASET`, else `breast_cancer`), `ml_pipeline_<name>` each of the others, on the
-schedule its declaration gives.
+One DAG per dataset declared in `datasets/`: `ml_pipeline` trains `breast_cancer`,
+`ml_pipeline_<name>` each other dataset, on the schedule its declaration gives. A declaration that
+cannot be used shows as an import error of `ml_pipeline_declarations.py`, naming its file.
 
 1. **create_tables** (while waiting for the batch): the tables, from the package's `sql/` folder,
    and the dataset's batch table, from its declaration.
@@ -43,28 +43,21 @@ from airflow.sdk import DAG, Param, TaskGroup
 from ml_pipeline import tasks
 from ml_pipeline.assets import champion_asset, training_dag_id
 from ml_pipeline.config import PipelineConfig, trigger_form
-from ml_pipeline.datasets import DatasetError, declared, load
+from ml_pipeline.datasets import load_all
 from ml_pipeline.db import SCHEMA, SQL_DIR
 from ml_pipeline.sensors import BatchFileSensor
 
 CONFIG = PipelineConfig.from_env()
 
 
-def schedule_of(name: str) -> str | None:
-    """The declared schedule; a declaration that cannot be read still gets a daily DAG, whose runs fail
-    with the declaration's problems, where its user looks."""
-    try:
-        return load(CONFIG.datasets_dir, name).schedule
-    except DatasetError:
-        return "@daily"
-
-
-for dataset in declared(CONFIG.datasets_dir):
+# A declaration that cannot be read makes no DAG: ml_pipeline_declarations.py reports it, by file name.
+for declaration in load_all(CONFIG.datasets_dir)[0]:
+    dataset = declaration.name
     config = replace(CONFIG, dataset=dataset)
     with DAG(
-        dag_id=training_dag_id(dataset, CONFIG.dataset),
+        dag_id=training_dag_id(dataset),
         description=f"Daily retrain on {dataset}: batch -> Postgres, k-fold CV over PCA x C, best model",
-        schedule=schedule_of(dataset),
+        schedule=declaration.schedule,
         start_date=datetime(2020, 1, 1, tzinfo=UTC),  # how far back backfills may go; catchup is off
         catchup=False,
         max_active_runs=3,

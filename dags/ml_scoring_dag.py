@@ -1,8 +1,8 @@
 """
 ### ml_scoring: each day's rows scored by the champion, for other systems
 
-One DAG per dataset declared in `datasets/`: `ml_scoring` scores the default dataset's rows,
-`ml_scoring_<name>` each other's. It runs when the dataset's training DAG promotes a champion (its
+One DAG per dataset declared in `datasets/`: `ml_scoring` scores `breast_cancer`'s rows,
+`ml_scoring_<name>` each other dataset's. It runs when the dataset's training DAG promotes a champion (its
 champion Asset) and on the dataset's schedule.
 
 **score_rows**: the day's rows, from the dataset's `[scoring]` source (a drop folder of files to score,
@@ -21,23 +21,17 @@ from airflow.sdk import DAG
 from ml_pipeline import tasks
 from ml_pipeline.assets import scoring_dag_id, scoring_schedule
 from ml_pipeline.config import PipelineConfig
-from ml_pipeline.datasets import DatasetError, declared, load
+from ml_pipeline.datasets import load_all
 
 CONFIG = PipelineConfig.from_env()
 
 
-def schedule_of(name: str):
-    try:
-        return scoring_schedule(name, load(CONFIG.datasets_dir, name).schedule)
-    except DatasetError:  # its training DAG's runs say what is wrong with the declaration
-        return scoring_schedule(name, None)
-
-
-for dataset in declared(CONFIG.datasets_dir):
+for declaration in load_all(CONFIG.datasets_dir)[0]:  # the others: see ml_pipeline_declarations.py
+    dataset = declaration.name
     with DAG(
-        dag_id=scoring_dag_id(dataset, CONFIG.dataset),
+        dag_id=scoring_dag_id(dataset),
         description=f"The day's {dataset} rows scored by the champion into the predictions table",
-        schedule=schedule_of(dataset),
+        schedule=scoring_schedule(dataset, declaration.schedule),
         start_date=datetime(2020, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,  # runs of one date replace each other's rows

@@ -50,3 +50,24 @@ def test_a_failed_task_is_named_with_the_error_its_last_try_logged(tmp_path):
     assert errors[0] == ("fetch_batch", "AirflowFailException: Batch rejected: 2 missing column(s)")
     assert errors[1][0] == "cross_validate_chunk" and "map_index=3/attempt=1.log" in errors[1][1]
     assert len(errors) == 2
+
+
+def test_a_run_of_a_declaration_that_cannot_be_used_names_its_problem_before_anything_starts(
+    tmp_path, monkeypatch, capsys
+):
+    from ml_pipeline_stack import cli
+
+    datasets = tmp_path / "datasets"
+    shutil.copytree(DATASETS_DIR, datasets)
+    (datasets / "churn.toml").write_text(CHURN.replace('label = "outcome"', 'label = "Outcome!"'))
+    monkeypatch.setenv("ML_PIPELINE_DATASETS_DIR", str(datasets))
+    monkeypatch.setenv("ML_PIPELINE_STATE_DIR", str(tmp_path / "stack"))
+    for command in (["run", "--dataset", "churn"], ["backfill", "--dataset", "churn", "--from", "2026-02-01",
+                                                    "--to", "2026-02-02"]):  # fmt: skip
+        assert cli.main(command) == 2
+        told = capsys.readouterr().out.strip()
+        assert told == (
+            f"{datasets / 'churn.toml'} cannot be used: column 'Outcome!' is not a plain SQL column name; "
+            "write it as 'outcome'."
+        )
+    assert not (tmp_path / "stack").exists(), "nothing was started"

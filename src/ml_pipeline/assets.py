@@ -8,17 +8,20 @@ from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable
 
 TRAINING_DAG = "ml_pipeline"
 SCORING_DAG = "ml_scoring"
+# The dataset whose DAGs are plain ml_pipeline and ml_scoring. Fixed, not the configured default: a DAG id,
+# once it has runs, must keep its dataset whatever ML_PIPELINE_DATASET says.
+PLAIN_DAGS_DATASET = "breast_cancer"
 TIME_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 
 
-def training_dag_id(dataset: str, default: str) -> str:
-    """ml_pipeline for the default dataset, ml_pipeline_<name> for another."""
-    return TRAINING_DAG if dataset == default else f"{TRAINING_DAG}_{dataset}"
+def training_dag_id(dataset: str) -> str:
+    """ml_pipeline for breast_cancer, the bundled dataset, ml_pipeline_<name> for another."""
+    return TRAINING_DAG if dataset == PLAIN_DAGS_DATASET else f"{TRAINING_DAG}_{dataset}"
 
 
-def scoring_dag_id(dataset: str, default: str) -> str:
-    """ml_scoring for the default dataset, ml_scoring_<name> for another."""
-    return SCORING_DAG if dataset == default else f"{SCORING_DAG}_{dataset}"
+def scoring_dag_id(dataset: str) -> str:
+    """ml_scoring for breast_cancer, ml_scoring_<name> for another."""
+    return SCORING_DAG if dataset == PLAIN_DAGS_DATASET else f"{SCORING_DAG}_{dataset}"
 
 
 def champion_asset(dataset: str) -> Asset:

@@ -2,8 +2,8 @@
 
 A declaration names the feature columns (numbers), the label column and its classes (integers or
 strings), where each day's batch comes from, and optionally the batch table, the schedule and a
-description. Only the standard library is imported: the DAG file reads the declarations when it is
-parsed, to make one DAG per dataset.
+description. Only the standard library (and, for a cron schedule, Airflow's cron parser) is imported:
+the DAG files read the declarations when they are parsed, to make one DAG per dataset.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ DECLARATION_KEYS = {
     "description", "features", "label", "classes", "table", "schedule", "source", "scoring", "key"
 }  # fmt: skip
 UNSCHEDULED = "none"
+SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@once")
 SOURCE_KEYS = {
     "sklearn": {"kind", "table", "folder"},
     "drop_folder": {"kind", "folder"},
@@ -96,6 +97,18 @@ def declared(datasets_dir: str | Path) -> list[str]:
     return sorted(path.stem for path in Path(datasets_dir).glob("*.toml"))
 
 
+def load_all(datasets_dir: str | Path) -> tuple[list[Dataset], list[str]]:
+    """Every declaration that can be used, and the problems of each one that cannot (a message per
+    file): a bad declaration leaves the others' DAGs standing."""
+    usable, problems = [], []
+    for name in declared(datasets_dir):
+        try:
+            usable.append(load(datasets_dir, name))
+        except DatasetError as error:
+            problems.append(str(error))
+    return usable, problems
+
+
 def load(datasets_dir: str | Path, name: str) -> Dataset:
     """The declaration of ``name``, checked; DatasetError naming every problem otherwise."""
     path = Path(datasets_dir) / f"{name}.toml"
@@ -107,7 +120,11 @@ def load(datasets_dir: str | Path, name: str) -> Dataset:
             "or choose a declared one."
         )
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise DatasetError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8."
+        ) from None
     except tomllib.TOMLDecodeError as error:
         raise DatasetError(f"{path} is not valid TOML: {error}.") from None
     problems: list[str] = []
@@ -163,10 +180,10 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
     if not isinstance(table, str) or not NAME.match(table):
         problems.append(f"table {table!r} must be a plain SQL table name")
     schedule = raw.get("schedule", "@daily")
-    if not isinstance(schedule, str):
+    if not _schedule_is_valid(schedule):
         problems.append(
-            'schedule must be a cron expression or preset in quotes, e.g. "@daily", or "none" for runs '
-            "only when triggered"
+            f'schedule {schedule!r} must be a cron expression (e.g. "0 6 * * *") or one of '
+            f'{", ".join(SCHEDULE_PRESETS)}, in quotes, or "none" for runs only when triggered'
         )
     key = raw.get("key")
     if key is not None and (not isinstance(key, str) or not NAME.match(key) or key in (label, *features)):
@@ -194,6 +211,16 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
         scoring=scoring,
         key=key,
     )
+
+
+def _schedule_is_valid(schedule) -> bool:
+    if not isinstance(schedule, str):
+        return False
+    if schedule == UNSCHEDULED or schedule in SCHEDULE_PRESETS:
+        return True
+    from croniter import croniter  # Airflow's own cron parser; here, as only a cron schedule needs it
+
+    return not schedule.startswith("@") and croniter.is_valid(schedule)
 
 
 def _parse_source(name: str, raw, problems: list[str], section: str = "source") -> Source | None:

@@ -58,22 +58,31 @@ class Api:
                     ) from None
                 time.sleep(1)
 
-    def wait_for_dag(self, timeout: float = 180) -> None:
-        """Wait until the dag-processor has parsed the DAG, and fail on its import errors."""
+    def wait_for_dag(self, timeout: float = 180) -> list[dict]:
+        """Wait until the dag-processor has parsed the DAG; the DAG folder's import errors then (another
+        dataset's declaration, say), which fail the wait only while the DAG is missing."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             errors = self.request("GET", "/api/v2/importErrors")["import_errors"]
-            if errors:
-                details = "\n".join(f"{e['filename']}: {e['stack_trace']}" for e in errors)
-                raise RuntimeError(f"The DAG folder has import errors:\n{details}")
             try:
                 self.request("GET", f"/api/v2/dags/{self.dag_id}")
-                return
+                return errors
             except urllib.error.HTTPError as error:
                 if error.code != 404:
                     raise
+            if time.monotonic() > deadline:
+                details = "".join(f"\n{e['filename']}: {e['stack_trace']}" for e in errors)
+                raise TimeoutError(
+                    f"{self.dag_id} was not parsed within {timeout:.0f} s; see {self.logs}.{details}"
+                )
             time.sleep(1)
-        raise TimeoutError(f"{self.dag_id} was not parsed within {timeout:.0f} s; see {self.logs}.")
+
+    def set_paused(self, paused: bool) -> bool:
+        """Pause or un-pause the DAG; whether it was paused before."""
+        before = self.request("GET", f"/api/v2/dags/{self.dag_id}")["is_paused"]
+        if before != paused:
+            self.request("PATCH", f"/api/v2/dags/{self.dag_id}", {"is_paused": paused})
+        return before
 
     def start_run(self, run_date: date, conf: dict) -> tuple[str, set[tuple]]:
         """Trigger the run for ``run_date``, or clear and re-run it if that date already has one.
@@ -169,6 +178,21 @@ class Api:
                 }
                 running.append({**backfill, "dates": dates, "unfinished": unfinished})
         return running
+
+    def stop_backfill(self, first: date, last: date, fail_running: bool) -> dict[str, str]:
+        """End the DAG's open backfill of [first, last]: its queued runs fail (Airflow's cancel), and
+        with ``fail_running`` so do its running ones; the state of each of its runs then."""
+        for backfill in self.request("GET", f"/api/v2/backfills?dag_id={quote(self.dag_id)}&limit=100")[
+            "backfills"
+        ]:
+            if backfill["completed_at"] is None:
+                self.request("PUT", f"/api/v2/backfills/{backfill['id']}/cancel")
+        if fail_running:
+            for run_id, state in self.run_states(first, last).items():
+                if state not in ("success", "failed"):
+                    path = f"/api/v2/dags/{self.dag_id}/dagRuns/{quote(run_id, safe='')}"
+                    self.request("PATCH", path, {"state": "failed", "note": "stopped by make backfill"})
+        return self.run_states(first, last)
 
     def watch_runs(self, first: date, last: date, timeout: float) -> dict[str, str]:
         """Wait until every run of the DAG with a logical date in [first, last] has ended."""

@@ -61,9 +61,14 @@ def airflow_services(layout: Layout, args, scheduled: bool, dag_id: str = DAG_ID
         api = Api(stack["port"], logs=str(layout.service_logs), log=log, dag_id=dag_id)
         api.wait_until_ready()
         api.login(services.LOGIN_USER, services.login_password(layout))
-        api.wait_for_dag()
-        api.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-        yield api, env
+        for error in api.wait_for_dag():
+            log(f"Note, another DAG file cannot be loaded: {error['filename']}: {error['stack_trace']}")
+        was_paused = api.set_paused(False)
+        try:
+            yield api, env
+        finally:
+            if was_paused:  # a run by hand does not switch on the DAG's schedule
+                api.set_paused(True)
     finally:
         if owned:
             log("Stopping Airflow ...")
@@ -71,14 +76,17 @@ def airflow_services(layout: Layout, args, scheduled: bool, dag_id: str = DAG_ID
 
 
 def dataset_dag(dataset: str | None, scoring: bool = False) -> tuple[str, str]:
-    """The dataset (default: the configured one) and its training DAG (ml_pipeline for the default
-    dataset, ml_pipeline_<name> for another), or its scoring DAG (ml_scoring, ml_scoring_<name>)."""
+    """The dataset (default: the configured one), its declaration checked, and its training DAG
+    (ml_pipeline for breast_cancer, ml_pipeline_<name> for another), or its scoring DAG (ml_scoring,
+    ml_scoring_<name>)."""
     from ml_pipeline.assets import scoring_dag_id, training_dag_id
     from ml_pipeline.config import PipelineConfig
+    from ml_pipeline.datasets import load
 
-    default = PipelineConfig.from_env().dataset
-    dataset = dataset or default
-    return dataset, (scoring_dag_id if scoring else training_dag_id)(dataset, default)
+    config = PipelineConfig.from_env()
+    dataset = dataset or config.dataset
+    load(config.datasets_dir, dataset)  # its problems, named, before any service starts
+    return dataset, (scoring_dag_id if scoring else training_dag_id)(dataset)
 
 
 def command_run(layout: Layout, args) -> int:
@@ -114,6 +122,7 @@ def command_backfill(layout: Layout, args) -> int:
         log(f"FROM={first} TO={last}: need FROM <= TO <= today.")
         return 2
     dataset, dag_id = dataset_dag(args.dataset)
+    owned = services.running_stack(layout) is None
     with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, env):
         for running in api.close_finished_backfills():
             first_open, last_open = running["dates"]
@@ -137,12 +146,39 @@ def command_backfill(layout: Layout, args) -> int:
         log(f"Backfill of {dag_id} ({dataset}), {first} .. {last}, created; waiting for its runs.")
         if waiting := missing_files(dataset, first, last):
             log(waiting)
-        states = api.watch_runs(first, last, args.timeout)
+        try:
+            states = api.watch_runs(first, last, args.timeout or watch_timeout(dataset))
+        except (KeyboardInterrupt, TimeoutError) as stop:
+            log(f"\n{stop}" if isinstance(stop, TimeoutError) else "")
+            return stopped_backfill(api, dag_id, first, last, owned)
     for run_id, state in states.items():
         log(f"{run_id}: {state}")
         if state == "success":
             pipeline_command(layout, "summary", "--run-id", run_id, "--dataset", dataset)
     return 0 if all(state == "success" for state in states.values()) else 1
+
+
+def watch_timeout(dataset: str) -> float:
+    """How long a backfill is watched: an hour more than its runs may wait for their files."""
+    from ml_pipeline.config import PipelineConfig
+
+    return (PipelineConfig.from_env().with_overrides({"dataset": dataset}).wait_timeout_hours + 1) * 3600
+
+
+def stopped_backfill(api: Api, dag_id: str, first: date, last: date, owned: bool) -> int:
+    """Ctrl-C during a backfill: it is ended, so that the next one may start; what ran is said."""
+    log(f"Stopping the backfill of {dag_id}, {first} .. {last} ...")
+    states = api.stop_backfill(first, last, fail_running=owned)
+    for run_id, state in sorted(states.items()):
+        log(f"  {state:<9} {run_id}")
+    if owned:
+        log("Runs not finished are marked failed; `make backfill` with REPROCESS=failed runs them again.")
+    else:
+        log(
+            "Runs already started go on in the running stack (`make up`): watch them in the UI's Grid, or "
+            "`make down` to stop everything. No new run of this backfill starts."
+        )
+    return 130
 
 
 def command_up(layout: Layout, args) -> int:
@@ -247,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     backfill.add_argument("--dataset", default=os.environ.get("DATASET") or None, help="a declared dataset")
     backfill.add_argument("--max-active-runs", type=int, default=2)
-    backfill.add_argument("--timeout", type=float, default=3 * 3600)
+    backfill.add_argument(
+        "--timeout", type=float, default=None, help="seconds to watch (default: wait_timeout_hours + 1 h)"
+    )
     backfill.set_defaults(handler=command_backfill)
     up = commands.add_parser("up", help="the Airflow UI, and the daily schedule")
     up.set_defaults(handler=command_up)
@@ -271,7 +309,13 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command not in ("psql", "pipeline"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.args = extra
-    return args.handler(Layout.from_env(), args)
+    from ml_pipeline.config import ConfigError
+
+    try:
+        return args.handler(Layout.from_env(), args)
+    except ConfigError as error:  # a bad setting or declaration: its message says what to change
+        log(str(error))
+        return 2
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ app = FastAPI(title="ml_pipeline views", docs_url=None, redoc_url=None, openapi_
 
 def training_dags(config: PipelineConfig) -> dict[str, str]:
     """Each declared dataset's training DAG id, and the dataset it trains."""
-    return {training_dag_id(name, config.dataset): name for name in declared(config.datasets_dir)}
+    return {training_dag_id(name): name for name in declared(config.datasets_dir)}
 
 
 def allowed(user, dag_id: str, method: str = "GET") -> bool:
@@ -88,7 +88,7 @@ def models_page(user: GetUserDep, request: Request, dataset: str | None = None) 
     sections = []
     with opened(config) as connection:
         for dag_id, name in shown:
-            scoring = scoring_dag_id(name, config.dataset)
+            scoring = scoring_dag_id(name)
             view = queries.models_view(connection, name, scores=allowed(user, scoring))
             sections.append({
                 "dag_id": dag_id, "dataset": name, "scoring_dag_id": scoring,

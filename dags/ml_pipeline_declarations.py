@@ -1,0 +1,17 @@
+"""
+### The dataset declarations, checked each time Airflow parses the DAG folder
+
+Each `datasets/<name>.toml` that can be used becomes two DAGs (`ml_pipeline_dag.py`,
+`ml_scoring_dag.py`). One that cannot makes none; this file then fails to import with the problems of
+each such declaration, so that the UI's "DAG Import Errors" name the file and what to fix there, while
+every other dataset's DAGs load as before.
+"""
+
+from __future__ import annotations
+
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.datasets import DatasetError, load_all
+
+_, PROBLEMS = load_all(PipelineConfig.from_env().datasets_dir)
+if PROBLEMS:
+    raise DatasetError("\n".join(PROBLEMS))
