@@ -242,3 +242,22 @@ def test_a_failing_query_is_named(datasets, tmp_path, crm_database):
     sql_declaration(datasets, "SELECT * FROM visits WHERE day = %(run_date)s - 30")
     with pytest.raises(BatchRejected, match="the query returned no rows for 2026-04-02"):
         fetch_batch(config_for(datasets, tmp_path, "visits"), DAY)
+
+
+@pytest.mark.parametrize("table", ["breast_cancer", "wine", "iris", "digits"])
+def test_a_bundled_table_is_a_source_by_its_name_alone_with_its_own_columns(tmp_path, table):
+    from sklearn import datasets as bundled
+
+    (tmp_path / "mine.toml").write_text(f'[source]\nkind = "sklearn"\ntable = "{table}"\n')
+    declaration = load(tmp_path, "mine")
+    original = getattr(bundled, f"load_{table}")()
+    spelled = [
+        name.replace(" (cm)", "_cm").replace(" ", "_").replace("/", "_") for name in original.feature_names
+    ]
+    assert list(declaration.features) == spelled
+    assert declaration.label == "target"
+    assert declaration.classes == tuple(range(len(original.target_names)))
+    checked = fetch_batch(config_for(tmp_path, tmp_path, "mine"), DAY)
+    assert checked.batch.features.shape == original.data.shape
+    np.testing.assert_array_equal(checked.batch.features, original.data)
+    np.testing.assert_array_equal(checked.batch.labels, original.target)

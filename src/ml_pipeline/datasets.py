@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ml_pipeline.bundled_tables import BUNDLED_TABLES
 from ml_pipeline.config import ConfigError
 
 SOURCE_KINDS = ("sklearn", "drop_folder", "sql", "synthetic")
-SKLEARN_TABLES = ("breast_cancer", "wine", "iris")
 DROP_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 RESERVED_COLUMNS = ("batch_date", "row_id")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # a plain PostgreSQL identifier, folded, at most 63 bytes
@@ -142,6 +142,7 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
         )
     for key in sorted(set(raw) - DECLARATION_KEYS):
         problems.append(f"unknown key {key!r} (known: {', '.join(sorted(DECLARATION_KEYS))})")
+    raw = {**_bundled_defaults(raw.get("source")), **raw}
     features = raw.get("features")
     if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
         problems.append('features must be a list of column names, e.g. features = ["age", "income"]')
@@ -213,6 +214,17 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
     )
 
 
+def _bundled_defaults(source) -> dict:
+    """For a table bundled with scikit-learn, what a declaration may leave out: its features, its
+    classes and the label's column name (scikit-learn's ``target``)."""
+    if not isinstance(source, dict) or source.get("kind") != "sklearn":
+        return {}
+    bundled = BUNDLED_TABLES.get(source.get("table"))
+    if bundled is None:
+        return {}
+    return {"features": list(bundled.features), "classes": list(range(bundled.classes)), "label": "target"}
+
+
 def _schedule_is_valid(schedule) -> bool:
     if not isinstance(schedule, str):
         return False
@@ -236,8 +248,8 @@ def _parse_source(name: str, raw, problems: list[str], section: str = "source") 
         problems.append(
             f'[source] folder {folder!r} must be a path inside the data folder, e.g. "incoming/{name}"'
         )
-    if kind == "sklearn" and raw.get("table") not in SKLEARN_TABLES:
-        problems.append(f"[source] table must be one of scikit-learn's {', '.join(SKLEARN_TABLES)}")
+    if kind == "sklearn" and raw.get("table") not in BUNDLED_TABLES:
+        problems.append(f"[source] table must be one of scikit-learn's {', '.join(BUNDLED_TABLES)}")
     if kind == "sql":
         if not isinstance(raw.get("conn_id"), str):
             problems.append("[source] conn_id must name the Airflow connection to read from")
