@@ -57,19 +57,26 @@ def test_min_delta_and_force(db, report):
     assert champion(db, "breast_cancer")["version"] == slightly
 
 
-def test_the_champion_is_judged_on_the_challengers_test_split(db, report):
+def test_the_champion_is_judged_on_rows_neither_trained_on_or_else_on_its_own_day(db, report):
     first = add_model(db, report, "run-1", 0.99)  # a high score on an easy day
     promote_if_better(db, first, min_delta=0.0)
     today = add_model(db, report, "run-2", 0.95)
-    decision = promote_if_better(db, today, min_delta=0.0, rescore=lambda champion: 0.90)
+    judged = {"version": first, "rows": 100, "test_rows": 114, "challenger": 0.93, "champion": 0.90}
+    decision = promote_if_better(db, today, min_delta=0.0, rescore=lambda champion: judged)
     assert decision.promoted
-    assert "on the same test split, accuracy 0.9500 against champion version" in decision.reason
-    assert "'s 0.9000 (it had 0.9900 on its own day's)" in decision.reason
+    assert (
+        "on the 100 of 114 test rows that neither model trained on, accuracy 0.9300 against"
+        in decision.reason
+    )
+    assert f"champion version {first}'s 0.9000" in decision.reason
 
     tomorrow = add_model(db, report, "run-3", 0.93)
-    decision = promote_if_better(db, tomorrow, min_delta=0.0, rescore=lambda champion: None)
+    unloadable = {**judged, "version": today, "champion": None}
+    decision = promote_if_better(db, tomorrow, min_delta=0.0, rescore=lambda champion: unloadable)
     assert not decision.promoted  # the champion's file could not be loaded: its stored 0.95 stands
-    assert "0.9500 on the test split of its own day" in decision.reason
+    assert (
+        "0.9300 against champion version 2's 0.9500, each on the test split of its own day" in decision.reason
+    )
 
 
 def test_re_running_a_run_keeps_its_version_and_status(db, report):

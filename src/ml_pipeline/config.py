@@ -100,6 +100,11 @@ class PipelineConfig:
         "than this; otherwise it is kept as a challenger.",
         minimum=0, maximum=1,
     )  # fmt: skip
+    min_judged_rows: int = setting(
+        30, "The fewest test rows, seen by neither the new model nor the champion in training, on which "
+        "the two are compared; with fewer, the new model is kept as a challenger and the reason says so.",
+        minimum=1, maximum=1_000_000,
+    )  # fmt: skip
     force_promote: bool = setting(
         False, "Make this run's model the champion whatever its scores and its data's drift."
     )

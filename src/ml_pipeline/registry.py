@@ -46,16 +46,18 @@ def promote_if_better(
     min_delta: float,
     force: bool = False,
     forced_by: str = "force_promote",
-    rescore: Callable[[dict], float | None] | None = None,
+    rescore: Callable[[dict], dict | None] | None = None,
     drift: str | None = None,
     promoted_by: str | None = None,
+    min_judged_rows: int = 1,
 ) -> Decision:
-    """Make ``version`` the champion if its test accuracy beats the champion's by more than
-    ``min_delta`` (or ``force``, from ``forced_by``); otherwise keep it as a challenger. Says why.
+    """Make ``version`` the champion if its accuracy beats the champion's by more than ``min_delta``
+    (or ``force``, from ``forced_by``); otherwise keep it as a challenger. Says why.
 
-    ``rescore(champion_row)`` gives the champion's accuracy on the new model's own test split, so that
-    both are judged on the same rows; without it, or if it gives None (the champion's file cannot be
-    loaded), the champion's accuracy on the test split of its own day is used, and the reason says so.
+    ``rescore(champion_row)`` judges both on the same rows, which neither trained on (see judging.py):
+    ``{"rows", "test_rows", "challenger", "champion"}``. Fewer than ``min_judged_rows`` such rows are too
+    few to judge: the model stays a challenger. Without ``rescore``, or if the champion's file cannot be
+    loaded, the accuracies of each on its own day's test split are compared, and the reason says so.
     ``drift`` says how today's data drifted from the champion's, if it did: the model then stays a
     challenger, unless forced. ``promoted_by`` names who asked for it, when a person did.
     """
@@ -73,32 +75,45 @@ def promote_if_better(
             return _crown(
                 cursor, new, None, f"version {version} is the first model of {new['dataset']}", promoted_by
             )
-        today = rescore(old) if rescore is not None else None
-        if today is None:
-            champion_accuracy = old["test_accuracy"]
-            comparison = (
-                f"test accuracy {new['test_accuracy']:.4f} against champion version {old['version']}'s "
-                f"{champion_accuracy:.4f} on the test split of its own day"
-            )
-        else:
-            champion_accuracy = today
-            comparison = (
-                f"on the same test split, accuracy {new['test_accuracy']:.4f} against champion version "
-                f"{old['version']}'s {today:.4f} (it had {old['test_accuracy']:.4f} on its own day's)"
-            )
+        judged = rescore(old) if rescore is not None else None
+        accuracies, comparison = _comparison(new, old, judged)
         if force:
             despite = f"; despite {drift}" if drift else ""
             return _crown(cursor, new, old, f"promoted by {forced_by} ({comparison}{despite})", promoted_by)
-        if drift:
+        if judged is not None and judged["rows"] < min_judged_rows:
+            reason = (
+                f"kept as a challenger: too few rows to judge it against champion version {old['version']}: "
+                f"{comparison}, fewer than min_judged_rows {min_judged_rows} (the champion trained on the "
+                "others); `make promote` makes it the champion by hand"
+            )
+        elif drift:
             reason = f"kept as a challenger: {drift} ({comparison})"
-            _set_status(cursor, version, "challenger", reason)
-            return Decision(version, new["dataset"], False, reason, old["version"])
-        if new["test_accuracy"] > champion_accuracy + min_delta:
-            reason = f"{comparison}: better by more than min_delta {min_delta:g}"
-            return _crown(cursor, new, old, reason, promoted_by)
-        reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
+        elif accuracies[0] > accuracies[1] + min_delta:
+            return _crown(
+                cursor, new, old, f"{comparison}: better by more than min_delta {min_delta:g}", promoted_by
+            )
+        else:
+            reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
         _set_status(cursor, version, "challenger", reason)
         return Decision(version, new["dataset"], False, reason, old["version"])
+
+
+def _comparison(new: dict, old: dict, judged: dict | None) -> tuple[tuple[float, float], str]:
+    """The accuracies to compare (the new model's, the champion's) and the words that say which."""
+    if judged is not None and judged["rows"] and judged["champion"] is not None:
+        return (judged["challenger"], judged["champion"]), (
+            f"on the {judged['rows']} of {judged['test_rows']} test rows that neither model trained on, "
+            f"accuracy {judged['challenger']:.4f} against champion version {old['version']}'s "
+            f"{judged['champion']:.4f}"
+        )
+    if judged is not None and not judged["rows"]:
+        return (new["test_accuracy"], old["test_accuracy"]), (
+            f"none of the {judged['test_rows']} test rows is one that neither model trained on"
+        )
+    return (new["test_accuracy"], old["test_accuracy"]), (
+        f"test accuracy {new['test_accuracy']:.4f} against champion version {old['version']}'s "
+        f"{old['test_accuracy']:.4f}, each on the test split of its own day"
+    )
 
 
 def choose_champion(connection, version: int, forced_by: str, promoted_by: str) -> tuple[Decision, dict]:

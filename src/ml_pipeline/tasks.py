@@ -259,25 +259,29 @@ def refit_final_model(tuned: dict, **context) -> dict:
 
     import numpy as np
 
-    from ml_pipeline import model_files, plots, registry, tuning
+    from ml_pipeline import judging, model_files, plots, registry, tuning
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.experiments import record_refit
-    from ml_pipeline.training_data import split_window, training_window
+    from ml_pipeline.training_data import dated_training_window, split_window
 
     config, run = settings_and_run(context)
     dataset = config.declaration()
     with pipeline_connection(config) as connection:
-        training = training_window(connection, config, run)
         champion = registry.champion(connection, dataset.name)
+        # What the champion trained on, to judge it only on rows it has not seen (judging.py).
+        seen = champion and judging.seen_by_champion(connection, config, run)
+        training, days = dated_training_window(connection, config, run)
     train, test = split_window(training, config)
+    if seen:
+        unseen = judging.unseen_rows(test, judging.row_keys(train), *seen.keys(training, days))
 
     def scored_on_test() -> tuple:
         report, decision = tuning.test_pick(tuned, train, test)
         return report, {
             "report": report.as_dict(),
             "curves": plots.held_out_curves(np.asarray(test.labels), decision, dataset.classes),
-            "champion_today": champion
-            and registry.champion_accuracy(Path(config.models_dir), champion, test),
+            "champion_today": seen
+            and judging.judge(Path(config.models_dir), champion, test, decision, unseen),
         }
 
     fingerprint = training.sha256()  # before the refit standardises the rows in place
@@ -354,7 +358,6 @@ def promote_model(refitted: dict, drifted: dict, **context) -> dict:
     from ml_pipeline import registry
     from ml_pipeline.db import pipeline_connection
     from ml_pipeline.experiments import record_model_file
-    from ml_pipeline.training_data import train_and_test
 
     config, run = settings_and_run(context)
     dataset = config.declaration()
@@ -365,14 +368,11 @@ def promote_model(refitted: dict, drifted: dict, **context) -> dict:
             connection, dataset.name, run.run_id, relative, refitted["sha256"], dataset.classes
         )
 
-    def champion_accuracy_today(champion: dict) -> float | None:
-        measured = refitted.get("champion_today")
-        if measured and measured["version"] == champion["version"]:
-            return measured["accuracy"]
-        # Another run crowned a champion since refit_final_model measured the last one.
-        with pipeline_connection(config) as connection:
-            _, test = train_and_test(connection, config, run)
-        return registry.champion_accuracy(Path(config.models_dir), champion, test)["accuracy"]
+    def judged_today(champion: dict) -> dict | None:
+        judged = refitted.get("champion_today")
+        # None if another run crowned a champion since refit_final_model judged the last one: the two
+        # are then compared on their own days' scores, and the reason says so.
+        return judged if judged and judged["version"] == champion["version"] else None
 
     with pipeline_connection(config) as connection:
         decision = registry.promote_if_better(
@@ -380,8 +380,9 @@ def promote_model(refitted: dict, drifted: dict, **context) -> dict:
             version,
             config.min_delta,
             config.force_promote,
-            rescore=champion_accuracy_today,
+            rescore=judged_today,
             drift=drifted["summary"],
+            min_judged_rows=config.min_judged_rows,
         )
         live = registry.champion(connection, config.dataset)
     registry.point_champion(Path(config.models_dir), live)

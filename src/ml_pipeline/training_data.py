@@ -36,15 +36,15 @@ def check_stored_by_run(connection, dataset: Dataset, run: RunKey) -> None:
         )
 
 
-def _window(config: PipelineConfig, run: RunKey) -> tuple[date, date]:
-    """The first date of the training window, and the day after its last."""
+def run_window(config: PipelineConfig, run: RunKey) -> tuple[date, date]:
+    """The first day of the run's training window, and the day after its last."""
     return run.run_date - timedelta(days=config.training_window_days - 1), run.run_date + timedelta(days=1)
 
 
 def split_sizes(connection, config: PipelineConfig, run: RunKey) -> dict[str, int]:
     """The rows of the training window, and of its train and test splits, from the stored class counts."""
     dataset = config.declaration()
-    first_date, after = _window(config, run)
+    first_date, after = run_window(config, run)
     with connection.transaction():
         check_stored_by_run(connection, dataset, run)
         counts = connection.execute(
@@ -67,7 +67,24 @@ def training_window(connection, config: PipelineConfig, run: RunKey) -> Batch:
     with connection.transaction():
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         check_stored_by_run(connection, dataset, run)
-        return load_batches(connection, dataset, *_window(config, run))
+        return load_batches(connection, dataset, *run_window(config, run))
+
+
+def window_days(connection, dataset: Dataset, first: date, after: date) -> list[tuple[date, int]]:
+    """Each stored day of [first, after) and its rows, in the order a window's rows are read."""
+    params = {"dataset": dataset.name, "first_date": first, "before_date": after}
+    return [tuple(row) for row in connection.execute(sql("select_window_days"), params).fetchall()]
+
+
+def dated_training_window(connection, config: PipelineConfig, run: RunKey) -> tuple[Batch, list]:
+    """The training window, and each of its days with its rows (in the window's order), from one
+    snapshot."""
+    dataset = config.declaration()
+    with connection.transaction():
+        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        check_stored_by_run(connection, dataset, run)
+        window = run_window(config, run)
+        return load_batches(connection, dataset, *window), window_days(connection, dataset, *window)
 
 
 def split_window(window: Batch, config: PipelineConfig) -> tuple[Batch, Batch]:
