@@ -16,8 +16,8 @@ def test_defaults_search_the_documented_grid():
     assert (config.dataset, config.source) == ("breast_cancer", "declared")
 
 
-def test_pca_sizes_stop_below_the_feature_count():
-    assert PipelineConfig(max_pca_components=29).pca_sizes(5) == [1, 2, 3, 4]
+def test_pca_sizes_reach_every_feature_and_no_further():
+    assert PipelineConfig(max_pca_components=29).pca_sizes(5) == [1, 2, 3, 4, 5]  # the last: no reduction
     assert PipelineConfig(max_pca_components=3).pca_sizes(30) == [1, 2, 3]
 
 

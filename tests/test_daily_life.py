@@ -74,7 +74,7 @@ def wait_for_asset_triggered_run(stack, timeout: float = 180) -> dict:
     api = stack.api()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        runs = api.request("GET", "/api/v2/dags/ml_scoring/dagRuns")["dag_runs"]
+        runs = api.request("GET", "/api/v2/dags/ml_scoring_sensors/dagRuns")["dag_runs"]
         done = [
             run
             for run in runs
@@ -82,11 +82,11 @@ def wait_for_asset_triggered_run(stack, timeout: float = 180) -> dict:
         ]
         if done:
             run = done[0]
-            path = f"/api/v2/dags/ml_scoring/dagRuns/{quote(run['dag_run_id'], safe='')}/upstreamAssetEvents"
+            path = f"/api/v2/dags/ml_scoring_sensors/dagRuns/{quote(run['dag_run_id'], safe='')}/upstreamAssetEvents"
             run["events"] = api.request("GET", path)["asset_events"]
             return run
         time.sleep(2)
-    pytest.fail(f"No asset-triggered run of ml_scoring within {timeout:.0f} s of the first promotion.")
+    pytest.fail(f"No asset-triggered run of ml_scoring_sensors within {timeout:.0f} s of the first promotion.")
 
 
 def predictions(stack, day: str | None = None) -> list[tuple]:
@@ -210,7 +210,7 @@ def test_on_drift_fail_fails_the_run_with_the_reason(stack):
         line for line in result.stdout.splitlines() if "after_crossvalidation.promote_model failed:" in line
     )
     assert "data drift against champion version 1" in told and "make promote VERSION" in told
-    logs = stack.layout.logs / "dag_id=ml_pipeline"
+    logs = stack.layout.logs / "dag_id=ml_pipeline_sensors"
     messages = [
         path.read_text()
         for path in logs.rglob("*.log")

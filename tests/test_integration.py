@@ -353,7 +353,7 @@ def test_wine_trains_with_one_setting_changed(stack):
         assert db.execute(
             "SELECT count(*), max(pca_n_components) FROM cv_results WHERE experiment_id = %s",
             (experiment[0],),
-        ).fetchone() == (12 * 7, 12)
+        ).fetchone() == (13 * 7, 13)  # every PCA size up to all 13 features
         assert db.execute(
             "SELECT count(*), count(DISTINCT cultivar) FROM wine_rows WHERE batch_date = %s", (DATASET_DATE,)
         ).fetchone() == (178, 3)

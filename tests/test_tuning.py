@@ -42,6 +42,17 @@ def test_fast_cv_agrees_with_grid_search(small_synthetic, n_jobs):
     assert picked >= reference.best_score_ - 1e-3
 
 
+def test_a_grid_that_reaches_every_feature_agrees_with_grid_search(small_synthetic):
+    from ml_pipeline.batch import Batch
+
+    five = Batch(small_synthetic.features[:, :5], small_synthetic.labels, small_synthetic.feature_names[:5])
+    grid = param_grid(PipelineConfig(c_count=3), 5)
+    assert grid[PCA_PARAM] == [1, 2, 3, 4, 5]  # 5: no reduction, the model may use every feature
+    ours = cross_validate_grid(five, grid, 4, seed=5, n_jobs=1)
+    reference = grid_search(five, grid, 4, seed=5)
+    np.testing.assert_allclose(ours.mean_scores, reference.cv_results_["mean_test_score"], atol=1e-3)
+
+
 def test_candidates_follow_parameter_grid_order():
     grid = {PCA_PARAM: [1, 2], C_PARAM: [0.1, 1.0]}
     assert candidates(grid) == [

@@ -76,7 +76,7 @@ class PipelineConfig:
     )
     c_count: int = setting(7, "How many C values to search.", minimum=1, maximum=50)
     max_pca_components: int = setting(
-        29, "Largest PCA size searched (capped at the number of features - 1).", minimum=1, maximum=200
+        29, "Largest PCA size searched (capped at the number of features: then every feature is kept).", minimum=1, maximum=200
     )
     random_seed: int = setting(
         42, "Seed of the train/test split, the folds and the synthetic batch.", minimum=0
@@ -194,8 +194,9 @@ class PipelineConfig:
         return self.tuning == "every_run"
 
     def pca_sizes(self, n_features: int) -> list[int]:
-        """PCA sizes to search: 1 .. min(max_pca_components, n_features - 1)."""
-        return list(range(1, max(1, min(self.max_pca_components, n_features - 1)) + 1))
+        """PCA sizes to search: 1 .. min(max_pca_components, n_features); the last, when it is every
+        feature, is no reduction at all (a rotation, to which the L2 penalty is blind)."""
+        return list(range(1, min(self.max_pca_components, n_features) + 1))
 
     def declaration(self):
         """The chosen dataset's declaration (a ``datasets.Dataset``)."""

@@ -46,7 +46,7 @@ def edge_notes(grid: dict[str, list], best_params: dict, max_pca_components: int
     """What the pick says of the grid: a winner on its edge may mean a better candidate lies past it.
 
     The PCA size counts as on the edge only when ``max_pca_components`` capped the sizes; a grid that
-    already reaches the features - 1 has nothing past it."""
+    already reaches every feature has nothing past it."""
     notes = []
     sizes, c_values = grid.get(PCA_PARAM) or [], grid.get(C_PARAM) or []
     size, c = best_params.get(PCA_PARAM), best_params.get(C_PARAM)
