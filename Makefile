@@ -17,7 +17,7 @@ help:
 	@echo "make declare NAME=churn INPUT=sample.csv LABEL=Outcome [KEY='Customer ID']  datasets/NAME.toml from a sample"
 	@echo "make run [DS=YYYY-MM-DD] [DATASET=name]  one complete run (default: today, breast_cancer), then a summary"
 	@echo "make backfill FROM=.. TO=.. [DATASET=name]  one run per day of the range, through the scheduler"
-	@echo "make promote VERSION=N     make model version N the champion (promotion or rollback)"
+	@echo "make promote VERSION=N [DATASET=name]  make the dataset's model version N the champion (or roll back)"
 	@echo "make score [DS=YYYY-MM-DD] [DATASET=name]  the day's rows scored by the champion into predictions"
 	@echo "make predict INPUT=x.csv [OUTPUT=y.csv] [DATASET=name]  score rows with the dataset's champion"
 	@echo "make up [EXECUTOR=celery WORKERS=2]  the Airflow UI on http://localhost:8080, LocalExecutor or Celery"
@@ -61,7 +61,7 @@ backfill: install $(if $(filter celery,$(EXECUTOR)),redis)
 	$(STACK) backfill --from $(FROM) --to $(TO) $(if $(DATASET),--dataset $(DATASET)) $(if $(REPROCESS),--reprocess $(REPROCESS))
 
 promote: install
-	$(STACK) pipeline promote --version $(VERSION)
+	$(STACK) pipeline promote --version $(VERSION) $(if $(DATASET),--dataset "$(DATASET)")
 
 predict: install
 	$(STACK) pipeline predict --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(DATASET),--dataset $(DATASET))

@@ -23,16 +23,17 @@ SELECT e.experiment_id, (size - 1) * 7 + (c_index - 1),
 FROM experiments e, generate_series(1, 63) AS size,
      unnest(ARRAY[0.001, 0.01, 0.1, 1, 10, 100, 1000]::double precision[]) WITH ORDINALITY AS grid (c, c_index);
 
-INSERT INTO models (experiment_id, dataset, path, sha256, test_accuracy, test_f1, test_roc_auc, status,
-                    status_reason, classes)
-SELECT experiment_id, dataset, model_path, model_sha256, test_accuracy, test_f1, test_roc_auc, 'challenger',
+INSERT INTO models (version, experiment_id, dataset, path, sha256, test_accuracy, test_f1, test_roc_auc,
+                    status, status_reason, classes)
+SELECT row_number() OVER (PARTITION BY dataset ORDER BY experiment_id), experiment_id, dataset, model_path,
+       model_sha256, test_accuracy, test_f1, test_roc_auc, 'challenger',
        'kept as a challenger: not better by more than min_delta 0', ARRAY['0', '1']
 FROM experiments ORDER BY experiment_id;
 UPDATE models SET status = 'archived', status_reason = 'replaced by a later champion' WHERE version %% 10 = 1;
 UPDATE models SET status = 'champion', status_reason = 'better by more than min_delta 0'
 WHERE version = (SELECT max(version) FROM models);
-INSERT INTO promotions (from_version, to_version, reason)
-SELECT NULLIF(version - 10, -9), version, 'better by more than min_delta 0'
+INSERT INTO promotions (dataset, from_version, to_version, reason)
+SELECT dataset, NULLIF(version - 10, -9), version, 'better by more than min_delta 0'
 FROM models WHERE version %% 10 = 1 OR status = 'champion';
 
 INSERT INTO drift (dataset, dag_run_id, run_date, champion_version, champion_date, kind, name, psi, threshold, drifted)

@@ -82,11 +82,12 @@ def wait_for_asset_triggered_run(stack, timeout: float = 180) -> dict:
         ]
         if done:
             run = done[0]
-            path = f"/api/v2/dags/ml_scoring_sensors/dagRuns/{quote(run['dag_run_id'], safe='')}/upstreamAssetEvents"
+            run_path = f"/api/v2/dags/ml_scoring_sensors/dagRuns/{quote(run['dag_run_id'], safe='')}"
+            path = f"{run_path}/upstreamAssetEvents"
             run["events"] = api.request("GET", path)["asset_events"]
             return run
         time.sleep(2)
-    pytest.fail(f"No asset-triggered run of ml_scoring_sensors within {timeout:.0f} s of the first promotion.")
+    pytest.fail(f"No asset-triggered run of ml_scoring_sensors within {timeout:.0f} s of the first promotion")
 
 
 def predictions(stack, day: str | None = None) -> list[tuple]:
@@ -152,7 +153,7 @@ def test_each_tuning_mode_runs_the_grid_or_reuses_the_champions_parameters(stack
         assert tuning == expected, name
         output = stack.runs[name].stdout
         if expected == "grid":
-            assert cv is not None and candidates == 8 * 7 and from_version is None
+            assert cv is not None and candidates == len(FEATURES) * 7 and from_version is None
             assert "success   split_batch" in output and "success   cross_validate_chunk[0]" in output
         else:
             assert cv is None and candidates == 0 and from_version == first_version

@@ -117,7 +117,7 @@ def champion_on_file(db, config):
     report = tune(*split_batch(batch, 0.2, 42), small)[0]
     save_experiment(db, RunRecord("run-1", "breast_cancer", CHAMPION_DAY, "synthetic", "sha", {}), report)
     version = register_model(db, "breast_cancer", "run-1", Path("run-1.joblib"), "f" * 64, (0, 1))
-    assert promote_if_better(db, version, 0.0).promoted
+    assert promote_if_better(db, "breast_cancer", version, 0.0).promoted
     save_experiment(db, RunRecord("run-2", "breast_cancer", TODAY, "synthetic", "sha", {}), report)
     return version, register_model(db, "breast_cancer", "run-2", Path("run-2.joblib"), "e" * 64, (0, 1))
 
@@ -143,12 +143,12 @@ def test_a_drifted_batch_is_stored_drawn_and_keeps_the_champion(db, config, cham
     picture = drift.plot_drift(check, tmp_path / "model.drift.png", TODAY)
     assert picture.read_bytes().startswith(b"\x89PNG")
 
-    decision = promote_if_better(db, challenger, 0.0, drift=check.summary())
+    decision = promote_if_better(db, "breast_cancer", challenger, 0.0, drift=check.summary())
     assert not decision.promoted and decision.champion_version == champion
     reason = db.execute("SELECT status_reason FROM models WHERE version = %s", (challenger,)).fetchone()[0]
     assert reason.startswith("kept as a challenger: data drift against champion version")
     assert BREAST_CANCER.features[0] in reason
-    forced = promote_if_better(db, challenger, 0.0, force=True, drift=check.summary())
+    forced = promote_if_better(db, "breast_cancer", challenger, 0.0, force=True, drift=check.summary())
     assert forced.promoted and "despite data drift" in forced.reason
 
 

@@ -35,7 +35,7 @@ def crown(db, report, run_id: str, run_date: date, window_days: int) -> int:
     )
     save_experiment(db, record, report)
     version = register_model(db, "breast_cancer", run_id, Path(f"{run_id}.joblib"), "f" * 64, (0, 1))
-    assert promote_if_better(db, version, min_delta=0.0).promoted
+    assert promote_if_better(db, "breast_cancer", version, min_delta=0.0).promoted
     return version
 
 
@@ -77,7 +77,9 @@ def test_too_few_unseen_rows_keep_the_challenger_and_the_reason_says_how_many(db
     version = register_model(db, "breast_cancer", "run-2", Path("run-2.joblib"), "f" * 64, (0, 1))
 
     few = {"version": 1, "rows": 12, "test_rows": 114, "challenger": 1.0, "champion": 0.5}
-    decision = promote_if_better(db, version, 0.0, rescore=lambda champion: few, min_judged_rows=30)
+    decision = promote_if_better(
+        db, "breast_cancer", version, 0.0, rescore=lambda champion: few, min_judged_rows=30
+    )
     assert not decision.promoted
     assert decision.reason.startswith("kept as a challenger: too few rows to judge it against champion")
     assert (
@@ -86,11 +88,15 @@ def test_too_few_unseen_rows_keep_the_challenger_and_the_reason_says_how_many(db
     assert "fewer than min_judged_rows 30" in decision.reason
 
     none = {**few, "rows": 0, "challenger": None, "champion": None}
-    decision = promote_if_better(db, version, 0.0, rescore=lambda champion: none, min_judged_rows=30)
+    decision = promote_if_better(
+        db, "breast_cancer", version, 0.0, rescore=lambda champion: none, min_judged_rows=30
+    )
     assert "none of the 114 test rows is one that neither model trained on" in decision.reason
 
     enough = {**few, "rows": 40}
-    decision = promote_if_better(db, version, 0.0, rescore=lambda champion: enough, min_judged_rows=30)
+    decision = promote_if_better(
+        db, "breast_cancer", version, 0.0, rescore=lambda champion: enough, min_judged_rows=30
+    )
     assert decision.promoted
     assert decision.reason == (
         "on the 40 of 114 test rows that neither model trained on, accuracy 1.0000 against champion "

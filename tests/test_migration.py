@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from ml_pipeline.batch_store import create_batch_table, load_batches, replace_batch
 from ml_pipeline.db import create_tables
-from ml_pipeline.registry import champion, promote_if_better
+from ml_pipeline.registry import champion, promote_if_better, register_model
 from samples import BREAST_CANCER, FEATURE_COLUMNS, WINE, synthetic
 
 BEFORE = Path(__file__).resolve().parent / "fixtures" / "schema_before_datasets.sql"
@@ -103,11 +103,47 @@ def test_after_the_migration_another_dataset_lives_beside_it(old_database):
             "RETURNING experiment_id"
         ).fetchone()[0]
         version = db.execute(
-            "INSERT INTO models (experiment_id, dataset, path, sha256, test_accuracy, test_f1, test_roc_auc) "
-            "VALUES (%s, 'wine', 'wine/2026-03-01/model.joblib', 'f', 0.9, 0.9, 0.9) RETURNING version",
+            "INSERT INTO models (version, experiment_id, dataset, path, sha256, test_accuracy, test_f1, "
+            "test_roc_auc) VALUES (1, %s, 'wine', 'wine/2026-03-01/model.joblib', 'f', 0.9, 0.9, 0.9) "
+            "RETURNING version",
             (experiment,),
         ).fetchone()[0]
-    decision = promote_if_better(db, version, 0.0)
+    decision = promote_if_better(db, "wine", version, 0.0)
     assert decision.promoted and "first model of wine" in decision.reason
     assert champion(db, "breast_cancer")["path"] == "2026-03-01/model.joblib"
     assert champion(db, "wine")["version"] == version
+
+
+def test_after_the_migration_versions_count_per_dataset(old_database):
+    db = old_database
+    create_tables(db)
+    create_tables(db)
+    copy_run = (
+        "INSERT INTO experiments (dag_run_id, dataset, run_date, source, data_sha256, started_at, "
+        "finished_at, cv_folds, param_grid, settings, best_params, cv_mean_score, cv_std_score, "
+        "test_accuracy, test_precision, test_recall, test_f1, test_roc_auc, train_rows, test_rows) "
+        "SELECT %s, %s, run_date + 1, source, data_sha256, started_at, finished_at, cv_folds, param_grid, "
+        "settings, best_params, cv_mean_score, cv_std_score, test_accuracy, test_precision, test_recall, "
+        "test_f1, test_roc_auc, train_rows, test_rows FROM experiments "
+        "WHERE dag_run_id = 'scheduled__2026-03-01'"
+    )
+    registered = {}
+    for dataset, run_id in (("breast_cancer", "scheduled__2026-03-02"), ("wine", "scheduled__2026-03-02")):
+        db.execute(copy_run, (run_id, dataset))
+        registered[dataset] = register_model(
+            db, dataset, run_id, Path(f"{dataset}/m.joblib"), "e" * 64, (0, 1)
+        )
+    assert registered == {"breast_cancer": 2, "wine": 1}, "the earlier model keeps its number 1"
+    assert promote_if_better(db, "wine", 1, 0.0).promoted
+    assert promote_if_better(db, "breast_cancer", 2, 0.0, force=True).promoted
+    assert db.execute(
+        "SELECT dataset, from_version, to_version FROM champion_history ORDER BY 1"
+    ).fetchall() == [
+        ("breast_cancer", 1, 2),
+        ("wine", None, 1),
+    ]
+    assert db.execute("SELECT dataset, version, status FROM models ORDER BY 1, 2").fetchall() == [
+        ("breast_cancer", 1, "archived"),
+        ("breast_cancer", 2, "champion"),
+        ("wine", 1, "champion"),
+    ]

@@ -31,7 +31,7 @@ def test_the_readme_shows_queries_and_declarations():
 @pytest.mark.parametrize("statement", statements(), ids=lambda statement: statement.split("\n")[-1][:60])
 def test_each_query_of_the_readme_runs(db, statement):
     version = add_run(db, "breast_cancer", "scheduled__2026-11-30", 0.95)
-    promote_if_better(db, version, 0.0)
+    promote_if_better(db, "breast_cancer", version, 0.0)
     db.execute(
         "INSERT INTO batches VALUES ('breast_cancer', %s, 'scheduled__2026-11-30', 'sklearn', 569,"
         ' \'{"0": 212, "1": 357}\', %s)',

@@ -33,16 +33,16 @@ def statuses(db) -> list[tuple]:
 
 def test_first_model_becomes_champion_and_better_ones_replace_it(db, report):
     first = add_model(db, report, "run-1", 0.90)
-    decision = promote_if_better(db, first, min_delta=0.0)
+    decision = promote_if_better(db, "breast_cancer", first, min_delta=0.0)
     assert decision.promoted and "first model" in decision.reason
 
     worse = add_model(db, report, "run-2", 0.89)
-    decision = promote_if_better(db, worse, min_delta=0.0)
+    decision = promote_if_better(db, "breast_cancer", worse, min_delta=0.0)
     assert not decision.promoted and decision.champion_version == first
     assert "kept as a challenger: test accuracy 0.8900 against champion version" in decision.reason
 
     better = add_model(db, report, "run-3", 0.95)
-    assert promote_if_better(db, better, min_delta=0.01).promoted
+    assert promote_if_better(db, "breast_cancer", better, min_delta=0.01).promoted
     assert statuses(db) == [(first, "archived"), (worse, "challenger"), (better, "champion")]
     history = db.execute("SELECT from_version, to_version FROM champion_history").fetchall()
     assert history == [(first, better), (None, first)]
@@ -50,19 +50,19 @@ def test_first_model_becomes_champion_and_better_ones_replace_it(db, report):
 
 def test_min_delta_and_force(db, report):
     first = add_model(db, report, "run-1", 0.90)
-    promote_if_better(db, first, min_delta=0.0)
+    promote_if_better(db, "breast_cancer", first, min_delta=0.0)
     slightly = add_model(db, report, "run-2", 0.905)
-    assert not promote_if_better(db, slightly, min_delta=0.01).promoted
-    assert promote_if_better(db, slightly, min_delta=0.01, force=True).promoted
+    assert not promote_if_better(db, "breast_cancer", slightly, min_delta=0.01).promoted
+    assert promote_if_better(db, "breast_cancer", slightly, min_delta=0.01, force=True).promoted
     assert champion(db, "breast_cancer")["version"] == slightly
 
 
 def test_the_champion_is_judged_on_rows_neither_trained_on_or_else_on_its_own_day(db, report):
     first = add_model(db, report, "run-1", 0.99)  # a high score on an easy day
-    promote_if_better(db, first, min_delta=0.0)
+    promote_if_better(db, "breast_cancer", first, min_delta=0.0)
     today = add_model(db, report, "run-2", 0.95)
     judged = {"version": first, "rows": 100, "test_rows": 114, "challenger": 0.93, "champion": 0.90}
-    decision = promote_if_better(db, today, min_delta=0.0, rescore=lambda champion: judged)
+    decision = promote_if_better(db, "breast_cancer", today, min_delta=0.0, rescore=lambda champion: judged)
     assert decision.promoted
     assert (
         "on the 100 of 114 test rows that neither model trained on, accuracy 0.9300 against"
@@ -72,7 +72,9 @@ def test_the_champion_is_judged_on_rows_neither_trained_on_or_else_on_its_own_da
 
     tomorrow = add_model(db, report, "run-3", 0.93)
     unloadable = {**judged, "version": today, "champion": None}
-    decision = promote_if_better(db, tomorrow, min_delta=0.0, rescore=lambda champion: unloadable)
+    decision = promote_if_better(
+        db, "breast_cancer", tomorrow, min_delta=0.0, rescore=lambda champion: unloadable
+    )
     assert not decision.promoted  # the champion's file could not be loaded: its stored 0.95 stands
     assert (
         "0.9300 against champion version 2's 0.9500, each on the test split of its own day" in decision.reason
@@ -81,15 +83,15 @@ def test_the_champion_is_judged_on_rows_neither_trained_on_or_else_on_its_own_da
 
 def test_re_running_a_run_keeps_its_version_and_status(db, report):
     version = add_model(db, report, "run-1", 0.90)
-    promote_if_better(db, version, min_delta=0.0)
+    promote_if_better(db, "breast_cancer", version, min_delta=0.0)
     assert add_model(db, report, "run-1", 0.90) == version
-    assert "already the champion" in promote_if_better(db, version, min_delta=0.0).reason
+    assert "already the champion" in promote_if_better(db, "breast_cancer", version, min_delta=0.0).reason
     assert db.execute("SELECT count(*) FROM promotions").fetchone() == (1,)
 
 
 def test_leaderboard_shows_each_run_with_its_model(db, report):
     version = add_model(db, report, "run-1", 0.90)
-    promote_if_better(db, version, min_delta=0.0)
+    promote_if_better(db, "breast_cancer", version, min_delta=0.0)
     rows = db.execute("SELECT dag_run_id, model_version, status FROM leaderboard").fetchall()
     assert rows == [("run-1", version, "champion")]
 

@@ -32,7 +32,7 @@ def champion(db, config, cancer):
     report = tune(*split_batch(cancer, 0.2, 42), small)[0]
     save_experiment(db, RunRecord("run-1", "breast_cancer", DAY, "sklearn", "sha", {}), report)
     version = register_model(db, "breast_cancer", "run-1", relative, sha256, BREAST_CANCER.classes)
-    promote_if_better(db, version, 0.0)
+    promote_if_better(db, "breast_cancer", version, 0.0)
     return version, model, path
 
 

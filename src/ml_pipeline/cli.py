@@ -1,7 +1,7 @@
 """The pipeline's own commands, run against the pipeline database through its Airflow connection.
 
     python -m ml_pipeline predict --input rows.csv [--output scored.csv] [--dataset NAME]
-    python -m ml_pipeline promote --version N
+    python -m ml_pipeline promote --version N [--dataset NAME]
     python -m ml_pipeline summary --run-id RUN_ID [--dataset NAME]
     python -m ml_pipeline scores --date YYYY-MM-DD [--dataset NAME]
     python -m ml_pipeline declare NAME --from sample.csv --label COLUMN [--key COLUMN] [--force]
@@ -67,13 +67,13 @@ def promote(args, config: PipelineConfig) -> int:
     with pipeline_connection(config) as connection:
         try:
             decision, live = choose_champion(
-                connection, args.version, "the promote command", getpass.getuser()
+                connection, config.dataset, args.version, "the promote command", getpass.getuser()
             )
         except LookupError as error:
             print(str(error), file=sys.stderr)
             return 2
     point_champion(Path(config.models_dir), live)
-    print(f"Champion: version {live['version']} ({live['path']}). {decision.reason}.")
+    print(f"Champion of {config.dataset}: version {live['version']} ({live['path']}). {decision.reason}.")
     return 0
 
 
@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     scoring.add_argument("--dataset", help="whose champion scores the rows (default: the configured one)")
     scoring.set_defaults(handler=predict)
     promotion = commands.add_parser("promote", help="make a model version the champion")
-    promotion.add_argument("--version", type=int, required=True)
+    promotion.add_argument("--version", type=int, required=True, help="the version, within the dataset")
+    promotion.add_argument("--dataset", help="whose model (default: the configured one)")
     promotion.set_defaults(handler=promote)
     report = commands.add_parser("summary", help="what a run found, from the experiment tables")
     report.add_argument("--run-id", required=True)

@@ -76,8 +76,9 @@ class PipelineConfig:
     )
     c_count: int = setting(7, "How many C values to search.", minimum=1, maximum=50)
     max_pca_components: int = setting(
-        29, "Largest PCA size searched (capped at the number of features: then every feature is kept).", minimum=1, maximum=200
-    )
+        29, "Largest PCA size searched (capped at the number of features: then every feature is kept).",
+        minimum=1, maximum=200,
+    )  # fmt: skip
     random_seed: int = setting(
         42, "Seed of the train/test split, the folds and the synthetic batch.", minimum=0
     )

@@ -33,15 +33,19 @@ class Decision:
 def register_model(
     connection, dataset: str, dag_run_id: str, relative_path: Path, sha256: str, classes: tuple
 ) -> int:
-    """Add (or, for a re-run, update) the run's model, which predicts ``classes``; return its version."""
-    return for_run(
-        connection, "upsert_model", dataset, dag_run_id,
-        path=str(relative_path), sha256=sha256, classes=[str(c) for c in classes],
-    )[0]  # fmt: skip
+    """Add (or, for a re-run, update) the run's model, which predicts ``classes``; return its version,
+    the dataset's next (versions count per dataset)."""
+    with connection.transaction():
+        connection.execute(sql("lock_registry"))  # two runs of a dataset never take the same number
+        return for_run(
+            connection, "upsert_model", dataset, dag_run_id,
+            path=str(relative_path), sha256=sha256, classes=[str(c) for c in classes],
+        )[0]  # fmt: skip
 
 
 def promote_if_better(
     connection,
+    dataset: str,
     version: int,
     min_delta: float,
     force: bool = False,
@@ -51,8 +55,8 @@ def promote_if_better(
     promoted_by: str | None = None,
     min_judged_rows: int = 1,
 ) -> Decision:
-    """Make ``version`` the champion if its accuracy beats the champion's by more than ``min_delta``
-    (or ``force``, from ``forced_by``); otherwise keep it as a challenger. Says why.
+    """Make ``dataset``'s model ``version`` the champion if its accuracy beats the champion's by more
+    than ``min_delta`` (or ``force``, from ``forced_by``); otherwise keep it as a challenger. Says why.
 
     ``rescore(champion_row)`` judges both on the same rows, which neither trained on (see judging.py):
     ``{"rows", "test_rows", "challenger", "champion"}``. Fewer than ``min_judged_rows`` such rows are too
@@ -63,9 +67,12 @@ def promote_if_better(
     """
     with connection.transaction(), connection.cursor(row_factory=dict_row) as cursor:
         cursor.execute(sql("lock_registry"))
-        new = cursor.execute(sql("select_model"), {"version": version}).fetchone()
+        new = cursor.execute(sql("select_model"), {"dataset": dataset, "version": version}).fetchone()
         if new is None:
-            raise LookupError(f"There is no model version {version}; `make psql` then `table models;`.")
+            raise LookupError(
+                f"{dataset} has no model version {version}; its versions: `make psql` then "
+                f"`SELECT version, status FROM models WHERE dataset = '{dataset}';`."
+            )
         old = cursor.execute(sql("select_champion"), {"dataset": new["dataset"]}).fetchone()
         if old is not None and old["version"] == version:
             return Decision(
@@ -94,7 +101,7 @@ def promote_if_better(
             )
         else:
             reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
-        _set_status(cursor, version, "challenger", reason)
+        _set_status(cursor, new, "challenger", reason)
         return Decision(version, new["dataset"], False, reason, old["version"])
 
 
@@ -116,22 +123,25 @@ def _comparison(new: dict, old: dict, judged: dict | None) -> tuple[tuple[float,
     )
 
 
-def choose_champion(connection, version: int, forced_by: str, promoted_by: str) -> tuple[Decision, dict]:
-    """Make ``version`` the champion by hand (a promotion or a rollback), whatever its scores; the
-    decision, and the dataset's champion now."""
+def choose_champion(
+    connection, dataset: str, version: int, forced_by: str, promoted_by: str
+) -> tuple[Decision, dict]:
+    """Make ``dataset``'s model ``version`` the champion by hand (a promotion or a rollback), whatever
+    its scores; the decision, and the dataset's champion now."""
     decision = promote_if_better(
-        connection, version, 0.0, force=True, forced_by=forced_by, promoted_by=promoted_by
+        connection, dataset, version, 0.0, force=True, forced_by=forced_by, promoted_by=promoted_by
     )
     return decision, champion(connection, decision.dataset)
 
 
 def _crown(cursor, new: dict, old: dict | None, reason: str, promoted_by: str | None) -> Decision:
     if old is not None:
-        _set_status(cursor, old["version"], "archived", f"replaced by version {new['version']}")
-    _set_status(cursor, new["version"], "champion", reason)
+        _set_status(cursor, old, "archived", f"replaced by version {new['version']}")
+    _set_status(cursor, new, "champion", reason)
     cursor.execute(
         sql("insert_promotion"),
         {
+            "dataset": new["dataset"],
             "from_version": old and old["version"],
             "to_version": new["version"],
             "reason": reason,
@@ -141,8 +151,11 @@ def _crown(cursor, new: dict, old: dict | None, reason: str, promoted_by: str | 
     return Decision(new["version"], new["dataset"], True, reason, new["version"])
 
 
-def _set_status(cursor, version: int, status: str, reason: str) -> None:
-    cursor.execute(sql("set_model_status"), {"version": version, "status": status, "reason": reason})
+def _set_status(cursor, model: dict, status: str, reason: str) -> None:
+    cursor.execute(
+        sql("set_model_status"),
+        {"dataset": model["dataset"], "version": model["version"], "status": status, "reason": reason},
+    )
 
 
 def champion(connection, dataset: str) -> dict | None:

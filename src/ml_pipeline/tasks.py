@@ -377,6 +377,7 @@ def promote_model(refitted: dict, drifted: dict, **context) -> dict:
     with pipeline_connection(config) as connection:
         decision = registry.promote_if_better(
             connection,
+            dataset.name,
             version,
             config.min_delta,
             config.force_promote,

@@ -29,7 +29,7 @@ def pipeline_db(db, monkeypatch, tmp_path):
         ),
     )
     first = add_run(db, "breast_cancer", "scheduled__2026-11-29", 0.95)
-    promote_if_better(db, first, 0.0)
+    promote_if_better(db, "breast_cancer", first, 0.0)
     add_run(db, "breast_cancer", "scheduled__2026-11-30", 0.94)
     add_run(db, "wine", "scheduled__2026-11-30", 0.97)
     db.execute(

@@ -43,7 +43,7 @@ def test_a_rollback_needs_edit_rights_and_the_page_s_header_and_is_recorded(clie
         json={"version": 3},
         headers={**client.token("grace", "admin"), **change},
     )
-    assert elsewhere.status_code == 404  # version 3 is wine's
+    assert elsewhere.status_code == 404  # breast cancer has versions 1 and 2; wine counts its own
     assert champion_and_promotions(pipeline_db) == (1, [(1, None)])
 
     done = client.post(

@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS drift (
     dataset           text             NOT NULL,
     dag_run_id        text             NOT NULL,
     run_date          date             NOT NULL,
-    champion_version  bigint           REFERENCES models (version) ON DELETE SET NULL,
+    champion_version  bigint,
     champion_date     date             NOT NULL,
     kind              text             NOT NULL CHECK (kind IN ('feature', 'class_balance')),
     name              text             NOT NULL,
@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS drift (
     checked_at        timestamptz      NOT NULL DEFAULT now(),
     PRIMARY KEY (dataset, dag_run_id, kind, name)
 );
+-- A version alone no longer names a model (versions count per dataset).
+ALTER TABLE drift DROP CONSTRAINT IF EXISTS drift_champion_version_fkey;
 CREATE INDEX IF NOT EXISTS drift_dataset_run_date_idx ON drift (dataset, run_date);
 
 COMMENT ON TABLE drift IS 'Per run, each feature''s and the class balance''s population stability index (PSI) between the day''s batch and the champion''s training data.';

@@ -20,7 +20,7 @@ ALTER TABLE predictions DROP CONSTRAINT IF EXISTS predictions_model_version_fkey
 
 COMMENT ON TABLE predictions IS 'Scores of each day''s rows by the champion model: the predicted class and each class''s probability.';
 COMMENT ON COLUMN predictions.row_key IS 'The row''s value of the dataset''s key column, or else its position in the day''s input (0 first).';
-COMMENT ON COLUMN predictions.model_version IS 'The models row of the champion that made the score (see latest_predictions).';
+COMMENT ON COLUMN predictions.model_version IS 'The version (within the dataset) of the champion that made the score (see latest_predictions).';
 COMMENT ON COLUMN predictions.probabilities IS 'One probability per class, in the order the dataset declares its classes (latest_predictions pairs them up).';
 
 -- Made again each time, as the tables it reads may have gained columns.
@@ -34,6 +34,6 @@ SELECT p.dataset, p.score_date, p.row_key, p.predicted_class,
 FROM predictions p
 JOIN (SELECT dataset, max(score_date) AS score_date FROM predictions GROUP BY dataset) latest
     USING (dataset, score_date)
-JOIN models m ON m.version = p.model_version;
+JOIN models m ON m.dataset = p.dataset AND m.version = p.model_version;
 
 COMMENT ON VIEW latest_predictions IS 'Each dataset''s newest day of scores, with the model that made them.';

@@ -1,1 +1,1 @@
-SELECT version, dataset, path, sha256, test_accuracy, status FROM models WHERE version = %(version)s;
+SELECT version, dataset, path, sha256, test_accuracy, status FROM models WHERE dataset = %(dataset)s AND version = %(version)s;

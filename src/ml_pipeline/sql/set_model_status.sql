@@ -1,1 +1,1 @@
-UPDATE models SET status = %(status)s, status_reason = %(reason)s WHERE version = %(version)s;
+UPDATE models SET status = %(status)s, status_reason = %(reason)s WHERE dataset = %(dataset)s AND version = %(version)s;

@@ -13,7 +13,7 @@ LEFT JOIN experiments e ON e.dataset = wanted.dataset AND e.dag_run_id = wanted.
 LEFT JOIN models m ON m.experiment_id = e.experiment_id
 LEFT JOIN LATERAL (
     SELECT reason, promoted_at, promoted_by FROM promotions
-    WHERE to_version = m.version ORDER BY promotion_id DESC LIMIT 1
+    WHERE dataset = m.dataset AND to_version = m.version ORDER BY promotion_id DESC LIMIT 1
 ) p ON true
 LEFT JOIN LATERAL (
     SELECT * FROM batches

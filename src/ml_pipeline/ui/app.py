@@ -123,9 +123,12 @@ def make_champion(
         raise HTTPException(404, f"{dag_id} trains no declared dataset.")
     name = user.get_name()
     with opened(config) as connection:
-        if queries.model_dataset(connection, choice.version) != dataset:
-            raise HTTPException(404, f"{dataset} has no model version {choice.version}.")
-        decision, live = choose_champion(connection, choice.version, f"{name} on the Models page", name)
+        try:
+            decision, live = choose_champion(
+                connection, dataset, choice.version, f"{name} on the Models page", name
+            )
+        except LookupError:
+            raise HTTPException(404, f"{dataset} has no model version {choice.version}.") from None
     models = Path(config.models_dir)
     if (models / live["path"]).is_file():  # the model store is on this machine: its link follows
         point_champion(models, live)

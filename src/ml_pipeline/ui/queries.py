@@ -46,9 +46,3 @@ def models_view(connection, dataset: str, scores: bool) -> dict:
         if scores
         else [],
     }
-
-
-def model_dataset(connection, version: int) -> str | None:
-    """The dataset whose model ``version`` is, if there is such a version."""
-    found = _rows(connection, "ui_model_dataset", version=version)
-    return found[0]["dataset"] if found else None

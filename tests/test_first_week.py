@@ -1,0 +1,111 @@
+"""A newcomer's first week, as the README tells it, on a stack of its own: their CSV declared by
+`make declare`, a week of `make backfill` with one day's file missing, and new rows scored by
+`make predict` and joined back to their customers by the key column. No step prints a traceback."""
+
+import csv
+import shutil
+from datetime import date, timedelta
+
+import pytest
+
+from samples import DATASETS_DIR, churn_frame
+from stack import Stack
+
+WEEK = [date(2026, 6, 1) + timedelta(days=n) for n in range(7)]
+MISSING = WEEK[3]
+
+
+def export(rows: int, seed: int, first_id: int):
+    """The user's daily export: their churn table with a customer id beside each row."""
+    frame = churn_frame(rows, seed)
+    frame.insert(1, "Customer ID", [f"C-{first_id + n:05d}" for n in range(rows)])
+    return frame
+
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("week"))
+    datasets = stack.base / "datasets"
+    shutil.copytree(DATASETS_DIR, datasets)
+    stack.env.update(ML_PIPELINE_DATASETS_DIR=str(datasets), ML_PIPELINE_WAIT_TIMEOUT_HOURS="0.01")
+    sample = stack.base / "exports" / "churn-sample.csv"
+    sample.parent.mkdir()
+    export(200, 0, 0).to_csv(sample, index=False)
+    incoming = stack.base / "data" / "incoming" / "churn"
+    incoming.mkdir(parents=True)
+    for number, day in enumerate(WEEK, start=1):
+        if day != MISSING:
+            export(300, number, number * 1000).to_csv(incoming / f"{day}.csv", index=False)
+    try:
+        stack.steps = {
+            "declare": stack(
+                "pipeline",
+                "declare",
+                "churn",
+                "--from",
+                str(sample),
+                "--label",
+                "Outcome",
+                "--key",
+                "Customer ID",
+            ),
+            "backfill": stack(
+                "backfill", "--dataset", "churn", "--from", str(WEEK[0]), "--to", str(WEEK[-1]), check=False
+            ),
+        }
+        stack.new_rows = stack.base / "exports" / "new-customers.csv"
+        export(50, 99, 90000).drop(columns="Outcome").to_csv(stack.new_rows, index=False)
+        stack.scored = stack.base / "exports" / "scored.csv"
+        stack.steps["predict"] = stack(
+            "pipeline", "predict", "--dataset", "churn", "--input", str(stack.new_rows),
+            "--output", str(stack.scored),
+        )  # fmt: skip
+        yield stack
+    finally:
+        stack("down", check=False)
+
+
+def test_declare_writes_a_declaration_from_the_sample(week):
+    told = week.steps["declare"].stdout
+    assert f"Declared churn in {week.base / 'datasets' / 'churn.toml'}: 3 features" in told
+    text = (week.base / "datasets" / "churn.toml").read_text()
+    assert 'features = ["customer_age", "monthly_spend", "support_calls"]' in text
+    assert 'classes = ["churned", "stayed"]' in text and 'key = "customer_id"' in text
+
+
+def test_the_backfill_names_the_missing_day_and_trains_on_every_other(week):
+    backfill = week.steps["backfill"]
+    assert backfill.returncode == 1, "one day of the week failed"
+    assert "Backfill of ml_pipeline_churn (churn)" in backfill.stdout
+    assert f"No file yet for {MISSING} in {week.base / 'data' / 'incoming' / 'churn'}/" in backfill.stdout
+    assert "up to 0.01 h (wait_timeout_hours)" in backfill.stdout
+    outcomes = {
+        line.split(": ")[0]: line.split(": ")[1]
+        for line in backfill.stdout.splitlines()
+        if line.startswith("backfill__") and ": " in line
+    }
+    assert {run_id[10:20]: state for run_id, state in outcomes.items()} == {
+        str(day): "failed" if day == MISSING else "success" for day in WEEK
+    }
+    with week.connect() as db:
+        days = db.execute("SELECT batch_date FROM batches WHERE dataset = 'churn' ORDER BY 1").fetchall()
+        assert [day for (day,) in days] == [day for day in WEEK if day != MISSING]
+        assert db.execute("SELECT count(*) FROM models WHERE dataset = 'churn'").fetchone() == (6,)
+
+
+def test_new_rows_are_scored_and_joined_back_by_their_key(week):
+    with open(week.new_rows, newline="") as stream:
+        sent = {row["Customer ID"]: row for row in csv.DictReader(stream)}
+    with open(week.scored, newline="") as stream:
+        scored = list(csv.DictReader(stream))
+    assert list(scored[0])[0] == "Customer ID", "the key first, as the file spells it"
+    assert {row["Customer ID"] for row in scored} == set(sent) and len(scored) == len(sent)
+    for row in scored:
+        assert row["Customer Age"] == sent[row["Customer ID"]]["Customer Age"]
+        assert abs(float(row["probability_churned"]) + float(row["probability_stayed"]) - 1) < 1e-9
+        assert row["predicted_label"] in ("churned", "stayed")
+
+
+def test_no_step_prints_a_traceback(week):
+    for name, step in week.steps.items():
+        assert "Traceback" not in step.stdout + step.stderr, name
