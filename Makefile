@@ -67,15 +67,19 @@ predict: install
 	$(STACK) pipeline predict --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(DATASET),--dataset $(DATASET))
 
 up: install $(if $(filter celery,$(EXECUTOR)),redis)
+	$(if $(DATASET),@echo "make up serves every dataset's DAGs: DATASET is not used (switch a DAG on in the UI, or make run DATASET=$(DATASET)).")
 	$(STACK) up
 
 down: install
+	$(if $(DATASET),@echo "make down stops the stack of every dataset: DATASET is not used.")
 	$(STACK) down
 
 status: install
+	$(if $(DATASET),@echo "make status shows the stack of every dataset: DATASET is not used.")
 	$(STACK) status
 
 psql: install
+	$(if $(DATASET),@echo "make psql reaches every dataset's tables: DATASET is not used; filter with WHERE dataset = '$(DATASET)'.")
 	$(STACK) psql $(ARGS)
 
 test: install lint redis

@@ -3,7 +3,12 @@
 `make predict` and joined back to their customers by the key column. No step prints a traceback."""
 
 import csv
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -13,6 +18,7 @@ from stack import Stack
 
 WEEK = [date(2026, 6, 1) + timedelta(days=n) for n in range(7)]
 MISSING = WEEK[3]
+NEXT_DAY = WEEK[-1] + timedelta(days=1)  # its file never comes: that backfill is stopped with Ctrl-C
 
 
 def export(rows: int, seed: int, first_id: int):
@@ -20,6 +26,25 @@ def export(rows: int, seed: int, first_id: int):
     frame = churn_frame(rows, seed)
     frame.insert(1, "Customer ID", [f"C-{first_id + n:05d}" for n in range(rows)])
     return frame
+
+
+def interrupted_backfill(stack, day: date, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`make backfill` of ``day``, stopped with Ctrl-C once its run waits for the day's file."""
+    command = [sys.executable, "-m", "ml_pipeline_stack", "backfill", "--dataset", "churn",
+               "--from", str(day), "--to", str(day)]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines, deadline = [], time.monotonic() + timeout
+    while not any(line.startswith("No file yet for") for line in lines):
+        line = process.stdout.readline()
+        if not line or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("The backfill never said it waits for a file:\n" + "".join(lines))
+        lines.append(line)
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(command, process.returncode, "".join(lines) + rest, "")
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +78,11 @@ def week(tmp_path_factory):
                 "backfill", "--dataset", "churn", "--from", str(WEEK[0]), "--to", str(WEEK[-1]), check=False
             ),
         }
+        export(300, 4, 4000).to_csv(incoming / f"{MISSING}.csv", index=False)  # the late file arrives
+        stack.steps["late day"] = stack(
+            "backfill", "--dataset", "churn", "--from", str(MISSING), "--to", str(MISSING)
+        )
+        stack.steps["stopped"] = interrupted_backfill(stack, NEXT_DAY)
         stack.new_rows = stack.base / "exports" / "new-customers.csv"
         export(50, 99, 90000).drop(columns="Outcome").to_csv(stack.new_rows, index=False)
         stack.scored = stack.base / "exports" / "scored.csv"
@@ -90,7 +120,27 @@ def test_the_backfill_names_the_missing_day_and_trains_on_every_other(week):
     with week.connect() as db:
         days = db.execute("SELECT batch_date FROM batches WHERE dataset = 'churn' ORDER BY 1").fetchall()
         assert [day for (day,) in days] == [day for day in WEEK if day != MISSING]
-        assert db.execute("SELECT count(*) FROM models WHERE dataset = 'churn'").fetchone() == (6,)
+        versions = db.execute("SELECT version FROM models WHERE dataset = 'churn' ORDER BY 1").fetchall()
+        assert [version for (version,) in versions] == [1, 2, 3, 4, 5, 6], "churn counts its own versions"
+
+
+def test_the_late_day_is_backfilled_once_its_file_arrives(week):
+    late = week.steps["late day"].stdout
+    assert "Backfill of ml_pipeline_churn (churn)" in late and "No file yet" not in late
+    assert re.search(rf"^backfill__{MISSING}\S*: success$", late, re.M), late
+    with week.connect() as db:
+        assert db.execute(
+            "SELECT count(*) FROM batches WHERE dataset = 'churn' AND batch_date = %s", (MISSING,)
+        ).fetchone() == (1,)
+
+
+def test_a_stopped_backfill_says_what_ran_and_the_next_one_is_not_blocked(week):
+    stopped = week.steps["stopped"]
+    assert stopped.returncode == 130
+    assert f"Stopping the backfill of ml_pipeline_churn, {NEXT_DAY} .. {NEXT_DAY} ..." in stopped.stdout
+    assert f"  failed    backfill__{NEXT_DAY}" in stopped.stdout
+    assert "`make backfill` with REPROCESS=failed runs them again" in stopped.stdout
+    assert "Stopping Airflow ..." in stopped.stdout
 
 
 def test_new_rows_are_scored_and_joined_back_by_their_key(week):
@@ -108,4 +158,5 @@ def test_new_rows_are_scored_and_joined_back_by_their_key(week):
 
 def test_no_step_prints_a_traceback(week):
     for name, step in week.steps.items():
+        print(f"$ {name}\n{step.stdout}{step.stderr}")
         assert "Traceback" not in step.stdout + step.stderr, name

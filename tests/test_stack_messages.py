@@ -71,3 +71,34 @@ def test_a_run_of_a_declaration_that_cannot_be_used_names_its_problem_before_any
             "write it as 'outcome'."
         )
     assert not (tmp_path / "stack").exists(), "nothing was started"
+
+
+class StoppedApi:
+    """The API of a stack whose backfill is stopped: one run done, one running, one queued."""
+
+    def __init__(self):
+        self.asked = None
+
+    def stop_backfill(self, first, last, fail_running):
+        self.asked = (first, last, fail_running)
+        ending = "failed" if fail_running else "running"
+        return {"backfill__2026-02-01": "success", "backfill__2026-02-02": ending,
+                "backfill__2026-02-03": "failed"}  # fmt: skip
+
+
+def test_a_stopped_backfill_says_what_ran_and_what_goes_on(capsys):
+    from ml_pipeline_stack.cli import stopped_backfill
+
+    for owned in (True, False):
+        api = StoppedApi()
+        assert stopped_backfill(api, "ml_pipeline_churn", date(2026, 2, 1), date(2026, 2, 3), owned) == 130
+        told = capsys.readouterr().out
+        assert api.asked == (date(2026, 2, 1), date(2026, 2, 3), owned), "its own services: nothing goes on"
+        assert told.startswith("Stopping the backfill of ml_pipeline_churn, 2026-02-01 .. 2026-02-03 ...\n")
+        assert "  success   backfill__2026-02-01\n" in told
+        if owned:
+            assert "  failed    backfill__2026-02-02\n" in told
+            assert "`make backfill` with REPROCESS=failed runs them again" in told
+        else:
+            assert "  running   backfill__2026-02-02\n" in told
+            assert "go on in the running stack (`make up`)" in told and "No new run of this backfill" in told
