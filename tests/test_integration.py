@@ -343,6 +343,8 @@ def test_wine_trains_with_one_setting_changed(stack):
     run = stack.dataset_runs["wine"]
     assert run.returncode == 0, run.stdout + run.stderr
     assert "ml_pipeline_wine" in run.stdout and "test         accuracy" in run.stdout
+    paused = stack.api().request("GET", "/api/v2/dags/ml_pipeline_wine")["is_paused"]
+    assert paused, "a run by hand leaves a new dataset's DAG paused, so `make up` starts no run of it"
     with stack.connect() as db:
         experiment = db.execute(
             "SELECT experiment_id, test_accuracy, train_rows + test_rows FROM experiments"

@@ -87,7 +87,7 @@ class StoppedApi:
 
 
 def test_a_stopped_backfill_says_what_ran_and_what_goes_on(capsys):
-    from ml_pipeline_stack.cli import stopped_backfill
+    from ml_pipeline_stack.backfill import stopped_backfill
 
     for owned in (True, False):
         api = StoppedApi()

@@ -19,74 +19,15 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ml_pipeline_stack import postgres, services
-from ml_pipeline_stack.api import DAG_ID, Api
-from ml_pipeline_stack.failures import failed_task_errors, missing_files
+from ml_pipeline_stack.api import Api
+from ml_pipeline_stack.backfill import command_backfill
+from ml_pipeline_stack.failures import failed_task_errors
 from ml_pipeline_stack.layout import Layout
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def pipeline_command(layout: Layout, *argv: str) -> int:
-    """One of the pipeline's own commands (``python -m ml_pipeline``) on this stack's PostgreSQL."""
-    from ml_pipeline import cli
-
-    server = postgres.server(layout)
-    postgres.ensure_databases(server)
-    os.environ.update(services.stack_env(layout, server))
-    return cli.main(list(argv))
-
-
-@contextmanager
-def airflow_services(layout: Layout, args, scheduled: bool, dag_id: str = DAG_ID):
-    """Services to run on, with a logged-in API client and the DAG parsed and active.
-
-    The services `up` started if they run, or else a private set (``args.executor``), stopped on exit.
-    """
-    stack = services.running_stack(layout)
-    owned = stack is None
-    env = services.prepare(layout, scheduled, log=log, executor=stack["executor"] if stack else args.executor)
-    if owned:
-        log(f"Starting Airflow ({describe(args.executor, args.workers)}) ...")
-        stack = services.start_services(layout, env, args.executor, args.workers)
-    else:
-        log(f"Using the running stack (`make up`) on port {stack['port']}.")
-    try:
-        api = Api(stack["port"], logs=str(layout.service_logs), log=log, dag_id=dag_id)
-        api.wait_until_ready()
-        api.login(services.LOGIN_USER, services.login_password(layout))
-        for error in api.wait_for_dag():
-            log(f"Note, another DAG file cannot be loaded: {error['filename']}: {error['stack_trace']}")
-        was_paused = api.set_paused(False)
-        try:
-            yield api, env
-        finally:
-            if was_paused:  # a run by hand does not switch on the DAG's schedule
-                api.set_paused(True)
-    finally:
-        if owned:
-            log("Stopping Airflow ...")
-            services.stop_services(layout, stack, timeout=3)
-
-
-def dataset_dag(dataset: str | None, scoring: bool = False) -> tuple[str, str]:
-    """The dataset (default: the configured one), its declaration checked, and its training DAG
-    (ml_pipeline for breast_cancer, ml_pipeline_<name> for another), or its scoring DAG (ml_scoring,
-    ml_scoring_<name>)."""
-    from ml_pipeline.assets import scoring_dag_id, training_dag_id
-    from ml_pipeline.config import PipelineConfig
-    from ml_pipeline.datasets import load
-
-    config = PipelineConfig.from_env()
-    dataset = dataset or config.dataset
-    load(config.datasets_dir, dataset)  # its problems, named, before any service starts
-    return dataset, (scoring_dag_id if scoring else training_dag_id)(dataset)
+from ml_pipeline_stack.running import airflow_services, dataset_dag, describe, log, pipeline_command
 
 
 def command_run(layout: Layout, args) -> int:
@@ -113,72 +54,6 @@ def command_run(layout: Layout, args) -> int:
         return 1
     log("PostgreSQL keeps running for `make psql`; `make down` stops it.")
     return 0
-
-
-def command_backfill(layout: Layout, args) -> int:
-    """`airflow backfill create` over a range of dates, then each run's outcome as it ends."""
-    first, last = date.fromisoformat(args.from_date), date.fromisoformat(args.to_date)
-    if first > last or last > datetime.now(UTC).date():
-        log(f"FROM={first} TO={last}: need FROM <= TO <= today.")
-        return 2
-    dataset, dag_id = dataset_dag(args.dataset)
-    owned = services.running_stack(layout) is None
-    with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, env):
-        for running in api.close_finished_backfills():
-            first_open, last_open = running["dates"]
-            unfinished = ", ".join(f"{run} ({state})" for run, state in running["unfinished"].items())
-            log(
-                f"{dag_id} has a backfill still running, {first_open} .. {last_open}, and Airflow allows one "
-                f"at a time. Not finished: {unfinished}."
-            )
-            if waiting := missing_files(dataset, first_open, last_open):
-                log(waiting)
-            log(
-                "Let them finish (with `make up`, in the UI's Grid), or mark them failed there (the run's "
-                "page, the mark-as-failed button), then run this again."
-            )
-            return 1
-        services.airflow(
-            env, "backfill", "create", "--dag-id", dag_id,
-            "--from-date", first.isoformat(), "--to-date", last.isoformat(),
-            "--reprocess-behavior", args.reprocess, "--max-active-runs", str(args.max_active_runs),
-        )  # fmt: skip
-        log(f"Backfill of {dag_id} ({dataset}), {first} .. {last}, created; waiting for its runs.")
-        if waiting := missing_files(dataset, first, last):
-            log(waiting)
-        try:
-            states = api.watch_runs(first, last, args.timeout or watch_timeout(dataset))
-        except (KeyboardInterrupt, TimeoutError) as stop:
-            log(f"\n{stop}" if isinstance(stop, TimeoutError) else "")
-            return stopped_backfill(api, dag_id, first, last, owned)
-    for run_id, state in states.items():
-        log(f"{run_id}: {state}")
-        if state == "success":
-            pipeline_command(layout, "summary", "--run-id", run_id, "--dataset", dataset)
-    return 0 if all(state == "success" for state in states.values()) else 1
-
-
-def watch_timeout(dataset: str) -> float:
-    """How long a backfill is watched: an hour more than its runs may wait for their files."""
-    from ml_pipeline.config import PipelineConfig
-
-    return (PipelineConfig.from_env().with_overrides({"dataset": dataset}).wait_timeout_hours + 1) * 3600
-
-
-def stopped_backfill(api: Api, dag_id: str, first: date, last: date, owned: bool) -> int:
-    """Ctrl-C during a backfill: it is ended, so that the next one may start; what ran is said."""
-    log(f"Stopping the backfill of {dag_id}, {first} .. {last} ...")
-    states = api.stop_backfill(first, last, fail_running=owned)
-    for run_id, state in sorted(states.items()):
-        log(f"  {state:<9} {run_id}")
-    if owned:
-        log("Runs not finished are marked failed; `make backfill` with REPROCESS=failed runs them again.")
-    else:
-        log(
-            "Runs already started go on in the running stack (`make up`): watch them in the UI's Grid, or "
-            "`make down` to stop everything. No new run of this backfill starts."
-        )
-    return 130
 
 
 def command_up(layout: Layout, args) -> int:
@@ -227,13 +102,6 @@ def command_status(layout: Layout, args) -> int:
     else:
         log("Airflow: stopped")
     return 0
-
-
-def describe(executor: str, workers: int) -> str:
-    services_text = "api-server, scheduler, dag-processor, triggerer"
-    if executor == "celery":
-        return f"CeleryExecutor: {services_text}, Redis and {workers} workers"
-    return f"LocalExecutor: {services_text}"
 
 
 def command_psql(layout: Layout, args) -> int:

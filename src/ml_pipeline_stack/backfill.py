@@ -1,0 +1,85 @@
+"""`make backfill`: `airflow backfill create` over a range of dates on the dataset's DAG, each run's
+outcome as it ends, and on Ctrl-C the backfill ended, saying how each run ended."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from ml_pipeline_stack import services
+from ml_pipeline_stack.api import Api
+from ml_pipeline_stack.failures import failed_task_errors, missing_files
+from ml_pipeline_stack.layout import Layout
+from ml_pipeline_stack.running import airflow_services, dataset_dag, log, pipeline_command
+
+
+def command_backfill(layout: Layout, args) -> int:
+    """`airflow backfill create` over a range of dates, then each run's outcome as it ends."""
+    first, last = date.fromisoformat(args.from_date), date.fromisoformat(args.to_date)
+    if first > last or last > datetime.now(UTC).date():
+        log(f"FROM={first} TO={last}: need FROM <= TO <= today.")
+        return 2
+    dataset, dag_id = dataset_dag(args.dataset)
+    owned = services.running_stack(layout) is None
+    with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, env):
+        for running in api.close_finished_backfills():
+            first_open, last_open = running["dates"]
+            unfinished = ", ".join(f"{run} ({state})" for run, state in running["unfinished"].items())
+            log(
+                f"{dag_id} has a backfill still running, {first_open} .. {last_open}, and Airflow allows one "
+                f"at a time. Not finished: {unfinished}."
+            )
+            if waiting := missing_files(dataset, first_open, last_open):
+                log(waiting)
+            log(
+                "Let them finish (with `make up`, in the UI's Grid), or mark them failed there (the run's "
+                "page, the mark-as-failed button), then run this again."
+            )
+            return 1
+        services.airflow(
+            env, "backfill", "create", "--dag-id", dag_id,
+            "--from-date", first.isoformat(), "--to-date", last.isoformat(),
+            "--reprocess-behavior", args.reprocess, "--max-active-runs", str(args.max_active_runs),
+        )  # fmt: skip
+        log(f"Backfill of {dag_id} ({dataset}), {first} .. {last}, created; waiting for its runs.")
+        if waiting := missing_files(dataset, first, last):
+            log(waiting)
+        try:
+            states = api.watch_runs(first, last, args.timeout or watch_timeout(dataset))
+        except (KeyboardInterrupt, TimeoutError) as stop:
+            log(f"\n{stop}" if isinstance(stop, TimeoutError) else "")
+            return stopped_backfill(api, dag_id, first, last, owned)
+        errors = {
+            run_id: failed_task_errors(layout.task_logs(dag_id, run_id), api.task_instances(run_id))
+            for run_id, state in states.items()
+            if state != "success"
+        }
+    for run_id, state in states.items():
+        log(f"{run_id}: {state}")
+        for task_id, message in errors.get(run_id, []):
+            log(f"  {task_id} failed: {message}")
+        if state == "success":
+            pipeline_command(layout, "summary", "--run-id", run_id, "--dataset", dataset)
+    return 0 if all(state == "success" for state in states.values()) else 1
+
+
+def watch_timeout(dataset: str) -> float:
+    """How long a backfill is watched: an hour more than its runs may wait for their files."""
+    from ml_pipeline.config import PipelineConfig
+
+    return (PipelineConfig.from_env().with_overrides({"dataset": dataset}).wait_timeout_hours + 1) * 3600
+
+
+def stopped_backfill(api: Api, dag_id: str, first: date, last: date, owned: bool) -> int:
+    """Ctrl-C during a backfill: it is ended, so that the next one may start; what ran is said."""
+    log(f"Stopping the backfill of {dag_id}, {first} .. {last} ...")
+    states = api.stop_backfill(first, last, fail_running=owned)
+    for run_id, state in sorted(states.items()):
+        log(f"  {state:<9} {run_id}")
+    if owned:
+        log("Runs not finished are marked failed; `make backfill` with REPROCESS=failed runs them again.")
+    else:
+        log(
+            "Runs already started go on in the running stack (`make up`): watch them in the UI's Grid, or "
+            "`make down` to stop everything. No new run of this backfill starts."
+        )
+    return 130
