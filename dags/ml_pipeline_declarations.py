@@ -9,9 +9,13 @@ every other dataset's DAGs load as before.
 
 from __future__ import annotations
 
-from ml_pipeline.config import PipelineConfig
+from ml_pipeline.config import ConfigError, PipelineConfig
 from ml_pipeline.datasets import DatasetError, load_all
 
-_, PROBLEMS = load_all(PipelineConfig.from_env().datasets_dir)
+_, PROBLEMS = load_all(PipelineConfig.from_env(check_dataset=False).datasets_dir)
+try:
+    PipelineConfig.from_env()
+except ConfigError as error:  # the default dataset (ML_PIPELINE_DATASET) is not declared
+    PROBLEMS.append(str(error))
 if PROBLEMS:
     raise DatasetError("\n".join(PROBLEMS))

@@ -23,7 +23,7 @@ from ml_pipeline.assets import scoring_dag_id, scoring_schedule
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.datasets import load_all
 
-CONFIG = PipelineConfig.from_env()
+CONFIG = PipelineConfig.from_env(check_dataset=False)
 
 
 for declaration in load_all(CONFIG.datasets_dir)[0]:  # the others: see ml_pipeline_declarations.py

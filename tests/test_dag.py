@@ -1,6 +1,5 @@
 """The DAG as the scheduler sees it: it parses, and its tasks are wired in the documented shape."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,55 +39,6 @@ def test_each_declared_dataset_has_its_own_dag_and_trigger_form(dagbag):
     assert default.params.get_param("dataset").schema["enum"] == ["breast_cancer", "wine"]
     assert (default.is_paused_upon_creation, wine.is_paused_upon_creation) == (False, True)
     assert [task.task_id for task in wine.tasks] == [task.task_id for task in default.tasks]
-
-
-def parse_dag_folder(datasets, **env) -> tuple[dict, dict]:
-    """The DAG folder as a fresh dag-processor sees it with ``datasets``: each DAG's dataset and
-    paused-on-creation flag, and each file's import error."""
-    import json
-    import os
-
-    code = (
-        "import json, sys; from airflow.dag_processing.dagbag import DagBag; bag = DagBag(sys.argv[1]); "
-        "print(json.dumps([{d.dag_id: [d.params['dataset'], d.is_paused_upon_creation] for d in "
-        "bag.dags.values()}, {Path(f).name: e for f, e in bag.import_errors.items()}]))"
-    ).replace("import json, sys;", "import json, sys; from pathlib import Path;")
-    environment = {**os.environ, "ML_PIPELINE_DATASETS_DIR": str(datasets), **env}
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(DAGS)], capture_output=True, text=True, check=True, env=environment
-    )
-    dags, errors = json.loads(result.stdout.splitlines()[-1])
-    return dags, errors
-
-
-def test_dag_ids_keep_their_dataset_whatever_the_default(tmp_path):
-    from samples import DATASETS_DIR
-
-    dags, errors = parse_dag_folder(DATASETS_DIR, ML_PIPELINE_DATASET="wine")
-    assert errors == {}
-    assert dags == {
-        "ml_pipeline": ["breast_cancer", True], "ml_pipeline_wine": ["wine", False],
-        "ml_scoring": ["breast_cancer", True], "ml_scoring_wine": ["wine", False],
-    }  # fmt: skip
-
-
-def test_a_declaration_that_cannot_be_used_is_an_import_error_naming_it_and_the_others_load(tmp_path):
-    from samples import DATASETS_DIR
-
-    datasets = tmp_path / "datasets"
-    shutil.copytree(DATASETS_DIR, datasets)
-    (datasets / "digits.toml").write_text(
-        'label = "digit"\nschedule = "every day"\n[source]\nkind = "sklearn"\n'
-    )
-    (datasets / "notes.toml").write_bytes(b'description = "caf\xe9"\n')
-    dags, errors = parse_dag_folder(datasets)
-    assert sorted(dags) == ["ml_pipeline", "ml_pipeline_wine", "ml_scoring", "ml_scoring_wine"]
-    assert list(errors) == ["ml_pipeline_declarations.py"]
-    message = errors["ml_pipeline_declarations.py"].splitlines()
-    assert f"DatasetError: {datasets / 'digits.toml'} cannot be used: " in message[-2]
-    assert "schedule 'every day' must be a cron expression" in message[-2]
-    not_utf8 = "is not UTF-8 text (invalid continuation byte at byte 18); save it as UTF-8."
-    assert message[-1] == f"{datasets / 'notes.toml'} {not_utf8}"
 
 
 def upstream(dag, task_id):

@@ -318,7 +318,7 @@ def test_promote_and_predict_from_the_command_line(stack):
             for row in db.execute("SELECT version FROM models WHERE dataset = 'breast_cancer' ORDER BY 1")
         ]
     rollback = stack("pipeline", "promote", "--version", str(versions[-1]))
-    assert f"Champion: version {versions[-1]}" in rollback.stdout
+    assert f"Champion of breast_cancer: version {versions[-1]}" in rollback.stdout
     with stack.connect() as db:
         assert db.execute(
             "SELECT version FROM models WHERE status = 'champion' AND dataset = 'breast_cancer'"

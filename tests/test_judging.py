@@ -54,10 +54,11 @@ def test_only_test_rows_the_champion_never_saw_are_judged_a_file_sent_again_incl
     replace_batch(db, BREAST_CANCER, synthetic(100, 3), DAY - timedelta(days=2), "older", "test")
     replace_batch(db, BREAST_CANCER, yesterday, DAY - timedelta(days=1), "yesterday", "test")
     replace_batch(db, BREAST_CANCER, today, DAY, RUN.run_id, "test")
-    crown(db, report, "yesterday", DAY - timedelta(days=1), window_days=1)
+    version = crown(db, report, "yesterday", DAY - timedelta(days=1), window_days=1)
 
     settings = config.with_overrides({"training_window_days": window_days})
-    seen = seen_by_champion(db, settings, RUN)
+    seen = seen_by_champion(db, settings, RUN, {"version": version})
+    assert seen_by_champion(db, settings, RUN, {"version": version + 1}) is None, "another champion since"
     window, days = dated_training_window(db, settings, RUN)
     train, test = split_batch(window, settings.test_fraction, settings.random_seed)
     unseen = unseen_rows(test, row_keys(train), *seen.keys(window, days))
@@ -81,7 +82,10 @@ def test_too_few_unseen_rows_keep_the_challenger_and_the_reason_says_how_many(db
         db, "breast_cancer", version, 0.0, rescore=lambda champion: few, min_judged_rows=30
     )
     assert not decision.promoted
-    assert decision.reason.startswith("kept as a challenger: too few rows to judge it against champion")
+    assert decision.reason.startswith("kept as a challenger: too few rows to judge it: on the 12 of 114")
+    assert decision.reason.endswith(
+        "`make promote VERSION=2 DATASET=breast_cancer` makes it the champion by hand"
+    )
     assert (
         "on the 12 of 114 test rows that neither model trained on, accuracy 1.0000 against" in decision.reason
     )
@@ -93,6 +97,11 @@ def test_too_few_unseen_rows_keep_the_challenger_and_the_reason_says_how_many(db
     )
     assert "none of the 114 test rows is one that neither model trained on" in decision.reason
 
+    drifted = promote_if_better(
+        db, "breast_cancer", version, 0.0, rescore=lambda champion: few, drift="data drift (PSI 0.4)"
+    )
+    assert drifted.reason.startswith("kept as a challenger: data drift (PSI 0.4) (on the 12 of 114 test rows")
+
     enough = {**few, "rows": 40}
     decision = promote_if_better(
         db, "breast_cancer", version, 0.0, rescore=lambda champion: enough, min_judged_rows=30
@@ -102,3 +111,16 @@ def test_too_few_unseen_rows_keep_the_challenger_and_the_reason_says_how_many(db
         "on the 40 of 114 test rows that neither model trained on, accuracy 1.0000 against champion "
         "version 1's 0.5000: better by more than min_delta 0"
     )
+
+
+def test_rows_told_apart_by_their_fingerprint_whatever_their_values():
+    rng = np.random.default_rng(0)
+    counts = np.unique(rng.integers(0, 17, (50_000, 64)).astype(float), axis=0)  # digits-like pixels
+    signs = np.array([[1.0, 2.0, 3.0], [-1.0, -2.0, 3.0], [1.0, -2.0, -3.0], [-1.0, 2.0, -3.0]])
+    for values in (counts, signs, rng.normal(size=(10_000, 5))):
+        labels = np.zeros(len(values), dtype=np.int8)
+        keys = row_keys(Batch(values, labels, tuple(f"f{i}" for i in range(values.shape[1]))))
+        assert len(np.unique(keys)) == len(values)
+    same = Batch(np.array([[0.0, 1.5], [-0.0, 1.5]]), np.array([1, 1], dtype=np.int8), ("a", "b"))
+    other_label = Batch(np.array([[0.0, 1.5]]), np.array([0], dtype=np.int8), ("a", "b"))
+    assert row_keys(same)[0] == row_keys(same)[1] != row_keys(other_label)[0]

@@ -55,6 +55,16 @@ def old_database(postgres_server, cancer):
         "VALUES (%s, '2026-03-01/model.joblib', 'f', 0.96, 0.96, 0.99, 'champion')",
         (experiment,),
     )
+    connection.execute(
+        "INSERT INTO promotions (to_version, reason) SELECT version, 'the first model' FROM models"
+    )
+    # A table of a later schema that named a model by its version alone.
+    connection.execute(
+        "CREATE TABLE predictions (dataset text NOT NULL, score_date date NOT NULL, row_key text NOT NULL, "
+        "predicted_class text NOT NULL, probabilities double precision[] NOT NULL, "
+        "model_version bigint NOT NULL REFERENCES models (version), scored_at timestamptz NOT NULL "
+        "DEFAULT now(), PRIMARY KEY (dataset, score_date, row_key))"
+    )
     connection.close()
     connection = psycopg.connect(host=host, user="postgres", dbname=name)
     yield connection
@@ -136,9 +146,9 @@ def test_after_the_migration_versions_count_per_dataset(old_database):
     assert registered == {"breast_cancer": 2, "wine": 1}, "the earlier model keeps its number 1"
     assert promote_if_better(db, "wine", 1, 0.0).promoted
     assert promote_if_better(db, "breast_cancer", 2, 0.0, force=True).promoted
-    assert db.execute(
-        "SELECT dataset, from_version, to_version FROM champion_history ORDER BY 1"
-    ).fetchall() == [
+    history = "SELECT dataset, from_version, to_version FROM champion_history ORDER BY 1, promoted_at"
+    assert db.execute(history).fetchall() == [
+        ("breast_cancer", None, 1),  # the promotion made before the migration keeps its dataset
         ("breast_cancer", 1, 2),
         ("wine", None, 1),
     ]

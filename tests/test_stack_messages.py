@@ -102,3 +102,14 @@ def test_a_stopped_backfill_says_what_ran_and_what_goes_on(capsys):
         else:
             assert "  running   backfill__2026-02-02\n" in told
             assert "go on in the running stack (`make up`)" in told and "No new run of this backfill" in told
+
+
+def test_an_import_error_is_told_by_its_message_without_the_traceback():
+    from ml_pipeline_stack.api import error_message
+
+    trace = (
+        'Traceback (most recent call last):\n  File "dags/ml_pipeline_declarations.py", line 22, in <module>\n'
+        "    raise DatasetError(...)\nml_pipeline.datasets.DatasetError: datasets/a.toml cannot be used: x.\n"
+        "datasets/b.toml is not valid TOML: y."
+    )
+    assert error_message(trace) == "datasets/a.toml cannot be used: x.\ndatasets/b.toml is not valid TOML: y."

@@ -134,21 +134,26 @@ class PipelineConfig:
     models_dir: str = setting(str(PROJECT_ROOT / "models"), "Where models are saved.", form=False)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None, check_dataset: bool = True) -> PipelineConfig:
+        """The deployment's settings; ``check_dataset=False`` for the DAG files, which build every
+        declared dataset's DAGs even when the default one is not declared (ml_pipeline_declarations.py
+        says so)."""
         environ = os.environ if environ is None else environ
         overrides = {
             f.name: environ[ENV_PREFIX + f.name.upper()]
             for f in fields(cls)
             if ENV_PREFIX + f.name.upper() in environ
         }
-        return cls().with_overrides(overrides, origin="environment variable " + ENV_PREFIX)
+        return cls().with_overrides(overrides, "environment variable " + ENV_PREFIX, check_dataset)
 
     @classmethod
     def for_run(cls, params: Mapping[str, Any] | None) -> PipelineConfig:
         """The deployment's configuration with one run's Trigger-form params applied."""
         return cls.from_env().with_overrides(params or {})
 
-    def with_overrides(self, values: Mapping[str, Any], origin: str = "DAG param ") -> PipelineConfig:
+    def with_overrides(
+        self, values: Mapping[str, Any], origin: str = "DAG param ", check_dataset: bool = True
+    ) -> PipelineConfig:
         """Return a copy with ``values`` applied, converted to each field's type, then validated."""
         known = {f.name: type(f.default) for f in fields(self)}
         converted = {}
@@ -158,16 +163,16 @@ class PipelineConfig:
             label = origin + (name.upper() if origin.startswith("environment") else name)
             converted[name] = _convert(value, known[name], label)
         updated = replace(self, **converted)
-        updated.validate()
+        updated.validate(check_dataset)
         return updated
 
-    def validate(self) -> None:
+    def validate(self, check_dataset: bool = True) -> None:
         problems = [
             problem
             for f in fields(self)
             if (problem := _out_of_range(f.name, getattr(self, f.name), f.metadata["schema"]))
         ]
-        if not (Path(self.datasets_dir) / f"{self.dataset}.toml").is_file():
+        if check_dataset and not (Path(self.datasets_dir) / f"{self.dataset}.toml").is_file():
             from ml_pipeline.datasets import declared
 
             problems.append(

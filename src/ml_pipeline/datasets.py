@@ -121,6 +121,8 @@ def load(datasets_dir: str | Path, name: str) -> Dataset:
         )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as error:
+        raise DatasetError(f"{path} cannot be read: {error.strerror}.") from None
     except UnicodeDecodeError as error:
         raise DatasetError(
             f"{path} is not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8."
@@ -151,32 +153,8 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
     if not isinstance(label, str):
         problems.append('label must name the label column, e.g. label = "churned"')
         label = ""
-    for column in [*features, label] if label else features:
-        if not NAME.match(column):
-            folded = re.sub(r"[^0-9a-z]+", "_", column.strip().lower()).strip("_")
-            problems.append(f"column {column!r} is not a plain SQL column name; write it as {folded!r}")
-        elif column in RESERVED_COLUMNS:
-            problems.append(f"column {column!r} is reserved for the batch table; rename it")
-    repeated = sorted({f for f in features if features.count(f) > 1})
-    if repeated:
-        problems.append(f"features named twice: {', '.join(repeated)}")
-    if label and label in features:
-        problems.append(f"the label {label!r} is also listed as a feature")
-    classes = raw.get("classes")
-    if (
-        not isinstance(classes, list)
-        or len(classes) < 2
-        or not (all(type(c) is int for c in classes) or all(isinstance(c, str) for c in classes))
-    ):
-        problems.append(
-            "classes must list two or more labels, all integers or all strings, "
-            'e.g. classes = [0, 1] or classes = ["stayed", "churned"]'
-        )
-        classes = []
-    elif len(set(classes)) < len(classes) or any(isinstance(c, str) and c != c.strip() for c in classes):
-        problems.append("classes must differ from each other and have no spaces around them")
-    elif any(isinstance(c, int) and not -32768 <= c <= 32767 for c in classes):
-        problems.append("integer classes must fit in a smallint (-32768 to 32767)")
+    _check_columns(features, label, problems)
+    classes = _parse_classes(raw.get("classes"), problems)
     table = raw.get("table", f"{name}_rows")
     if not isinstance(table, str) or not NAME.match(table):
         problems.append(f"table {table!r} must be a plain SQL table name")
@@ -214,14 +192,47 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
     )
 
 
+def _check_columns(features: list[str], label: str, problems: list[str]) -> None:
+    for column in [*features, label] if label else features:
+        if not NAME.match(column):
+            folded = re.sub(r"[^0-9a-z]+", "_", column.strip().lower()).strip("_")
+            problems.append(f"column {column!r} is not a plain SQL column name; write it as {folded!r}")
+        elif column in RESERVED_COLUMNS:
+            problems.append(f"column {column!r} is reserved for the batch table; rename it")
+    repeated = sorted({f for f in features if features.count(f) > 1})
+    if repeated:
+        problems.append(f"features named twice: {', '.join(repeated)}")
+    if label and label in features:
+        problems.append(f"the label {label!r} is also listed as a feature")
+
+
+def _parse_classes(classes, problems: list[str]) -> list:
+    if (
+        not isinstance(classes, list)
+        or len(classes) < 2
+        or not (all(type(c) is int for c in classes) or all(isinstance(c, str) for c in classes))
+    ):
+        problems.append(
+            "classes must list two or more labels, all integers or all strings, "
+            'e.g. classes = [0, 1] or classes = ["stayed", "churned"]'
+        )
+        return []
+    if len(set(classes)) < len(classes) or any(isinstance(c, str) and c != c.strip() for c in classes):
+        problems.append("classes must differ from each other and have no spaces around them")
+    elif any(isinstance(c, int) and not -32768 <= c <= 32767 for c in classes):
+        problems.append("integer classes must fit in a smallint (-32768 to 32767)")
+    return classes
+
+
 def _bundled_defaults(source) -> dict:
     """For a table bundled with scikit-learn, what a declaration may leave out: its features, its
     classes and the label's column name (scikit-learn's ``target``)."""
     if not isinstance(source, dict) or source.get("kind") != "sklearn":
         return {}
-    bundled = BUNDLED_TABLES.get(source.get("table"))
-    if bundled is None:
+    table = source.get("table")
+    if not isinstance(table, str) or table not in BUNDLED_TABLES:
         return {}
+    bundled = BUNDLED_TABLES[table]
     return {"features": list(bundled.features), "classes": list(range(bundled.classes)), "label": "target"}
 
 
@@ -248,7 +259,7 @@ def _parse_source(name: str, raw, problems: list[str], section: str = "source") 
         problems.append(
             f'[source] folder {folder!r} must be a path inside the data folder, e.g. "incoming/{name}"'
         )
-    if kind == "sklearn" and raw.get("table") not in BUNDLED_TABLES:
+    if kind == "sklearn" and not (isinstance(raw.get("table"), str) and raw["table"] in BUNDLED_TABLES):
         problems.append(f"[source] table must be one of scikit-learn's {', '.join(BUNDLED_TABLES)}")
     if kind == "sql":
         if not isinstance(raw.get("conn_id"), str):

@@ -23,18 +23,29 @@ from ml_pipeline.run import RunKey
 from ml_pipeline.training_data import run_window, window_days
 
 BLOCK_ROWS = 65536
-_WEIGHTS = np.random.default_rng(20261201).integers(1, 2**63, size=4097, dtype=np.uint64) | np.uint64(1)
+
+
+def _mixed(words: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place: every bit of a word moves every bit of the result, so that
+    integer-valued floats (whose low bits are all zero) and signs are told apart like any other value."""
+    words ^= words >> np.uint64(30)
+    words *= np.uint64(0xBF58476D1CE4E5B9)
+    words ^= words >> np.uint64(27)
+    words *= np.uint64(0x94D049BB133111EB)
+    words ^= words >> np.uint64(31)
+    return words
 
 
 def row_keys(batch: Batch) -> np.ndarray:
-    """A fingerprint per row, equal for rows of equal values and label (computed a block at a time)."""
+    """A fingerprint per row, equal for rows of equal values and label (computed a block at a time):
+    each value mixed, then summed with a weight per column (odd, so no column cancels out)."""
     width = batch.features.shape[1]
-    weights = np.resize(_WEIGHTS, width + 1)
+    weights = _mixed(np.arange(1, width + 2, dtype=np.uint64)) | np.uint64(1)
     keys = np.empty(len(batch), dtype=np.uint64)
     for first in range(0, len(batch), BLOCK_ROWS):
         block = np.ascontiguousarray(batch.features[first : first + BLOCK_ROWS], dtype="<f8") + 0.0
-        keys[first : first + BLOCK_ROWS] = block.view(np.uint64) @ weights[:width]  # (+ 0.0: -0.0 is 0.0)
-    keys += np.asarray(batch.labels).astype(np.uint64) * weights[width]
+        keys[first : first + BLOCK_ROWS] = _mixed(block.view(np.uint64)) @ weights[:width]  # -0.0 is 0.0
+    keys += _mixed(np.asarray(batch.labels).astype(np.uint64)) * weights[width]
     return keys
 
 
@@ -60,13 +71,15 @@ class SeenByChampion:
         return self.outside, row_keys(window.take(rows))
 
 
-def seen_by_champion(connection, config: PipelineConfig, run: RunKey) -> SeenByChampion | None:
-    """What the dataset's champion was trained on, its rows outside the run's window read a day at a
-    time; None if there is no champion."""
+def seen_by_champion(
+    connection, config: PipelineConfig, run: RunKey, champion: dict
+) -> SeenByChampion | None:
+    """What ``champion`` was trained on, its rows outside the run's window read a day at a time; None if
+    it is no longer the dataset's champion (the two are then compared on their own days' scores)."""
     dataset = config.declaration()
     with connection.transaction():
         row = connection.execute(sql("select_champion_training"), {"dataset": dataset.name}).fetchone()
-        if row is None:
+        if row is None or row[0] != champion["version"]:
             return None
         first, after = row[1] - timedelta(days=row[2] - 1), row[1] + timedelta(days=1)
         days = window_days(connection, dataset, first, after)

@@ -87,22 +87,32 @@ def promote_if_better(
         if force:
             despite = f"; despite {drift}" if drift else ""
             return _crown(cursor, new, old, f"promoted by {forced_by} ({comparison}{despite})", promoted_by)
-        if judged is not None and judged["rows"] < min_judged_rows:
-            reason = (
-                f"kept as a challenger: too few rows to judge it against champion version {old['version']}: "
-                f"{comparison}, fewer than min_judged_rows {min_judged_rows} (the champion trained on the "
-                "others); `make promote` makes it the champion by hand"
-            )
-        elif drift:
-            reason = f"kept as a challenger: {drift} ({comparison})"
-        elif accuracies[0] > accuracies[1] + min_delta:
-            return _crown(
-                cursor, new, old, f"{comparison}: better by more than min_delta {min_delta:g}", promoted_by
-            )
-        else:
-            reason = f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
+        promoted, reason = _verdict(new, judged, accuracies, comparison, drift, min_delta, min_judged_rows)
+        if promoted:
+            return _crown(cursor, new, old, reason, promoted_by)
         _set_status(cursor, new, "challenger", reason)
         return Decision(version, new["dataset"], False, reason, old["version"])
+
+
+def _verdict(
+    new: dict, judged, accuracies, comparison: str, drift, min_delta: float, min_judged_rows: int
+) -> tuple[bool, str]:
+    """Whether the new model wins on merit, and why: drift first, then too few rows to judge on (when
+    the comparison is on the rows neither trained on), then the margin."""
+    by_hand = (
+        f"`make promote VERSION={new['version']} DATASET={new['dataset']}` makes it the champion by hand"
+    )
+    if drift:
+        return False, f"kept as a challenger: {drift} ({comparison}); {by_hand}"
+    on_unseen_rows = judged is not None and (judged["rows"] == 0 or judged["champion"] is not None)
+    if on_unseen_rows and judged["rows"] < min_judged_rows:
+        return False, (
+            f"kept as a challenger: too few rows to judge it: {comparison}, fewer than min_judged_rows "
+            f"{min_judged_rows} (the champion trained on the others); {by_hand}"
+        )
+    if accuracies[0] > accuracies[1] + min_delta:
+        return True, f"{comparison}: better by more than min_delta {min_delta:g}"
+    return False, f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
 
 
 def _comparison(new: dict, old: dict, judged: dict | None) -> tuple[tuple[float, float], str]:

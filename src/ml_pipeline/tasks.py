@@ -269,7 +269,7 @@ def refit_final_model(tuned: dict, **context) -> dict:
     with pipeline_connection(config) as connection:
         champion = registry.champion(connection, dataset.name)
         # What the champion trained on, to judge it only on rows it has not seen (judging.py).
-        seen = champion and judging.seen_by_champion(connection, config, run)
+        seen = champion and judging.seen_by_champion(connection, config, run, champion)
         training, days = dated_training_window(connection, config, run)
     train, test = split_window(training, config)
     if seen:
@@ -300,23 +300,25 @@ def refit_final_model(tuned: dict, **context) -> dict:
         with pipeline_connection(config) as connection:
             record_refit(connection, dataset.name, run.run_id, path.relative_to(config.models_dir), sha256)
     model_files.write_metadata(
-        path,
-        training,
-        {
-            "dag_run_id": run.run_id,
-            "run_date": run.run_date.isoformat(),
-            "params": tuned["best_params"],
-            "cv_mean_score": tuned["cv_mean_score"],
-            "test_metrics": report.test_metrics,
-            "tuning": tuned["tuning"],
-            "params_from_version": tuned.get("params_from_version"),
-            "model_sha256": sha256,
-            "settings": config.as_dict(),
-            **dataset.as_dict(),
-        },
-        data_sha256=fingerprint,
+        path, training, model_metadata(config, run, tuned, report, sha256), data_sha256=fingerprint
     )
     return {"model_path": str(path), "sha256": sha256, **tested}
+
+
+def model_metadata(config: PipelineConfig, run: RunKey, tuned: dict, report, sha256: str) -> dict:
+    """What metadata.json records of the run beside its model file."""
+    return {
+        "dag_run_id": run.run_id,
+        "run_date": run.run_date.isoformat(),
+        "params": tuned["best_params"],
+        "cv_mean_score": tuned["cv_mean_score"],
+        "test_metrics": report.test_metrics,
+        "tuning": tuned["tuning"],
+        "params_from_version": tuned.get("params_from_version"),
+        "model_sha256": sha256,
+        "settings": config.as_dict(),
+        **config.declaration().as_dict(),
+    }
 
 
 @pipeline_task
@@ -391,8 +393,8 @@ def promote_model(refitted: dict, drifted: dict, **context) -> dict:
     if drifted["summary"] and not decision.promoted and config.on_drift == "fail":
         raise AirflowFailException(
             f"Model version {decision.version} {decision.reason}. The batch is stored and the model "
-            "registered as a challenger; to promote it anyway, `make promote VERSION=N`, or re-run "
-            "with force_promote."
+            "registered as a challenger; to promote it anyway, the command above, or re-run with "
+            "force_promote."
         )
     return {
         "promoted": decision.promoted,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
 from datetime import UTC, date, datetime
+from pathlib import Path
 from urllib.parse import quote
 
 DAG_ID = "ml_pipeline"
+DAG_FILES = ("ml_pipeline_dag.py", "ml_scoring_dag.py")
 NOT_RUN_STATES = ("skipped", "upstream_failed")  # a branch not taken, or a task after a failure
 FINISHED_STATES = ("success", "failed", "up_for_retry", "upstream_failed", "skipped")
 
@@ -18,6 +21,16 @@ def task_label(ti: dict) -> str:
     """A task instance's name as the UI shows it: a mapped task's index in brackets."""
     index = ti.get("map_index", -1)
     return ti["task_id"] if index is None or index < 0 else f"{ti['task_id']}[{index}]"
+
+
+def error_message(stack_trace: str) -> str:
+    """An import error's own message, without the traceback: the last exception's text."""
+    exception = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
+    lines = stack_trace.rstrip().splitlines()
+    starts = [i for i, line in enumerate(lines) if exception.match(line)]
+    if not starts:
+        return lines[-1] if lines else ""
+    return exception.sub("", "\n".join(lines[starts[-1] :]))
 
 
 class Api:
@@ -70,12 +83,17 @@ class Api:
             except urllib.error.HTTPError as error:
                 if error.code != 404:
                     raise
-            if time.monotonic() > deadline:
-                details = "".join(f"\n{e['filename']}: {e['stack_trace']}" for e in errors)
-                raise TimeoutError(
-                    f"{self.dag_id} was not parsed within {timeout:.0f} s; see {self.logs}.{details}"
-                )
+            # The DAG's own file failing to import: no point waiting for it.
+            own = [e for e in errors if Path(e["filename"]).name in DAG_FILES]
+            if own or time.monotonic() > deadline:
+                details = "".join(f"\n{e['filename']}: {error_message(e['stack_trace'])}" for e in errors)
+                raise RuntimeError(f"{self.dag_id} is not in the DAG folder; see {self.logs}.{details}")
             time.sleep(1)
+
+    def unfinished_runs(self) -> list[str]:
+        """The DAG's runs that are queued or running."""
+        path = f"/api/v2/dags/{self.dag_id}/dagRuns?state=queued&state=running&limit=100"
+        return [run["dag_run_id"] for run in self.request("GET", path)["dag_runs"]]
 
     def set_paused(self, paused: bool) -> bool:
         """Pause or un-pause the DAG; whether it was paused before."""

@@ -3,6 +3,7 @@ outcome as it ends, and on Ctrl-C the backfill ended, saying how each run ended.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 
 from ml_pipeline_stack import services
@@ -43,10 +44,16 @@ def command_backfill(layout: Layout, args) -> int:
         log(f"Backfill of {dag_id} ({dataset}), {first} .. {last}, created; waiting for its runs.")
         if waiting := missing_files(dataset, first, last):
             log(waiting)
+        timeout = args.timeout or watch_timeout(dataset, (last - first).days + 1, args.max_active_runs)
         try:
-            states = api.watch_runs(first, last, args.timeout or watch_timeout(dataset))
-        except (KeyboardInterrupt, TimeoutError) as stop:
-            log(f"\n{stop}" if isinstance(stop, TimeoutError) else "")
+            states = api.watch_runs(first, last, timeout)
+        except KeyboardInterrupt:
+            return stopped_backfill(api, dag_id, first, last, owned)
+        except TimeoutError as expired:
+            log(f"{expired} Still going: {', '.join(api.unfinished_runs()) or 'none'}.")
+            if not owned:  # the `make up` stack goes on with them
+                log("They go on in the running stack (`make up`): watch them in the UI's Grid.")
+                return 1
             return stopped_backfill(api, dag_id, first, last, owned)
         errors = {
             run_id: failed_task_errors(layout.task_logs(dag_id, run_id), api.task_instances(run_id))
@@ -62,11 +69,13 @@ def command_backfill(layout: Layout, args) -> int:
     return 0 if all(state == "success" for state in states.values()) else 1
 
 
-def watch_timeout(dataset: str) -> float:
-    """How long a backfill is watched: an hour more than its runs may wait for their files."""
+def watch_timeout(dataset: str, days: int, at_once: int) -> float:
+    """How long a backfill is watched: for each round of runs (``at_once`` of its ``days`` at a time), an
+    hour more than a run may wait for its file."""
     from ml_pipeline.config import PipelineConfig
 
-    return (PipelineConfig.from_env().with_overrides({"dataset": dataset}).wait_timeout_hours + 1) * 3600
+    waits = PipelineConfig.from_env().with_overrides({"dataset": dataset}).wait_timeout_hours
+    return (waits + 1) * 3600 * math.ceil(days / max(1, at_once))
 
 
 def stopped_backfill(api: Api, dag_id: str, first: date, last: date, owned: bool) -> int:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 
 from ml_pipeline_stack import postgres, services
-from ml_pipeline_stack.api import DAG_ID, Api
+from ml_pipeline_stack.api import DAG_ID, Api, error_message
 from ml_pipeline_stack.layout import Layout
 
 
@@ -44,13 +45,18 @@ def airflow_services(layout: Layout, args, scheduled: bool, dag_id: str = DAG_ID
         api.wait_until_ready()
         api.login(services.LOGIN_USER, services.login_password(layout))
         for error in api.wait_for_dag():
-            log(f"Note, another DAG file cannot be loaded: {error['filename']}: {error['stack_trace']}")
+            told = error_message(error["stack_trace"])
+            log(f"Note, {Path(error['filename']).name} cannot be loaded: {told}")
         was_paused = api.set_paused(False)
         try:
             yield api, env
         finally:
-            if was_paused:  # a run by hand does not switch on the DAG's schedule
+            # A run by hand does not switch on the DAG's schedule; runs still going (a stopped backfill on
+            # the `make up` stack) would stall in a paused DAG, so it then stays on.
+            if was_paused and owned or was_paused and not api.unfinished_runs():
                 api.set_paused(True)
+            elif was_paused:
+                log(f"{dag_id} stays switched on while its runs finish; pause it in the UI afterwards.")
     finally:
         if owned:
             log("Stopping Airflow ...")

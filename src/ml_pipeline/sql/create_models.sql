@@ -47,13 +47,19 @@ ALTER TABLE promotions ADD COLUMN IF NOT EXISTS dataset text;
 -- one sequence: its versions are kept (they stay unique within each dataset), and each dataset counts on
 -- from its highest.
 DO $$
+DECLARE
+    reference record;
 BEGIN
     IF (SELECT array_agg(a.attname::text ORDER BY a.attname)
         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
         WHERE i.indrelid = 'models'::regclass AND i.indisprimary) <> ARRAY['dataset', 'version'] THEN
-        ALTER TABLE IF EXISTS drift DROP CONSTRAINT IF EXISTS drift_champion_version_fkey;
-        ALTER TABLE promotions DROP CONSTRAINT IF EXISTS promotions_from_version_fkey;
-        ALTER TABLE promotions DROP CONSTRAINT IF EXISTS promotions_to_version_fkey;
+        -- Every foreign key on the version alone (promotions, drift, and those of older schemas).
+        FOR reference IN
+            SELECT conrelid::regclass AS referring, conname FROM pg_constraint
+            WHERE confrelid = 'models'::regclass AND contype = 'f'
+        LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', reference.referring, reference.conname);
+        END LOOP;
         UPDATE promotions p SET dataset = m.dataset FROM models m WHERE m.version = p.to_version;
         ALTER TABLE models ALTER COLUMN version DROP IDENTITY IF EXISTS;
         ALTER TABLE models DROP CONSTRAINT models_pkey;
