@@ -108,7 +108,8 @@ def test_an_import_error_is_told_by_its_message_without_the_traceback():
     from ml_pipeline_stack.api import error_message
 
     trace = (
-        'Traceback (most recent call last):\n  File "dags/ml_pipeline_declarations.py", line 22, in <module>\n'
+        "Traceback (most recent call last):\n"
+        '  File "dags/ml_pipeline_declarations.py", line 22, in <module>\n'
         "    raise DatasetError(...)\nml_pipeline.datasets.DatasetError: datasets/a.toml cannot be used: x.\n"
         "datasets/b.toml is not valid TOML: y."
     )
