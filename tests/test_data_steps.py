@@ -12,7 +12,17 @@ from ml_pipeline.config import PipelineConfig
 from ml_pipeline.data_source import fetch_batch
 from ml_pipeline.run import RunKey, model_path
 from ml_pipeline.split import split_batch
-from samples import DATASETS_DIR, FEATURE_COLUMNS, WINE, breast_cancer_batch
+from samples import DATASETS_DIR, FEATURE_COLUMNS, breast_cancer_batch
+
+# The breast-cancer table's 30 columns, as the shipped declaration lists them.
+BREAST_CANCER_NAMES = (
+    *(f"mean_{name}" for name in ("radius", "texture", "perimeter", "area", "smoothness", "compactness",
+                                   "concavity", "concave_points", "symmetry", "fractal_dimension")),
+    *(f"{name}_error" for name in ("radius", "texture", "perimeter", "area", "smoothness", "compactness",
+                                    "concavity", "concave_points", "symmetry", "fractal_dimension")),
+    *(f"worst_{name}" for name in ("radius", "texture", "perimeter", "area", "smoothness", "compactness",
+                                    "concavity", "concave_points", "symmetry", "fractal_dimension")),
+)  # fmt: skip
 
 
 def test_breast_cancer_source_is_the_whole_table(cancer):
@@ -22,8 +32,16 @@ def test_breast_cancer_source_is_the_whole_table(cancer):
     assert cancer.feature_names[-1] == "worst_fractal_dimension"
 
 
+def scikit_learn_names(load) -> tuple[str, ...]:
+    """A bundled table's feature names as scikit-learn gives them, spelled as SQL columns here."""
+    return tuple(name.replace(" ", "_").replace("/", "_") for name in load().feature_names)
+
+
 def test_feature_columns_are_the_tables_features_in_order():
-    assert breast_cancer_batch().feature_names == FEATURE_COLUMNS
+    from sklearn.datasets import load_breast_cancer
+
+    assert breast_cancer_batch().feature_names == scikit_learn_names(load_breast_cancer)
+    np.testing.assert_array_equal(breast_cancer_batch().features, load_breast_cancer().data)
 
 
 def test_scikit_learn_names_are_matched_to_the_declared_columns():
@@ -37,7 +55,7 @@ def test_synthetic_source_is_seeded_and_shaped_like_the_table():
         source="synthetic", synthetic_rows=1000, random_seed=3, datasets_dir=str(DATASETS_DIR)
     )
     first, second = (fetch_batch(config, date(2026, 1, 1)).batch for _ in range(2))
-    assert first.features.shape == (1000, 30) and first.feature_names == FEATURE_COLUMNS
+    assert first.features.shape == (1000, 30) and first.feature_names == BREAST_CANCER_NAMES
     assert first.sha256() == second.sha256()
     assert set(np.unique(first.labels)) == {0, 1}
 
@@ -47,7 +65,9 @@ def test_wine_is_one_setting_away():
         {"ML_PIPELINE_DATASET": "wine", "ML_PIPELINE_DATASETS_DIR": str(DATASETS_DIR)}
     )
     wine = fetch_batch(config, date(2026, 1, 1)).batch
-    assert wine.features.shape == (178, 13) and wine.feature_names == WINE.features
+    from sklearn.datasets import load_wine
+
+    assert wine.features.shape == (178, 13) and wine.feature_names == scikit_learn_names(load_wine)
     assert np.bincount(wine.labels).tolist() == [59, 71, 48]
     synthetic = fetch_batch(
         config.with_overrides({"source": "synthetic", "synthetic_rows": 3000}), date(2026, 1, 1)

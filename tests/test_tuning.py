@@ -1,5 +1,7 @@
 """The fast cross-validation must score what GridSearchCV scores."""
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -76,7 +78,9 @@ def test_ranges_cover_every_size_once_in_runs_of_similar_cost():
 def test_tune_reports_the_winner_and_its_test_scores(cancer):
     config = PipelineConfig(max_pca_components=10, c_count=3, cv_folds=3)
     train, test = split_batch(cancer, config.test_fraction, config.random_seed)
+    before = datetime.now(UTC)
     report, decision = tune(train, test, config)
+    after = datetime.now(UTC)
     assert decision.shape == (len(test),)
     assert len(report.candidates) == 10 * 3
     assert report.best_params in [row["params"] for row in report.candidates if row["rank_test_score"] == 1]
@@ -84,7 +88,8 @@ def test_tune_reports_the_winner_and_its_test_scores(cancer):
     assert set(report.test_metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert report.test_metrics["accuracy"] > 0.9 and report.test_metrics["roc_auc"] > 0.95
     assert (report.train_rows, report.test_rows) == (len(train), len(test))
-    assert report.started_at <= report.finished_at
+    started, finished = map(datetime.fromisoformat, (report.started_at, report.finished_at))
+    assert before <= started <= finished <= after, "the times of this tuning"
 
 
 def test_test_scores_are_those_of_the_scikit_learn_pipeline(cancer):

@@ -104,10 +104,9 @@ def write_predictions(
     The rows go to COPY in PostgreSQL's binary format, built as NumPy structured arrays a block at a
     time: no per-row Python, no float-to-text formatting, no array parsing by the server.
     """
-    columns = "dataset, score_date, row_key, predicted_class, probabilities, model_version"
     with connection.transaction(), connection.cursor() as cursor:
         cursor.execute(sql("delete_predictions"), {"dataset": dataset, "score_date": score_date})
-        with cursor.copy(f"COPY predictions ({columns}) FROM STDIN (FORMAT binary)") as copy:
+        with cursor.copy(sql("copy_predictions")) as copy:
             copy.write(COPY_SIGNATURE)
             for first in range(0, len(rows.keys), COPY_ROWS):
                 block = slice(first, first + COPY_ROWS)
