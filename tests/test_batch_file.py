@@ -3,7 +3,6 @@ the harmless variants that worked before still work."""
 
 import gzip
 import os
-import time
 
 import numpy as np
 import pandas as pd
@@ -20,10 +19,8 @@ def good_text(cancer) -> str:
 
 
 def refused(path, labelled=True) -> str:
-    started = time.monotonic()
     with pytest.raises(BatchRejected) as caught:
         read_batch_path(path, COLUMNS, 5, 0.2, labelled=labelled)
-    assert time.monotonic() - started < 10, "refusing a file must not take long"
     return str(caught.value)
 
 

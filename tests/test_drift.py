@@ -62,7 +62,13 @@ def test_the_sketched_psi_is_the_psi_counted_on_the_rows():
     sketched = drift.psi(
         drift.shares(one_feature(champion), 0, edges), drift.shares(one_feature(today), 0, edges)
     )
-    assert sketched == pytest.approx(drift.psi(*counted), rel=0.01)
+    expected, actual = counted
+    assert sketched == pytest.approx(float(np.sum((actual - expected) * np.log(actual / expected))), rel=0.01)
+
+
+def test_psi_is_the_textbook_sum():
+    # (0.25 - 0.5) ln(0.25 / 0.5) + (0.75 - 0.5) ln(0.75 / 0.5) = 0.25 ln 2 + 0.25 ln 1.5, by hand
+    assert drift.psi(np.array([0.5, 0.5]), np.array([0.25, 0.75])) == pytest.approx(0.2746530722, abs=1e-9)
 
 
 def test_a_window_of_several_days_is_binned_as_its_rows_together():

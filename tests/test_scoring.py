@@ -50,11 +50,17 @@ def test_a_days_rows_are_scored_and_a_rerun_replaces_them(db, config, champion, 
     np.testing.assert_allclose(probabilities, model.predict_proba(cancer.features), rtol=1e-12)
     assert [c for _, c, _, _ in rows] == [str(c) for c in model.predict(cancer.features)]
     assert {v for *_, v in rows} == {version}
-    first_at = db.execute("SELECT max(scored_at) FROM predictions").fetchone()[0]
+    db.execute(  # a row the day's scoring does not make again: a re-run must not keep it
+        "INSERT INTO predictions (dataset, score_date, row_key, predicted_class, probabilities,"
+        " model_version) VALUES ('breast_cancer', %s, 'stale', '0', '{1, 0}', %s)",
+        (DAY, version),
+    )
+    db.execute("UPDATE predictions SET predicted_class = 'x' WHERE row_key = '0'")
+    db.commit()
 
     scoring.score_day(db, config, DAY)
-    count, again_at = db.execute("SELECT count(*), min(scored_at) FROM predictions").fetchone()
-    assert count == len(cancer) and again_at > first_at
+    keys = db.execute("SELECT row_key, predicted_class FROM predictions ORDER BY row_key::integer").fetchall()
+    assert keys == [(str(i), str(c)) for i, c in enumerate(model.predict(cancer.features))]
 
     latest = db.execute(
         "SELECT row_key, class_probabilities, model_version, model_status FROM latest_predictions"

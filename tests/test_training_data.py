@@ -7,7 +7,6 @@ import pytest
 
 from ml_pipeline.batch_store import COPY_BLOCK_BYTES, load_batches, replace_batch
 from ml_pipeline.run import RunKey
-from ml_pipeline.split import split_batch
 from ml_pipeline.training_data import BatchReplaced, split_sizes, train_and_test, training_window
 from samples import BREAST_CANCER, synthetic
 
@@ -29,9 +28,14 @@ def test_the_training_window_puts_earlier_days_before_today(db, config, cancer, 
 def test_every_task_gets_the_same_split_and_its_sizes_are_known_from_the_counts(db, config, cancer):
     replace_batch(db, BREAST_CANCER, cancer, DAY, RUN.run_id, "test")
     train, test = train_and_test(db, config, RUN)
-    expected_train, expected_test = split_batch(cancer, config.test_fraction, config.random_seed)
-    assert train.features.tobytes() == expected_train.features.tobytes()
-    assert test.labels.tobytes() == expected_test.labels.tobytes()
+    again_train, again_test = train_and_test(db, config, RUN)  # another task, another read
+    assert again_train.features.tobytes() == train.features.tobytes()
+    assert again_test.labels.tobytes() == test.labels.tobytes()
+    # Stratified: a fifth of each class held out (212 malignant, 357 benign: 42 and 71), every row once.
+    assert np.bincount(test.labels).tolist() == [42, 71]
+    every_row = np.vstack([train.features, test.features])
+    assert np.array_equal(np.unique(every_row, axis=0), np.unique(cancer.features, axis=0))
+    assert len(every_row) == len(cancer)
     assert split_sizes(db, config, RUN) == {
         "training_rows": len(cancer), "train_rows": len(train), "test_rows": len(test)
     }  # fmt: skip

@@ -7,6 +7,7 @@ Runs with `make test-e2e` (headless Debian Chromium driven by Playwright). Scree
 """
 
 import json
+import time
 from datetime import date
 from urllib.parse import quote
 
@@ -167,15 +168,25 @@ def gantt_bars(page, run_id: str) -> dict[str, list[str]]:
     )
 
 
+def drawn_bars(page, run_id: str, tasks: set[str], timeout: float = 30) -> dict[str, list[str]]:
+    """The Gantt chart's bars once every one of ``tasks`` that will have a bar has one (the chart draws
+    them as the run's data arrives), or what it drew by the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bars = gantt_bars(page, run_id)
+        if set(bars) >= tasks - GROUPS or time.monotonic() > deadline:
+            return bars
+        page.wait_for_timeout(200)
+
+
 def test_the_gantt_chart_draws_a_bar_per_task_instance(stack, run_page, triggered):
     page = run_page
     open_run(page, triggered)
     page.get_by_role("button", name="Show Gantt").click()
     page.locator("[data-task-id='after_crossvalidation.promote_model']").last.wait_for()
-    page.wait_for_timeout(1000)
-    page.screenshot(path=SCREENSHOTS / "gantt.png")
-    bars = gantt_bars(page, quote(triggered, safe=":+"))
     instances = task_ids(stack, triggered)
+    bars = drawn_bars(page, quote(triggered, safe=":+"), set(instances) | GROUPS)
+    page.screenshot(path=SCREENSHOTS / "gantt.png")
     assert set(bars) - GROUPS == set(instances), "a bar for each task instance"
     # The two mapped CV chunks share one bar, which opens the list of both.
     assert len(instances) == len(set(instances)) + 1
