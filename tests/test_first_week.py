@@ -19,6 +19,7 @@ from stack import Stack
 WEEK = [date(2026, 6, 1) + timedelta(days=n) for n in range(7)]
 MISSING = WEEK[3]
 NEXT_DAY = WEEK[-1] + timedelta(days=1)  # its file never comes: that backfill is stopped with Ctrl-C
+WINDOW_DAY = NEXT_DAY + timedelta(days=1)  # run by hand, on the batches of its last three days
 
 
 def export(rows: int, seed: int, first_id: int):
@@ -26,6 +27,14 @@ def export(rows: int, seed: int, first_id: int):
     frame = churn_frame(rows, seed)
     frame.insert(1, "Customer ID", [f"C-{first_id + n:05d}" for n in range(rows)])
     return frame
+
+
+def champion_date(stack) -> date:
+    with stack.connect() as db:
+        return db.execute(
+            "SELECT e.run_date FROM models m JOIN experiments e USING (experiment_id)"
+            " WHERE m.dataset = 'churn' AND m.status = 'champion'"
+        ).fetchone()[0]
 
 
 def interrupted_backfill(stack, day: date, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -83,6 +92,11 @@ def week(tmp_path_factory):
             "backfill", "--dataset", "churn", "--from", str(MISSING), "--to", str(MISSING)
         )
         stack.steps["stopped"] = interrupted_backfill(stack, NEXT_DAY)
+        export(300, 9, 9000).to_csv(incoming / f"{WINDOW_DAY}.csv", index=False)
+        stack.champion_date = champion_date(stack)
+        stack.steps["window"] = stack(
+            "run", "--dataset", "churn", "--date", str(WINDOW_DAY), "--conf", '{"training_window_days": 3}'
+        )
         stack.new_rows = stack.base / "exports" / "new-customers.csv"
         export(50, 99, 90000).drop(columns="Outcome").to_csv(stack.new_rows, index=False)
         stack.scored = stack.base / "exports" / "scored.csv"
@@ -125,6 +139,7 @@ def test_the_backfill_names_the_missing_day_and_trains_on_every_other(week):
                 "WHERE m.dataset = 'churn'"
             ).fetchall()
         )
+    versions.pop(WINDOW_DAY)
     assert sorted(versions) == WEEK, "every day, the late one once its file came"
     assert versions.pop(MISSING) == 7 and sorted(versions.values()) == [1, 2, 3, 4, 5, 6], (
         "churn counts its own versions"
@@ -148,6 +163,17 @@ def test_a_stopped_backfill_says_what_ran_and_the_next_one_is_not_blocked(week):
     assert f"  failed    backfill__{NEXT_DAY}" in stopped.stdout
     assert "`make backfill` with REPROCESS=failed runs them again" in stopped.stdout
     assert "Stopping Airflow ..." in stopped.stdout
+
+
+def test_a_run_by_hand_starts_and_stops_airflow_and_trains_on_its_window(week):
+    run = week.steps["window"].stdout
+    assert run.startswith("Starting Airflow") and "Stopping Airflow ..." in run
+    # The window's days with a batch: NEXT_DAY has none (its backfill was stopped), so 2 x 300 rows.
+    assert f"batch        300 rows on {WINDOW_DAY} (train 480, test 120)" in run
+    judged = re.search(r"on the (\d+) of 120 test rows that neither model trained on", run)
+    assert judged, run
+    champion_in_window = WINDOW_DAY - timedelta(days=2) <= week.champion_date <= WINDOW_DAY
+    assert (int(judged[1]) < 120) == champion_in_window, "the champion's own rows are left out"
 
 
 def test_new_rows_are_scored_and_joined_back_by_their_key(week):

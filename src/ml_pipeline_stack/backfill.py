@@ -36,16 +36,16 @@ def command_backfill(layout: Layout, args) -> int:
                 "page, the mark-as-failed button), then run this again."
             )
             return 1
-        services.airflow(
-            env, "backfill", "create", "--dag-id", dag_id,
-            "--from-date", first.isoformat(), "--to-date", last.isoformat(),
-            "--reprocess-behavior", args.reprocess, "--max-active-runs", str(args.max_active_runs),
-        )  # fmt: skip
-        log(f"Backfill of {dag_id} ({dataset}), {first} .. {last}, created; waiting for its runs.")
-        if waiting := missing_files(dataset, first, last):
-            log(waiting)
         timeout = args.timeout or watch_timeout(dataset, (last - first).days + 1, args.max_active_runs)
-        try:
+        try:  # from the moment the backfill may exist, Ctrl-C ends it
+            services.airflow(
+                env, "backfill", "create", "--dag-id", dag_id,
+                "--from-date", first.isoformat(), "--to-date", last.isoformat(),
+                "--reprocess-behavior", args.reprocess, "--max-active-runs", str(args.max_active_runs),
+            )  # fmt: skip
+            log(f"Backfill of {dag_id} ({dataset}), {first} .. {last}, created; waiting for its runs.")
+            if waiting := missing_files(dataset, first, last):
+                log(waiting)
             states = api.watch_runs(first, last, timeout)
         except KeyboardInterrupt:
             return stopped_backfill(api, dag_id, first, last, owned)

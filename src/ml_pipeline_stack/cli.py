@@ -184,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:  # a bad setting or declaration: its message says what to change
         log(str(error))
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: what was started has been stopped on the way out
+        log("\nStopped.")
+        return 130
 
 
 if __name__ == "__main__":
