@@ -11,7 +11,7 @@ EXECUTOR ?= local
 WORKERS ?= 2
 export EXECUTOR WORKERS
 
-.PHONY: help install declare redis run score backfill promote predict up down status psql test test-e2e test-docker lint bench clean
+.PHONY: help install declare redis run score backfill promote predict up down status psql test test-e2e test-docker mutants lint bench clean
 
 help:
 	@echo "make declare NAME=churn INPUT=sample.csv LABEL=Outcome [KEY='Customer ID']  datasets/NAME.toml from a sample"
@@ -26,6 +26,7 @@ help:
 	@echo "make test                  unit, DAG, integration and compose tests"
 	@echo "make test-e2e              the Airflow UI driven in headless Chromium (screenshots: logs/e2e/)"
 	@echo "make test-docker           docker compose up for real, a triggered run, psql, predict, down"
+	@echo "make mutants               mutation testing of the pure modules: what no test notices (slow)"
 	@echo "make lint                  ruff"
 	@echo "make bench [ARGS=...]      the heavy steps against the seed project's approach"
 
@@ -96,6 +97,14 @@ test-e2e: install
 # registry answers; they are kept in ~/.cache/ml_pipeline/docker for the next run.
 test-docker: install
 	$(BIN)/python -m pytest -m docker tests/docker -p no:cacheprovider -s
+
+# The pure modules' mutants (mutmut, configured in pyproject.toml): each survivor is a change to the
+# code that no unit test notices. Takes minutes, so it is not part of `make test`.
+MUTATED = config datasets validation batch_file fast_cv registry judging
+mutants: install
+	rm -rf mutants
+	$(BIN)/mutmut run $(foreach module,$(MUTATED),"ml_pipeline.$(module).*")
+	$(BIN)/mutmut results | grep -E "ml_pipeline\.($(shell echo $(MUTATED) | tr ' ' '|'))\." | grep -v -E ": (killed|not checked)$$" || true
 
 lint: install
 	$(BIN)/ruff check .

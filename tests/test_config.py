@@ -35,6 +35,24 @@ def test_params_override_environment():
 
 def test_unknown_params_are_ignored():
     assert PipelineConfig().with_overrides({"not_a_setting": 1}) == PipelineConfig()
+    assert PipelineConfig().with_overrides({"not_a_setting": 1, "cv_folds": 3}).cv_folds == 3
+
+
+def test_the_environment_must_name_a_declared_dataset_except_for_the_dag_files():
+    environment = {"ML_PIPELINE_DATASETS_DIR": str(DATASETS_DIR), "ML_PIPELINE_DATASET": "churn"}
+    with pytest.raises(ConfigError) as refused:
+        PipelineConfig.from_env(environment)
+    assert str(refused.value) == (
+        f"Invalid pipeline settings: dataset is 'churn', which is not declared in {DATASETS_DIR}; choose one "
+        "of breast_cancer, wine, or add churn.toml there."
+    )
+    assert PipelineConfig.from_env(environment, check_dataset=False).dataset == "churn"
+
+
+def test_a_range_includes_its_ends():
+    assert PipelineConfig().with_overrides({"cv_folds": 20, "test_fraction": 0.05}).cv_folds == 20
+    with pytest.raises(ConfigError, match="cv_folds is 21"):
+        PipelineConfig().with_overrides({"cv_folds": 21})
 
 
 def test_bad_environment_value_names_the_variable():
