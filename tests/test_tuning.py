@@ -31,12 +31,20 @@ def grid_search(batch, grid, folds, seed):
     return search.fit(batch.features, batch.labels)
 
 
+AGREEMENT = PipelineConfig(max_pca_components=8, c_count=4, cv_folds=4)
+
+
+@pytest.fixture(scope="module")
+def reference(small_synthetic):
+    """GridSearchCV over the agreement grid, fitted once for every n_jobs compared with it."""
+    grid = param_grid(AGREEMENT, small_synthetic.features.shape[1])
+    return grid_search(small_synthetic, grid, AGREEMENT.cv_folds, seed=5)
+
+
 @pytest.mark.parametrize("n_jobs", [1, 2])
-def test_fast_cv_agrees_with_grid_search(small_synthetic, n_jobs):
-    config = PipelineConfig(max_pca_components=8, c_count=4, cv_folds=4)
-    grid = param_grid(config, small_synthetic.features.shape[1])
-    ours = cross_validate_grid(small_synthetic, grid, config.cv_folds, seed=5, n_jobs=n_jobs)
-    reference = grid_search(small_synthetic, grid, config.cv_folds, seed=5)
+def test_fast_cv_agrees_with_grid_search(small_synthetic, reference, n_jobs):
+    grid = param_grid(AGREEMENT, small_synthetic.features.shape[1])
+    ours = cross_validate_grid(small_synthetic, grid, AGREEMENT.cv_folds, seed=5, n_jobs=n_jobs)
 
     assert [dict(p) for p in reference.cv_results_["params"]] == ours.candidates
     np.testing.assert_allclose(ours.mean_scores, reference.cv_results_["mean_test_score"], atol=1e-3)
