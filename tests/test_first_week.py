@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -27,6 +27,26 @@ def export(rows: int, seed: int, first_id: int):
     frame = churn_frame(rows, seed)
     frame.insert(1, "Customer ID", [f"C-{first_id + n:05d}" for n in range(rows)])
     return frame
+
+
+def scheduled_run(stack, incoming, timeout: float = 300) -> dict:
+    """`make up` with its daily schedule on, and the newcomer switching on ml_pipeline_churn in the UI:
+    the scheduler's own run of today, once it has ended, with today's file already in the drop folder."""
+    today = datetime.now(UTC).date()
+    for day in (today - timedelta(days=1), today):  # the schedule's latest day, by either reckoning
+        export(300, 10, 10_000).to_csv(incoming / f"{day}.csv", index=False)
+    stack.env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "True"
+    stack.steps["up"] = stack("up")
+    api = stack.api()
+    api.dag_id = "ml_pipeline_churn"
+    api.set_paused(False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = api.request("GET", "/api/v2/dags/ml_pipeline_churn/dagRuns?run_type=scheduled")["dag_runs"]
+        if runs and runs[0]["state"] in ("success", "failed"):
+            return runs[0]
+        time.sleep(2)
+    pytest.fail(f"No scheduled run of ml_pipeline_churn ended within {timeout:.0f} s of switching it on")
 
 
 def champion_date(stack) -> date:
@@ -97,6 +117,7 @@ def week(tmp_path_factory):
         stack.steps["window"] = stack(
             "run", "--dataset", "churn", "--date", str(WINDOW_DAY), "--conf", '{"training_window_days": 3}'
         )
+        stack.scheduled = scheduled_run(stack, incoming)
         stack.new_rows = stack.base / "exports" / "new-customers.csv"
         export(50, 99, 90000).drop(columns="Outcome").to_csv(stack.new_rows, index=False)
         stack.scored = stack.base / "exports" / "scored.csv"
@@ -139,7 +160,7 @@ def test_the_backfill_names_the_missing_day_and_trains_on_every_other(week):
                 "WHERE m.dataset = 'churn'"
             ).fetchall()
         )
-    versions.pop(WINDOW_DAY)
+    versions = {day: version for day, version in versions.items() if day in WEEK}
     assert sorted(versions) == WEEK, "every day, the late one once its file came"
     assert versions.pop(MISSING) == 7 and sorted(versions.values()) == [1, 2, 3, 4, 5, 6], (
         "churn counts its own versions"
@@ -174,6 +195,17 @@ def test_a_run_by_hand_starts_and_stops_airflow_and_trains_on_its_window(week):
     assert judged, run
     champion_in_window = WINDOW_DAY - timedelta(days=2) <= week.champion_date <= WINDOW_DAY
     assert (int(judged[1]) < 120) == champion_in_window, "the champion's own rows are left out"
+
+
+def test_the_daily_schedule_runs_today_once_the_dag_is_switched_on(week):
+    day = date.fromisoformat(week.scheduled["logical_date"][:10])
+    assert datetime.now(UTC).date() - day <= timedelta(days=1), "the latest day, not a catch-up"
+    assert week.scheduled["state"] == "success"
+    assert week.scheduled["dag_run_id"].startswith(f"scheduled__{day}")
+    with week.connect() as db:
+        assert db.execute(
+            "SELECT source, row_count FROM batches WHERE dataset = 'churn' AND batch_date = %s", (day,)
+        ).fetchone() == ("drop_folder", 300)
 
 
 def test_new_rows_are_scored_and_joined_back_by_their_key(week):
