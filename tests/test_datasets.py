@@ -261,3 +261,41 @@ def test_a_bundled_table_is_a_source_by_its_name_alone_with_its_own_columns(tmp_
     assert checked.batch.features.shape == original.data.shape
     np.testing.assert_array_equal(checked.batch.features, original.data)
     np.testing.assert_array_equal(checked.batch.labels, original.target)
+
+
+VALID = 'features = ["a", "b"]\nlabel = "y"\n[source]\nkind = "drop_folder"\n'
+
+
+@pytest.mark.parametrize(
+    ("classes", "problem"),
+    [
+        ("[1]", 'classes must list two or more labels, all integers or all strings, e.g. classes = [0, 1] or '
+                'classes = ["stayed", "churned"]'),
+        ('[0, "yes"]', 'classes must list two or more labels, all integers or all strings, e.g. classes = '
+                       '[0, 1] or classes = ["stayed", "churned"]'),
+        ('["a", "a"]', "classes must differ from each other and have no spaces around them"),
+        ('[" a", "b"]', "classes must differ from each other and have no spaces around them"),
+        ("[0, 40000]", "integer classes must fit in a smallint (-32768 to 32767)"),
+    ],
+)  # fmt: skip
+def test_each_problem_with_the_classes_is_told_in_full(tmp_path, classes, problem):
+    (tmp_path / "mine.toml").write_text(f"classes = {classes}\n{VALID}")
+    with pytest.raises(DatasetError) as refused:
+        load(tmp_path, "mine")
+    assert str(refused.value) == f"{tmp_path / 'mine.toml'} cannot be used: {problem}."
+
+
+def test_a_file_that_is_not_a_declaration_is_told_what_it_is(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_bytes(b'classes = [0, 1]\ndescription = "caf\xe9"\n' + VALID.encode())
+    with pytest.raises(DatasetError) as refused:
+        load(tmp_path, "mine")
+    assert str(refused.value) == (
+        f"{path} is not UTF-8 text (invalid continuation byte at byte 35); save it as UTF-8."
+    )
+    path.write_text("classes = [0, 1\n")
+    with pytest.raises(DatasetError) as refused:
+        load(tmp_path, "mine")
+    assert str(refused.value).startswith(f"{path} is not valid TOML: ")
+    path.write_bytes("\ufeffclasses = [0, 1]\n".encode() + VALID.encode())  # saved with a BOM by an editor
+    assert load(tmp_path, "mine").classes == (0, 1)
