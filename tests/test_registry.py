@@ -108,3 +108,9 @@ def test_champion_link_switches_in_place_in_the_datasets_folder(tmp_path):
         "2026-01-01",
         "champion",
     ]
+
+
+def test_the_champion_link_is_made_in_a_models_folder_that_does_not_exist_yet(tmp_path):
+    models = tmp_path / "new" / "models"
+    link = point_champion(models, {"dataset": "wine", "path": "wine/2026-01-01/a.joblib"})
+    assert link == models / "wine" / "champion" and link.is_symlink()

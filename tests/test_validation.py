@@ -195,3 +195,21 @@ def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch,
     assert f"Put a corrected file at {incoming}" in message
     assert not incoming.exists()
     assert (BREAST_CANCER.rejected_dir(config.data_dir, DAY) / f"{DAY}.csv.reason.txt").exists()
+
+
+def test_a_query_result_is_refused_in_full_naming_its_origin_and_rows_to_score_need_no_label(cancer):
+    import pyarrow as pa
+
+    from ml_pipeline.validation import check_table_batch
+
+    columns = {name: cancer.features[:, i] for i, name in enumerate(FEATURE_COLUMNS)}
+    unlabelled = pa.table(columns)
+    scored = check_table_batch(unlabelled, COLUMNS, "query of visits", 2, 0.5, labelled=False).batch
+    np.testing.assert_array_equal(scored.features, cancer.features)
+    broken = pa.table({**columns, "mean_radius": pa.array(["x"] * len(cancer))})
+    with pytest.raises(BatchRejected) as refused:
+        check_table_batch(broken, COLUMNS, "query of visits", 5, 0.2)
+    lines = str(refused.value).splitlines()
+    assert lines[0] == f"Batch query of visits rejected, {len(refused.value.problems)} problem(s):"
+    assert lines[1:] == [f"  - {problem}" for problem in refused.value.problems]
+    assert len(lines) >= 3, "the missing label and the text column, each on its line"
