@@ -49,6 +49,22 @@ def test_the_environment_must_name_a_declared_dataset_except_for_the_dag_files()
     assert PipelineConfig.from_env(environment, check_dataset=False).dataset == "churn"
 
 
+def test_every_problem_is_told_at_once_and_a_param_by_its_name():
+    with pytest.raises(ConfigError) as refused:
+        PipelineConfig().with_overrides({"cv_folds": 1, "test_fraction": 0.9})
+    assert str(refused.value) == (
+        "Invalid pipeline settings: test_fraction is 0.9; use a value from 0.05 to 0.5; cv_folds is 1; use a "
+        "value from 2 to 20."
+    )
+    with pytest.raises(ConfigError, match="^DAG param cv_folds is 'x'"):
+        PipelineConfig().with_overrides({"cv_folds": "x"})
+
+
+def test_the_trigger_form_offers_the_declared_datasets():
+    form = trigger_form(PipelineConfig(datasets_dir=str(DATASETS_DIR)))
+    assert form["dataset"][1]["enum"] == ["breast_cancer", "wine"]
+
+
 def test_a_range_includes_its_ends():
     assert PipelineConfig().with_overrides({"cv_folds": 20, "test_fraction": 0.05}).cv_folds == 20
     with pytest.raises(ConfigError, match="cv_folds is 21"):

@@ -166,7 +166,7 @@ class PipelineConfig:
         updated.validate(check_dataset)
         return updated
 
-    def validate(self, check_dataset: bool = True) -> None:
+    def validate(self, check_dataset: bool) -> None:
         problems = [
             problem
             for f in fields(self)
