@@ -299,3 +299,12 @@ def test_a_file_that_is_not_a_declaration_is_told_what_it_is(tmp_path):
     assert str(refused.value).startswith(f"{path} is not valid TOML: ")
     path.write_bytes("\ufeffclasses = [0, 1]\n".encode() + VALID.encode())  # saved with a BOM by an editor
     assert load(tmp_path, "mine").classes == (0, 1)
+
+
+def test_integer_classes_may_span_a_whole_smallint_and_no_more(tmp_path):
+    (tmp_path / "mine.toml").write_text(f"classes = [-32768, 32767]\n{VALID}")
+    assert load(tmp_path, "mine").classes == (-32768, 32767)
+    for classes in ("[-32769, 0]", "[0, 32768]"):
+        (tmp_path / "mine.toml").write_text(f"classes = {classes}\n{VALID}")
+        with pytest.raises(DatasetError, match=r"integer classes must fit in a smallint \(-32768 to 32767\)"):
+            load(tmp_path, "mine")
