@@ -12,9 +12,10 @@ from __future__ import annotations
 from ml_pipeline.config import ConfigError, PipelineConfig
 from ml_pipeline.datasets import DatasetError, load_all
 
-_, PROBLEMS = load_all(PipelineConfig.from_env(check_dataset=False).datasets_dir)
+CONFIG = PipelineConfig.from_env(check_dataset=False)
+_, PROBLEMS = load_all(CONFIG.datasets_dir)
 try:
-    PipelineConfig.from_env()
+    CONFIG.validate(check_dataset=True)
 except ConfigError as error:  # the default dataset (ML_PIPELINE_DATASET) is not declared
     PROBLEMS.append(str(error))
 if PROBLEMS:

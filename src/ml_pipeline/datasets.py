@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ml_pipeline.bundled_tables import BUNDLED_TABLES
+from ml_pipeline.bundled_tables import BUNDLED_TABLES, BundledTable
 from ml_pipeline.config import ConfigError
 
 SOURCE_KINDS = ("sklearn", "drop_folder", "sql", "synthetic")
@@ -227,13 +227,15 @@ def _parse_classes(classes, problems: list[str]) -> list:
 def _bundled_defaults(source) -> dict:
     """For a table bundled with scikit-learn, what a declaration may leave out: its features, its
     classes and the label's column name (scikit-learn's ``target``)."""
-    if not isinstance(source, dict) or source.get("kind") != "sklearn":
+    bundled = _bundled(source.get("table")) if isinstance(source, dict) else None
+    if bundled is None or source.get("kind") != "sklearn":
         return {}
-    table = source.get("table")
-    if not isinstance(table, str) or table not in BUNDLED_TABLES:
-        return {}
-    bundled = BUNDLED_TABLES[table]
     return {"features": list(bundled.features), "classes": list(range(bundled.classes)), "label": "target"}
+
+
+def _bundled(table) -> BundledTable | None:
+    """The bundled table a declaration's ``table`` names, if it names one (any TOML value may be there)."""
+    return BUNDLED_TABLES.get(table) if isinstance(table, str) else None
 
 
 def _schedule_is_valid(schedule) -> bool:
@@ -259,7 +261,7 @@ def _parse_source(name: str, raw, problems: list[str], section: str = "source") 
         problems.append(
             f'[source] folder {folder!r} must be a path inside the data folder, e.g. "incoming/{name}"'
         )
-    if kind == "sklearn" and not (isinstance(raw.get("table"), str) and raw["table"] in BUNDLED_TABLES):
+    if kind == "sklearn" and _bundled(raw.get("table")) is None:
         problems.append(f"[source] table must be one of scikit-learn's {', '.join(BUNDLED_TABLES)}")
     if kind == "sql":
         if not isinstance(raw.get("conn_id"), str):

@@ -83,11 +83,13 @@ def promote_if_better(
                 cursor, new, None, f"version {version} is the first model of {new['dataset']}", promoted_by
             )
         judged = rescore(old) if rescore is not None else None
-        accuracies, comparison = _comparison(new, old, judged)
+        accuracies, comparison, unseen_rows = _comparison(new, old, judged)
         if force:
             despite = f"; despite {drift}" if drift else ""
             return _crown(cursor, new, old, f"promoted by {forced_by} ({comparison}{despite})", promoted_by)
-        promoted, reason = _verdict(new, judged, accuracies, comparison, drift, min_delta, min_judged_rows)
+        promoted, reason = _verdict(
+            new, unseen_rows, accuracies, comparison, drift, min_delta, min_judged_rows
+        )
         if promoted:
             return _crown(cursor, new, old, reason, promoted_by)
         _set_status(cursor, new, "challenger", reason)
@@ -95,7 +97,7 @@ def promote_if_better(
 
 
 def _verdict(
-    new: dict, judged, accuracies, comparison: str, drift, min_delta: float, min_judged_rows: int
+    new: dict, unseen_rows, accuracies, comparison: str, drift, min_delta: float, min_judged_rows: int
 ) -> tuple[bool, str]:
     """Whether the new model wins on merit, and why: drift first, then too few rows to judge on (when
     the comparison is on the rows neither trained on), then the margin."""
@@ -104,8 +106,7 @@ def _verdict(
     )
     if drift:
         return False, f"kept as a challenger: {drift} ({comparison}); {by_hand}"
-    on_unseen_rows = judged is not None and (judged["rows"] == 0 or judged["champion"] is not None)
-    if on_unseen_rows and judged["rows"] < min_judged_rows:
+    if unseen_rows is not None and unseen_rows < min_judged_rows:
         return False, (
             f"kept as a challenger: too few rows to judge it: {comparison}, fewer than min_judged_rows "
             f"{min_judged_rows} (the champion trained on the others); {by_hand}"
@@ -115,21 +116,33 @@ def _verdict(
     return False, f"kept as a challenger: {comparison}, not better by more than min_delta {min_delta:g}"
 
 
-def _comparison(new: dict, old: dict, judged: dict | None) -> tuple[tuple[float, float], str]:
-    """The accuracies to compare (the new model's, the champion's) and the words that say which."""
+def _comparison(new: dict, old: dict, judged: dict | None) -> tuple[tuple[float, float], str, int | None]:
+    """The accuracies to compare (the new model's, the champion's), the words that say which, and on how
+    many rows neither trained on (None when each is judged on its own day instead)."""
     if judged is not None and judged["rows"] and judged["champion"] is not None:
-        return (judged["challenger"], judged["champion"]), (
-            f"on the {judged['rows']} of {judged['test_rows']} test rows that neither model trained on, "
-            f"accuracy {judged['challenger']:.4f} against champion version {old['version']}'s "
-            f"{judged['champion']:.4f}"
+        return (
+            (judged["challenger"], judged["champion"]),
+            (
+                f"on the {judged['rows']} of {judged['test_rows']} test rows that neither model trained on, "
+                f"accuracy {judged['challenger']:.4f} against champion version {old['version']}'s "
+                f"{judged['champion']:.4f}"
+            ),
+            judged["rows"],
         )
+    own_days = (new["test_accuracy"], old["test_accuracy"])
     if judged is not None and not judged["rows"]:
-        return (new["test_accuracy"], old["test_accuracy"]), (
-            f"none of the {judged['test_rows']} test rows is one that neither model trained on"
+        return (
+            own_days,
+            f"none of the {judged['test_rows']} test rows is one that neither model trained on",
+            0,
         )
-    return (new["test_accuracy"], old["test_accuracy"]), (
-        f"test accuracy {new['test_accuracy']:.4f} against champion version {old['version']}'s "
-        f"{old['test_accuracy']:.4f}, each on the test split of its own day"
+    return (
+        own_days,
+        (
+            f"test accuracy {new['test_accuracy']:.4f} against champion version {old['version']}'s "
+            f"{old['test_accuracy']:.4f}, each on the test split of its own day"
+        ),
+        None,
     )
 
 

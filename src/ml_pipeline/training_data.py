@@ -62,12 +62,7 @@ def training_window(connection, config: PipelineConfig, run: RunKey) -> Batch:
     Refuses to go on if another run stored a batch for this date since this run's fetch_batch: the
     tasks of one run must all train and test on the same rows.
     """
-    dataset = config.declaration()
-    # The check and the rows from one snapshot, though another run may store a batch meanwhile.
-    with connection.transaction():
-        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        check_stored_by_run(connection, dataset, run)
-        return load_batches(connection, dataset, *run_window(config, run))
+    return dated_training_window(connection, config, run)[0]
 
 
 def window_days(connection, dataset: Dataset, first: date, after: date) -> list[tuple[date, int]]:
@@ -80,6 +75,7 @@ def dated_training_window(connection, config: PipelineConfig, run: RunKey) -> tu
     """The training window, and each of its days with its rows (in the window's order), from one
     snapshot."""
     dataset = config.declaration()
+    # The check and the rows from one snapshot, though another run may store a batch meanwhile.
     with connection.transaction():
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         check_stored_by_run(connection, dataset, run)

@@ -176,15 +176,20 @@ class Api:
         )
         return {run["dag_run_id"]: run["state"] for run in self.request("GET", query)["dag_runs"]}
 
+    def open_backfills(self) -> list[dict]:
+        """The DAG's backfills not yet completed."""
+        path = f"/api/v2/backfills?dag_id={quote(self.dag_id)}&limit=100"
+        return [
+            backfill
+            for backfill in self.request("GET", path)["backfills"]
+            if backfill["completed_at"] is None
+        ]
+
     def close_finished_backfills(self) -> list[dict]:
         """Close the DAG's open backfills whose runs have all ended (the scheduler closes one only on
         its next loop, and a stack stopped before that left it open); the ones still running."""
         running = []
-        for backfill in self.request("GET", f"/api/v2/backfills?dag_id={quote(self.dag_id)}&limit=100")[
-            "backfills"
-        ]:
-            if backfill["completed_at"] is not None:
-                continue
+        for backfill in self.open_backfills():
             dates = [date.fromisoformat(backfill[end][:10]) for end in ("from_date", "to_date")]
             states = self.run_states(*dates)
             if all(state in ("success", "failed") for state in states.values()):
@@ -200,11 +205,8 @@ class Api:
     def stop_backfill(self, first: date, last: date, fail_running: bool) -> dict[str, str]:
         """End the DAG's open backfill of [first, last]: its queued runs fail (Airflow's cancel), and
         with ``fail_running`` so do its running ones; the state of each of its runs then."""
-        for backfill in self.request("GET", f"/api/v2/backfills?dag_id={quote(self.dag_id)}&limit=100")[
-            "backfills"
-        ]:
-            if backfill["completed_at"] is None:
-                self.request("PUT", f"/api/v2/backfills/{backfill['id']}/cancel")
+        for backfill in self.open_backfills():
+            self.request("PUT", f"/api/v2/backfills/{backfill['id']}/cancel")
         if fail_running:
             for run_id, state in self.run_states(first, last).items():
                 if state not in ("success", "failed"):

@@ -20,8 +20,7 @@ def command_backfill(layout: Layout, args) -> int:
         log(f"FROM={first} TO={last}: need FROM <= TO <= today.")
         return 2
     dataset, dag_id = dataset_dag(args.dataset)
-    owned = services.running_stack(layout) is None
-    with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, env):
+    with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, env, owned):
         for running in api.close_finished_backfills():
             first_open, last_open = running["dates"]
             unfinished = ", ".join(f"{run} ({state})" for run, state in running["unfinished"].items())
@@ -36,7 +35,7 @@ def command_backfill(layout: Layout, args) -> int:
                 "page, the mark-as-failed button), then run this again."
             )
             return 1
-        timeout = args.timeout or watch_timeout(dataset, (last - first).days + 1, args.max_active_runs)
+        timeout = args.timeout or watch_timeout((last - first).days + 1, args.max_active_runs)
         try:  # from the moment the backfill may exist, Ctrl-C ends it
             services.airflow(
                 env, "backfill", "create", "--dag-id", dag_id,
@@ -69,12 +68,12 @@ def command_backfill(layout: Layout, args) -> int:
     return 0 if all(state == "success" for state in states.values()) else 1
 
 
-def watch_timeout(dataset: str, days: int, at_once: int) -> float:
+def watch_timeout(days: int, at_once: int) -> float:
     """How long a backfill is watched: for each round of runs (``at_once`` of its ``days`` at a time), an
     hour more than a run may wait for its file."""
     from ml_pipeline.config import PipelineConfig
 
-    waits = PipelineConfig.from_env().with_overrides({"dataset": dataset}).wait_timeout_hours
+    waits = PipelineConfig.from_env().wait_timeout_hours
     return (waits + 1) * 3600 * math.ceil(days / max(1, at_once))
 
 

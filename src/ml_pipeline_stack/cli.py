@@ -38,7 +38,7 @@ def command_run(layout: Layout, args) -> int:
         return 2
     started = time.monotonic()
     dataset, dag_id = dataset_dag(args.dataset, scoring=args.scoring)
-    with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, _):
+    with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, _, _):
         run_id, earlier = api.start_run(run_date, json.loads(args.conf))
         state = api.watch_run(run_id, args.timeout, earlier)
         failed = [] if state == "success" else api.task_instances(run_id)

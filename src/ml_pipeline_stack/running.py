@@ -28,7 +28,8 @@ def pipeline_command(layout: Layout, *argv: str) -> int:
 
 @contextmanager
 def airflow_services(layout: Layout, args, scheduled: bool, dag_id: str = DAG_ID):
-    """Services to run on, with a logged-in API client and the DAG parsed and active.
+    """Services to run on, with a logged-in API client and the DAG parsed and active, and whether they
+    are this command's own.
 
     The services `up` started if they run, or else a private set (``args.executor``), stopped on exit.
     """
@@ -49,7 +50,7 @@ def airflow_services(layout: Layout, args, scheduled: bool, dag_id: str = DAG_ID
             log(f"Note, {Path(error['filename']).name} cannot be loaded: {told}")
         was_paused = api.set_paused(False)
         try:
-            yield api, env
+            yield api, env, owned
         finally:
             # A run by hand does not switch on the DAG's schedule; runs still going (a stopped backfill on
             # the `make up` stack) would stall in a paused DAG, so it then stays on.
