@@ -308,3 +308,23 @@ def test_integer_classes_may_span_a_whole_smallint_and_no_more(tmp_path):
         (tmp_path / "mine.toml").write_text(f"classes = {classes}\n{VALID}")
         with pytest.raises(DatasetError, match=r"integer classes must fit in a smallint \(-32768 to 32767\)"):
             load(tmp_path, "mine")
+
+
+def test_an_absolute_drop_folder_is_read_and_a_relative_one_stays_inside_the_data_folder(tmp_path):
+    shared = tmp_path / "srv" / "shared" / "incoming"
+    shared.mkdir(parents=True)
+    churn_frame().to_csv(shared / f"{DAY}.csv", index=False)
+    (tmp_path / "churn.toml").write_text(CHURN.replace('folder = "incoming/churn"', f'folder = "{shared}"'))
+    config = config_for(tmp_path, tmp_path / "project", "churn")
+    assert len(fetch_batch(config, DAY).batch) == len(churn_frame())
+    assert not (tmp_path / "project").exists(), "nothing is written in the data folder"
+    for folder in ("../incoming", "incoming/../../etc", ""):
+        declaration = CHURN.replace('folder = "incoming/churn"', f'folder = "{folder}"')
+        (tmp_path / "churn.toml").write_text(declaration)
+        with pytest.raises(DatasetError) as refused:
+            load(tmp_path, "churn")
+        assert str(refused.value) == (
+            f"{tmp_path / 'churn.toml'} cannot be used: [source] folder {folder!r} must be a path inside the "
+            'data folder, e.g. "incoming/churn", or an absolute one every worker can read, e.g. '
+            '"/srv/shared/incoming".'
+        )

@@ -38,7 +38,9 @@ def stack(tmp_path_factory):
     stack = Stack(tmp_path_factory.mktemp("stack"))
     datasets = stack.base / "datasets"
     shutil.copytree(DATASETS_DIR, datasets)
-    (datasets / "churn.toml").write_text(CHURN)
+    # churn's files arrive in a folder of its own outside the data folder, as on a shared mount.
+    stack.churn_folder = stack.base / "shared" / "incoming" / "churn"
+    (datasets / "churn.toml").write_text(CHURN + f'folder = "{stack.churn_folder}"\n')
     (datasets / "visits.toml").write_text(VISITS)
     crm = {"conn_type": "postgres", "host": str(stack.layout.pgdata), "login": "postgres", "schema": "crm"}
     stack.env.update(ML_PIPELINE_DATASETS_DIR=str(datasets), AIRFLOW_CONN_CRM=json.dumps(crm))
@@ -75,9 +77,8 @@ def drop_folder_runs(stack) -> dict:
 
 def dataset_runs(stack) -> dict:
     """wine with one setting, then the two declared above, each run by its own DAG."""
-    incoming = stack.base / "data" / "incoming" / "churn"
-    incoming.mkdir(parents=True)
-    churn_frame(300, 5).to_csv(incoming / f"{DATASET_DATE}.csv", index=False)
+    stack.churn_folder.mkdir(parents=True)
+    churn_frame(300, 5).to_csv(stack.churn_folder / f"{DATASET_DATE}.csv", index=False)
     with stack.connect("postgres") as server:
         server.autocommit = True
         server.execute("CREATE DATABASE crm")
@@ -367,7 +368,7 @@ def test_wine_trains_with_one_setting_changed(stack):
     assert (stack.base / "models" / "wine" / "champion").is_file()
 
 
-def test_a_users_drop_folder_dataset_with_string_labels_runs_end_to_end(stack):
+def test_a_users_absolute_drop_folder_dataset_with_string_labels_runs_end_to_end(stack):
     run = stack.dataset_runs["churn"]
     assert run.returncode == 0, run.stdout + run.stderr
     with stack.connect() as db:
@@ -378,7 +379,7 @@ def test_a_users_drop_folder_dataset_with_string_labels_runs_end_to_end(stack):
             ("stayed", True),
         ]
         assert db.execute("SELECT source FROM batches WHERE dataset = 'churn'").fetchone() == ("drop_folder",)
-    rows = stack.base / "data" / "incoming" / "churn" / f"{DATASET_DATE}.csv"
+    rows = stack.churn_folder / f"{DATASET_DATE}.csv"
     scored = stack.base / "churn_scored.csv"
     stack("pipeline", "predict", "--dataset", "churn", "--input", str(rows), "--output", str(scored))
     assert scored.read_text().splitlines()[0] == (

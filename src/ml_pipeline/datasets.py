@@ -40,7 +40,8 @@ class DatasetError(ConfigError):
 
 @dataclass(frozen=True)
 class Source:
-    """Where a dataset's daily batch comes from; ``folder`` is its drop folder, inside the data folder."""
+    """Where a dataset's daily batch comes from; ``folder`` is its drop folder: inside the data folder, or
+    absolute (a mount every worker shares)."""
 
     kind: str
     folder: str
@@ -257,9 +258,11 @@ def _parse_source(name: str, raw, problems: list[str], section: str = "source") 
     for key in sorted(set(raw) - SOURCE_KEYS[kind]):
         problems.append(f"[source] key {key!r} is not used by kind {kind!r}")
     folder = raw.get("folder", f"{'incoming' if section == 'source' else 'to_score'}/{name}")
-    if not isinstance(folder, str) or Path(folder).is_absolute() or ".." in Path(folder).parts:
+    # An absolute folder is the deployment's shared mount; a relative one stays inside the data folder.
+    if not isinstance(folder, str) or not folder or ".." in Path(folder).parts:
         problems.append(
-            f'[source] folder {folder!r} must be a path inside the data folder, e.g. "incoming/{name}"'
+            f'[source] folder {folder!r} must be a path inside the data folder, e.g. "incoming/{name}", '
+            'or an absolute one every worker can read, e.g. "/srv/shared/incoming"'
         )
     if kind == "sklearn" and _bundled(raw.get("table")) is None:
         problems.append(f"[source] table must be one of scikit-learn's {', '.join(BUNDLED_TABLES)}")

@@ -10,6 +10,7 @@ found is reported at once, with a count and an example; duplicated rows are repo
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,6 +158,6 @@ def reject_file(path: Path, rejected_dir: Path, rejection: BatchRejected) -> Pat
     while target.exists():  # an earlier rejection of the same day keeps its file
         attempt += 1
         target = rejected_dir / f"{path.stem}.{attempt}{path.suffix}"
-    path.replace(target)
+    shutil.move(path, target)  # the drop folder may be a mount of its own
     target.with_name(target.name + ".reason.txt").write_text(str(rejection) + "\n")
     return target

@@ -305,3 +305,35 @@ def test_predict_scores_a_csv_inside_a_running_service(stack, triggered_run):
         sum(label == truth for label, truth in zip(labels, batch.labels, strict=False)) >= 0.9 * SCORED_ROWS
     )
     assert all(0 <= float(row["probability_1"]) <= 1 for row in scored)
+
+
+def trigger_form_default(api: Api, name: str):
+    params = api.request("GET", "/api/v2/dags/ml_pipeline/details")["params"]
+    return params[name]["value"]
+
+
+def test_a_dotenv_setting_reaches_the_trigger_form_and_the_login_survives_a_restart(stack, phases):
+    """Last in this file: `.env` written as the README says, then `docker compose up -d` again."""
+    before = stack.login()
+    [password] = re.findall(r"Airflow UI login: \S+ / (\S+)", stack("logs", "airflow-init").stdout)
+    assert trigger_form_default(before, "cv_folds") == 5
+    (stack.folder / ".env").write_text("ML_PIPELINE_CV_FOLDS=4\n")
+    with phases("restart with a .env"):
+        stack("up", "--detach", "--no-build")
+        stack.wait_until_healthy()
+    assert {entry["Service"] for entry in stack.services_all()} >= {"airflow-apiserver", "airflow-scheduler"}
+    after = Api(stack.api_port)
+    after.wait_until_ready()
+    after.token = before.token  # signed before the restart
+    try:
+        after.request("GET", "/api/v2/dags/ml_pipeline")
+    except urllib.error.HTTPError as refused:
+        pytest.fail(f"A token from before the restart was refused ({refused.code}): the JWT secret changed")
+    deadline = time.monotonic() + 180
+    while trigger_form_default(after, "cv_folds") != 4:
+        if time.monotonic() > deadline:
+            pytest.fail("The Trigger form's cv_folds never showed ML_PIPELINE_CV_FOLDS=4 from .env")
+        time.sleep(2)
+    logins = re.findall(r"Airflow UI login: \S+ / (\S+)", stack("logs", "airflow-init").stdout)
+    assert set(logins) == {password}, "the password made on first start is kept"
+    assert stack.login().request("GET", "/api/v2/dags/ml_pipeline")["dag_id"] == "ml_pipeline"
