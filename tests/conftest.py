@@ -19,7 +19,9 @@ from samples import BREAST_CANCER, DATASETS_DIR, breast_cancer_batch, synthetic
 # Every DAG, stack and setting of the tests reads the tests' own declarations, not the user's.
 os.environ["ML_PIPELINE_DATASETS_DIR"] = str(DATASETS_DIR)
 # Airflow, imported by the DAG tests, must not write into the user's ~/airflow.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="ml_pipeline_airflow_home_"))
+if "AIRFLOW_HOME" not in os.environ:
+    AIRFLOW_HOME = tempfile.TemporaryDirectory(prefix="ml_pipeline_airflow_home_")  # removed at exit
+    os.environ["AIRFLOW_HOME"] = AIRFLOW_HOME.name
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 

@@ -502,7 +502,9 @@ def read_parquet_file(path: Path, columns: Columns, labelled: bool = True) -> Fi
     try:
         table = parquet.read_table(path)
     except (pa.ArrowInvalid, OSError) as error:
-        raise FileRejected([f"not a readable Parquet file: {shown(error)}"]) from None
+        # Arrow's own reason, without the path it puts first (the refusal names the file already).
+        reason = re.sub(r"^Could not open Parquet input source '.*?': ", "", str(error), flags=re.S)
+        raise FileRejected([f"not a readable Parquet file: {reason[:300]}"]) from None
     return check_table(table, columns, labelled)
 
 
