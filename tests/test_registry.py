@@ -3,6 +3,7 @@
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ml_pipeline.config import PipelineConfig
@@ -57,25 +58,58 @@ def test_min_delta_and_force(db, report):
     assert champion(db, "breast_cancer")["version"] == slightly
 
 
-def test_the_champion_is_judged_on_rows_neither_trained_on_or_else_on_its_own_day(db, report):
-    first = add_model(db, report, "run-1", 0.99)  # a high score on an easy day
-    promote_if_better(db, "breast_cancer", first, min_delta=0.0)
-    today = add_model(db, report, "run-2", 0.95)
-    judged = {"version": first, "rows": 100, "test_rows": 114, "challenger": 0.93, "champion": 0.90}
-    decision = promote_if_better(db, "breast_cancer", today, min_delta=0.0, rescore=lambda champion: judged)
-    assert decision.promoted
-    assert (
-        "on the 100 of 114 test rows that neither model trained on, accuracy 0.9300 against"
-        in decision.reason
+def fitted(batch, C: float):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000)).fit(
+        batch.features, batch.labels
     )
-    assert f"champion version {first}'s 0.9000" in decision.reason
+
+
+def test_the_champion_is_judged_on_rows_neither_trained_on_or_else_on_its_own_day(
+    db, report, cancer, tmp_path
+):
+    from sklearn.metrics import accuracy_score
+
+    from ml_pipeline.judging import judge
+    from ml_pipeline.model_files import save_model, write_metadata
+
+    train, test = split_batch(cancer, 0.3, 0)
+    old_model, new_model = fitted(train.take(np.arange(40)), 1e-3), fitted(train, 1.0)
+    first = add_model(db, report, "run-1", 0.99)  # a high score on an easy day
+    sha256 = save_model(old_model, tmp_path / "run-1.joblib")
+    write_metadata(tmp_path / "run-1.joblib", train, {})
+    db.execute("UPDATE models SET sha256 = %s WHERE version = %s", (sha256, first))
+    promote_if_better(db, "breast_cancer", first, min_delta=0.0)
+    unseen = np.arange(len(test)) % 3 != 0  # rows the champion never saw
+    rows = test.take(np.flatnonzero(unseen))
+    expected = {  # scikit-learn's own scores of both models on those rows
+        "challenger": accuracy_score(rows.labels, new_model.predict(rows.features)),
+        "champion": accuracy_score(rows.labels, old_model.predict(rows.features)),
+    }
+    assert expected["challenger"] > expected["champion"]
+    today = add_model(db, report, "run-2", 0.95)
+    scores = new_model.decision_function(test.features)
+    decision = promote_if_better(
+        db, "breast_cancer", today, min_delta=0.0,
+        rescore=lambda champion: judge(tmp_path, champion, test, scores, unseen),
+    )  # fmt: skip
+    assert decision.promoted
+    assert decision.reason == (
+        f"on the {len(rows)} of {len(test)} test rows that neither model trained on, accuracy "
+        f"{expected['challenger']:.4f} against champion version {first}'s {expected['champion']:.4f}: "
+        "better by more than min_delta 0"
+    )
 
     tomorrow = add_model(db, report, "run-3", 0.93)
-    unloadable = {**judged, "version": today, "champion": None}
+    (tmp_path / "run-2.joblib").write_bytes(b"not the model that was saved")
     decision = promote_if_better(
-        db, "breast_cancer", tomorrow, min_delta=0.0, rescore=lambda champion: unloadable
-    )
-    assert not decision.promoted  # the champion's file could not be loaded: its stored 0.95 stands
+        db, "breast_cancer", tomorrow, min_delta=0.0,
+        rescore=lambda champion: judge(tmp_path, champion, test, scores, unseen),
+    )  # fmt: skip
+    assert not decision.promoted  # the champion's file could not be trusted: its stored 0.95 stands
     assert (
         "0.9300 against champion version 2's 0.9500, each on the test split of its own day" in decision.reason
     )
