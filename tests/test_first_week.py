@@ -18,7 +18,7 @@ from stack import Stack
 
 WEEK = [date(2026, 6, 1) + timedelta(days=n) for n in range(7)]
 MISSING = WEEK[3]
-NEXT_DAY = WEEK[-1] + timedelta(days=1)  # its file never comes: that backfill is stopped with Ctrl-C
+NEXT_DAY = WEEK[-1] + timedelta(days=1)  # its file never comes: its backfill is stopped with Ctrl-C
 WINDOW_DAY = NEXT_DAY + timedelta(days=1)  # run by hand, on the batches of its last three days
 
 
@@ -57,20 +57,27 @@ def champion_date(stack) -> date:
         ).fetchone()[0]
 
 
-def interrupted_backfill(stack, day: date, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`make backfill` of ``day``, stopped with Ctrl-C once its run waits for the day's file."""
+def interrupted_backfill(stack, first: date, last: date, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`make backfill` of ``first`` .. ``last``, stopped with Ctrl-C once ``first``'s run has succeeded and
+    ``last``'s waits for its file."""
     command = [sys.executable, "-m", "ml_pipeline_stack", "backfill", "--dataset", "churn",
-               "--from", str(day), "--to", str(day)]  # fmt: skip
+               "--from", str(first), "--to", str(last)]  # fmt: skip
     process = subprocess.Popen(
         command, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines, deadline = [], time.monotonic() + timeout
-    while not any(line.startswith("No file yet for") for line in lines):
+    while not any(line.startswith(f"No file yet for {last}") for line in lines):
         line = process.stdout.readline()
         if not line or time.monotonic() > deadline:
             process.kill()
             pytest.fail("The backfill never said it waits for a file:\n" + "".join(lines))
         lines.append(line)
+    first_run = f"/api/v2/dags/ml_pipeline_churn/dagRuns?run_id_pattern=backfill__{first}%25"
+    while [run["state"] for run in stack.api().request("GET", first_run)["dag_runs"]] != ["success"]:
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"The backfill's run of {first} did not succeed within {timeout:.0f} s")
+        time.sleep(2)
     process.send_signal(signal.SIGINT)
     rest, _ = process.communicate(timeout=timeout)
     return subprocess.CompletedProcess(command, process.returncode, "".join(lines) + rest, "")
@@ -108,10 +115,7 @@ def week(tmp_path_factory):
             ),
         }
         export(300, 4, 4000).to_csv(incoming / f"{MISSING}.csv", index=False)  # the late file arrives
-        stack.steps["late day"] = stack(
-            "backfill", "--dataset", "churn", "--from", str(MISSING), "--to", str(MISSING)
-        )
-        stack.steps["stopped"] = interrupted_backfill(stack, NEXT_DAY)
+        stack.steps["late day, then stopped"] = interrupted_backfill(stack, MISSING, NEXT_DAY)
         export(300, 9, 9000).to_csv(incoming / f"{WINDOW_DAY}.csv", index=False)
         stack.champion_date = champion_date(stack)
         stack.steps["window"] = stack(
@@ -167,23 +171,26 @@ def test_the_backfill_names_the_missing_day_and_trains_on_every_other(week):
     )
 
 
-def test_the_late_day_is_backfilled_once_its_file_arrives(week):
-    late = week.steps["late day"].stdout
-    assert "Backfill of ml_pipeline_churn (churn)" in late and "No file yet" not in late
-    assert re.search(rf"^backfill__{MISSING}\S*: success$", late, re.M), late
+def test_the_late_day_is_backfilled_once_its_file_arrives_and_ctrl_c_says_what_ran(week):
+    stopped = week.steps["late day, then stopped"]
+    assert stopped.returncode == 130
+    assert (
+        f"No file yet for {NEXT_DAY} in" in stopped.stdout
+        and f"No file yet for {MISSING}" not in stopped.stdout
+    )
+    assert f"Stopping the backfill of ml_pipeline_churn, {MISSING} .. {NEXT_DAY} ..." in stopped.stdout
+    assert f"  success   backfill__{MISSING}T00:00:00+00:00\n" in stopped.stdout
+    assert f"  failed    backfill__{NEXT_DAY}T00:00:00+00:00\n" in stopped.stdout
+    assert "`make backfill` with REPROCESS=failed runs them again" in stopped.stdout
+    assert "Stopping Airflow ..." in stopped.stdout
     with week.connect() as db:
         assert db.execute(
             "SELECT count(*) FROM batches WHERE dataset = 'churn' AND batch_date = %s", (MISSING,)
         ).fetchone() == (1,)
-
-
-def test_a_stopped_backfill_says_what_ran_and_the_next_one_is_not_blocked(week):
-    stopped = week.steps["stopped"]
-    assert stopped.returncode == 130
-    assert f"Stopping the backfill of ml_pipeline_churn, {NEXT_DAY} .. {NEXT_DAY} ..." in stopped.stdout
-    assert f"  failed    backfill__{NEXT_DAY}" in stopped.stdout
-    assert "`make backfill` with REPROCESS=failed runs them again" in stopped.stdout
-    assert "Stopping Airflow ..." in stopped.stdout
+    backfills = week.api().request("GET", "/api/v2/backfills?dag_id=ml_pipeline_churn")["backfills"]
+    assert backfills and all(backfill["completed_at"] for backfill in backfills), (
+        "none left open to block the next"
+    )
 
 
 def test_a_run_by_hand_starts_and_stops_airflow_and_trains_on_its_window(week):

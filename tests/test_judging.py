@@ -10,7 +10,7 @@ from ml_pipeline.batch import Batch
 from ml_pipeline.batch_store import replace_batch
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.experiments import RunRecord, save_experiment
-from ml_pipeline.judging import row_keys, seen_by_champion, unseen_rows
+from ml_pipeline.judging import BLOCK_ROWS, row_keys, seen_by_champion, unseen_rows
 from ml_pipeline.registry import promote_if_better, register_model
 from ml_pipeline.run import RunKey
 from ml_pipeline.split import split_batch
@@ -124,3 +124,15 @@ def test_rows_told_apart_by_their_fingerprint_whatever_their_values():
     same = Batch(np.array([[0.0, 1.5], [-0.0, 1.5]]), np.array([1, 1], dtype=np.int8), ("a", "b"))
     other_label = Batch(np.array([[0.0, 1.5]]), np.array([0], dtype=np.int8), ("a", "b"))
     assert row_keys(same)[0] == row_keys(same)[1] != row_keys(other_label)[0]
+
+
+def test_a_rows_fingerprint_is_its_own_whatever_the_batch_around_it_or_the_float_width():
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 1000, (BLOCK_ROWS + 7, 3)).astype(np.float64) / 8  # exact in float32 too
+    labels = rng.integers(0, 2, len(values)).astype(np.int8)
+    names = ("a", "b", "c")
+    whole = row_keys(Batch(values, labels, names))
+    tail = row_keys(Batch(values[-7:], labels[-7:], names))
+    assert whole.dtype == np.uint64 and np.array_equal(whole[-7:], tail), "past the first block too"
+    narrow = row_keys(Batch(values.astype(np.float32), labels, names))
+    assert np.array_equal(narrow, whole), "a float32 batch's rows are the same rows"

@@ -148,3 +148,21 @@ def test_the_champion_link_is_made_in_a_models_folder_that_does_not_exist_yet(tm
     models = tmp_path / "new" / "models"
     link = point_champion(models, {"dataset": "wine", "path": "wine/2026-01-01/a.joblib"})
     assert link == models / "wine" / "champion" and link.is_symlink()
+
+
+def test_a_rollback_by_hand_crowns_the_older_version_and_records_who(db, report):
+    from ml_pipeline.registry import choose_champion
+
+    first = add_model(db, report, "run-1", 0.95)
+    promote_if_better(db, "breast_cancer", first, min_delta=0.0)
+    second = add_model(db, report, "run-2", 0.97)
+    assert promote_if_better(db, "breast_cancer", second, min_delta=0.0).promoted
+    decision, live = choose_champion(db, "breast_cancer", first, "make promote", "alice")
+    assert decision.promoted and decision.version == live["version"] == first
+    assert decision.reason == (
+        f"promoted by make promote (test accuracy 0.9500 against champion version {second}'s 0.9700, each on "
+        "the test split of its own day)"
+    )
+    assert statuses(db) == [(first, "champion"), (second, "archived")]
+    last = "SELECT from_version, to_version, promoted_by FROM promotions ORDER BY promoted_at DESC LIMIT 1"
+    assert db.execute(last).fetchone() == (second, first, "alice")
