@@ -105,6 +105,9 @@ mutants: install
 	rm -rf mutants
 	$(BIN)/mutmut run $(foreach module,$(MUTATED),"ml_pipeline.$(module).*")
 	$(BIN)/mutmut results | grep -E "ml_pipeline\.($(shell echo $(MUTATED) | tr ' ' '|'))\." | grep -v -E ": (killed|not checked)$$" || true
+	@echo "Mutants per module and outcome:"
+	@$(BIN)/mutmut results --all true | grep -E "ml_pipeline\.($(shell echo $(MUTATED) | tr ' ' '|'))\." \
+	  | sed -E 's/^ *ml_pipeline\.([a-z_]+)\..*: /\1 /' | sort | uniq -c
 
 lint: install
 	$(BIN)/ruff check .
