@@ -42,6 +42,7 @@ def stack(tmp_path_factory):
     stack.churn_folder = stack.base / "shared" / "incoming" / "churn"
     (datasets / "churn.toml").write_text(CHURN + f'folder = "{stack.churn_folder}"\n')
     (datasets / "visits.toml").write_text(VISITS)
+    (datasets / "iris.toml").write_text('[source]\nkind = "sklearn"\ntable = "iris"\n')  # its own columns
     crm = {"conn_type": "postgres", "host": str(stack.layout.pgdata), "login": "postgres", "schema": "crm"}
     stack.env.update(ML_PIPELINE_DATASETS_DIR=str(datasets), AIRFLOW_CONN_CRM=json.dumps(crm))
     started = stack("up")
@@ -76,7 +77,7 @@ def drop_folder_runs(stack) -> dict:
 
 
 def dataset_runs(stack) -> dict:
-    """wine with one setting, then the two declared above, each run by its own DAG."""
+    """wine with one setting, then the three declared above, each run by its own DAG."""
     stack.churn_folder.mkdir(parents=True)
     churn_frame(300, 5).to_csv(stack.churn_folder / f"{DATASET_DATE}.csv", index=False)
     with stack.connect("postgres") as server:
@@ -92,7 +93,7 @@ def dataset_runs(stack) -> dict:
                 copy.write_row([DATASET_DATE, row[1], row[2], row[3], row[0]])
     return {
         name: stack("run", "--date", DATASET_DATE, "--dataset", name, check=False)
-        for name in ("wine", "churn", "visits")
+        for name in ("wine", "churn", "visits", "iris")
     }
 
 
@@ -366,6 +367,23 @@ def test_wine_trains_with_one_setting_changed(stack):
         )
     assert {"breast_cancer", "wine"} <= set(champions), "each dataset has its own champion"
     assert (stack.base / "models" / "wine" / "champion").is_file()
+
+
+def test_iris_declared_by_its_table_name_alone_trains_on_its_three_classes(stack):
+    run = stack.dataset_runs["iris"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ml_pipeline_iris" in run.stdout
+    with stack.connect() as db:
+        assert db.execute(
+            "SELECT count(*), count(DISTINCT target) FROM iris_rows WHERE batch_date = %s", (DATASET_DATE,)
+        ).fetchone() == (150, 3)
+        [(accuracy, classes, candidates)] = db.execute(
+            "SELECT e.test_accuracy, m.classes, (SELECT count(*) FROM cv_results c"
+            " WHERE c.experiment_id = e.experiment_id) FROM models m JOIN experiments e USING (experiment_id)"
+            " WHERE m.dataset = 'iris'"
+        ).fetchall()
+    assert accuracy > 0.85 and classes == ["0", "1", "2"]
+    assert candidates == 4 * 7, "every PCA size up to its 4 features, for each C"
 
 
 def test_a_users_absolute_drop_folder_dataset_with_string_labels_runs_end_to_end(stack):
