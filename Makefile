@@ -11,7 +11,7 @@ EXECUTOR ?= local
 WORKERS ?= 2
 export EXECUTOR WORKERS
 
-.PHONY: help install declare redis run score backfill promote predict up down status psql test test-e2e test-docker mutants lint bench clean
+.PHONY: help install declare redis run score backfill promote predict up down status psql test test-unit test-e2e test-docker mutants docs lint bench clean
 
 help:
 	@echo "make declare NAME=churn INPUT=sample.csv LABEL=Outcome [KEY='Customer ID']  datasets/NAME.toml from a sample"
@@ -108,6 +108,10 @@ mutants: install
 	@echo "Mutants per module and outcome:"
 	@$(BIN)/mutmut results --all true | grep -E "ml_pipeline\.($(shell echo $(MUTATED) | tr ' ' '|'))\." \
 	  | sed -E 's/^ *ml_pipeline\.([a-z_]+)\..*: /\1 /' | sort | uniq -c
+
+# docs/settings.md from the settings' declarations in config.py (a test checks it is up to date).
+docs: install
+	$(BIN)/python -m ml_pipeline.settings_reference
 
 lint: install
 	$(BIN)/ruff check .

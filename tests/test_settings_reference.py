@@ -1,0 +1,34 @@
+"""docs/settings.md is what config.py declares: written by `make docs`, checked here."""
+
+import re
+from pathlib import Path
+
+from ml_pipeline.settings_reference import PAGE, reference
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_the_settings_page_is_what_config_py_declares():
+    assert PAGE == DOCS / "settings.md"
+    assert PAGE.read_text() == reference(), "docs/settings.md is out of date: run `make docs`"
+
+
+def test_the_page_names_each_setting_with_its_variable_default_and_range():
+    rows = {
+        match[1]: match[0]
+        for match in re.finditer(r"^\| `(\w+)` \(`ML_PIPELINE_\w+`\) \|.*$", reference(), re.M)
+    }
+    assert len(rows) == 26
+    assert rows["cv_folds"] == (
+        "| `cv_folds` (`ML_PIPELINE_CV_FOLDS`) | int | 5 | 2 to 20 | yes "
+        "| Stratified folds of the cross-validation. |"
+    )
+    assert (
+        "| `on_drift` (`ML_PIPELINE_ON_DRIFT`) | str | `keep_challenger` | `keep_challenger`, `fail` | yes |"
+        in (rows["on_drift"])
+    )
+    assert (
+        "| `models_dir` (`ML_PIPELINE_MODELS_DIR`) | str | `models/` (in the project) | any | no |"
+        in (rows["models_dir"])
+    )
+    assert "| above 0 | no |" in rows["wait_timeout_hours"]
