@@ -24,9 +24,11 @@ help:
 	@echo "make down                  stop everything (Airflow, its workers, Redis, PostgreSQL)"
 	@echo "make psql [ARGS='-c ...']  psql on the pipeline database"
 	@echo "make test                  unit, DAG, integration and compose tests"
+	@echo "make test-unit             the fast loop: every test that starts no Airflow (under a minute)"
 	@echo "make test-e2e              the Airflow UI driven in headless Chromium (screenshots: logs/e2e/)"
 	@echo "make test-docker           docker compose up for real, a triggered run, psql, predict, down"
 	@echo "make mutants               mutation testing of the pure modules: what no test notices (slow)"
+	@echo "make docs                  docs/settings.md from the settings declared in config.py"
 	@echo "make lint                  ruff"
 	@echo "make bench [ARGS=...]      the heavy steps against the seed project's approach"
 
@@ -85,6 +87,11 @@ psql: install
 
 test: install lint redis
 	$(BIN)/python -m pytest
+
+# The fast loop: everything but the tests that start Airflow's services (an embedded PostgreSQL is started
+# for the database tests, in a temporary folder).
+test-unit: install
+	$(BIN)/python -m pytest -m "not stack and not e2e and not docker" -q
 
 # The Airflow UI in headless Chromium (Debian's package; installed here when missing).
 test-e2e: install

@@ -16,6 +16,8 @@ import pytest
 
 from stack import Stack
 
+pytestmark = pytest.mark.stack  # starts Airflow's services: not in make test-unit
+
 SPREAD_DATE, KILL_DATE = "2026-05-01", "2026-05-02"
 CONF = {"source": "synthetic", "synthetic_rows": 20_000, "cv_chunks": 4}
 WORKERS = ("worker-1", "worker-2")

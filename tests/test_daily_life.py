@@ -16,6 +16,8 @@ import pytest
 
 from stack import Stack
 
+pytestmark = pytest.mark.stack  # starts Airflow's services: not in make test-unit
+
 FEATURES = [f"sensor_{n}" for n in range(1, 10)]
 SENSORS = f"""
 description = "Synthetic sensor readings: a fault, or none."

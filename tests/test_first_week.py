@@ -16,6 +16,8 @@ import pytest
 from samples import DATASETS_DIR, churn_frame
 from stack import Stack
 
+pytestmark = pytest.mark.stack  # starts Airflow's services: not in make test-unit
+
 WEEK = [date(2026, 6, 1) + timedelta(days=n) for n in range(7)]
 MISSING = WEEK[3]
 NEXT_DAY = WEEK[-1] + timedelta(days=1)  # its file never comes: its backfill is stopped with Ctrl-C

@@ -18,6 +18,8 @@ from sklearn.datasets import load_breast_cancer
 from samples import CHURN, DATASETS_DIR, churn_frame
 from stack import Stack
 
+pytestmark = pytest.mark.stack  # starts Airflow's services: not in make test-unit
+
 RUN_DATE = "2026-01-10"
 BACKFILL_DATES = ("2026-02-01", "2026-02-02", "2026-02-03")
 DROP_DATES = ("2026-03-01", "2026-03-02")

@@ -1,5 +1,5 @@
-"""What the README tells a user to run: every SQL query it shows runs on the pipeline's tables, and every
-declaration it shows as a file loads."""
+"""What the README and docs/ tell a user to run: every SQL query they show runs on the pipeline's tables,
+every declaration they show as a file loads, and every page they link to is there."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from ml_pipeline.datasets import load
 from ml_pipeline.registry import promote_if_better
 from views_sample import DAY, add_run
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+README = "\n".join(page.read_text() for page in PAGES)
 
 
 def blocks(language: str) -> list[str]:
@@ -26,6 +28,14 @@ def statements() -> list[str]:
 
 def test_the_readme_shows_queries_and_declarations():
     assert len(statements()) >= 8 and any("# datasets/" in block for block in blocks("toml"))
+
+
+def test_the_readme_is_short_and_every_link_and_picture_is_there():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 250
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
+            if not target.startswith("http"):
+                assert (page.parent / target).is_file(), f"{page.name} links to {target}, which is not there"
 
 
 @pytest.mark.parametrize("statement", statements(), ids=lambda statement: statement.split("\n")[-1][:60])
