@@ -259,3 +259,32 @@ def test_each_kind_of_broken_file_is_told_in_full(tmp_path, good_text, case):
     path = tmp_path / name
     path.write_bytes(data if isinstance(data, bytes) else data.encode())
     assert refused(path) == [problem]
+
+
+def test_a_big_file_read_in_parallel_parts_gives_every_value_and_names_a_late_line(tmp_path, cancer):
+    """Over 32 MiB, so that the reader cuts it into parts read side by side and scans it for lines in
+    more than one block; long rows first, so that its estimate of the rows falls short."""
+    rng = np.random.default_rng(3)
+    rows = 160_000
+    features = np.round(rng.normal(size=(rows, 30)), 6)
+    features[:2000] = np.round(features[:2000] * 1e6, 6) + 0.123456789  # long numbers first
+    labels = np.arange(rows) % 2
+    header = ",".join([*FEATURE_COLUMNS, "label"])
+    lines = [
+        ",".join([*map(repr, row.tolist()), str(label)]) for row, label in zip(features, labels, strict=True)
+    ]
+    lines[100_000] += "\r"  # a CRLF line, then two blank lines, deep in the file
+    lines.insert(100_001, "")
+    lines.insert(100_001, "")
+    path = put(tmp_path, "\n".join([header, *lines]))  # the last line has no line break
+    checked = read_batch_path(path, COLUMNS, 5, 0.2)
+    assert path.stat().st_size > 32 << 20
+    np.testing.assert_array_equal(checked.batch.features, features)
+    np.testing.assert_array_equal(checked.batch.labels, labels)
+    # lines[k] is the file's line k + 2: the header is line 1, and the blank lines are in the list.
+    lines[150_000] = lines[150_000].replace(lines[150_000].split(",")[4], "n/a", 1)
+    lines[-1] = lines[-1].rsplit(",", 1)[0] + ",2"
+    assert refused(put(tmp_path, "\n".join([header, *lines]))) == [
+        "column 'mean_smoothness': 1 row(s) are not numbers (first at line 150002: 'n/a')",
+        "column 'label': 1 row(s) hold a value that is not a class (0, 1) (first at line 160003: '2')",
+    ]
