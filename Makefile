@@ -107,18 +107,20 @@ test-docker: install
 
 # The pure modules' mutants (mutmut, configured in pyproject.toml): each survivor is a change to the
 # code that no unit test notices. Takes minutes, so it is not part of `make test`.
-MUTATED = config datasets validation batch_file fast_cv registry judging
+MUTATED = basics.config basics.datasets data_in.validation data_in.batch_file data_in.table_check \
+  training.fast_cv training.objectives registry.promotion registry.judging
+MUTATED_RE = ml_pipeline\.($(shell echo $(MUTATED) | sed 's/\./\\./g' | tr ' ' '|'))\.
 mutants: install
 	rm -rf mutants
 	$(BIN)/mutmut run $(foreach module,$(MUTATED),"ml_pipeline.$(module).*")
-	$(BIN)/mutmut results | grep -E "ml_pipeline\.($(shell echo $(MUTATED) | tr ' ' '|'))\." | grep -v -E ": (killed|not checked)$$" || true
+	$(BIN)/mutmut results | grep -E "$(MUTATED_RE)" | grep -v -E ": (killed|not checked)$$" || true
 	@echo "Mutants per module and outcome:"
-	@$(BIN)/mutmut results --all true | grep -E "ml_pipeline\.($(shell echo $(MUTATED) | tr ' ' '|'))\." \
-	  | sed -E 's/^ *ml_pipeline\.([a-z_]+)\..*: /\1 /' | sort | uniq -c
+	@$(BIN)/mutmut results --all true | grep -E "$(MUTATED_RE)" \
+	  | sed -E 's/^ *ml_pipeline\.([a-z_]+\.[a-z_]+)\..*: /\1 /' | sort | uniq -c
 
 # docs/settings.md from the settings' declarations in config.py (a test checks it is up to date).
 docs: install
-	$(BIN)/python -m ml_pipeline.settings_reference
+	$(BIN)/python -m ml_pipeline.basics.settings_reference
 
 lint: install
 	$(BIN)/ruff check .

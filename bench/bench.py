@@ -30,17 +30,17 @@ import sklearn
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sqlalchemy import create_engine
 
-from ml_pipeline.batch import Batch
-from ml_pipeline.batch_store import create_batch_table, load_batches, replace_batch
-from ml_pipeline.config import PipelineConfig, available_cores
-from ml_pipeline.data_source import sklearn_batch, synthetic_batch
-from ml_pipeline.datasets import load
-from ml_pipeline.db import create_tables
-from ml_pipeline.fast_cv import FIT_COST_OFFSET, cross_validate_grid, grid_chunks, score_chunk
-from ml_pipeline.model import build_pipeline, param_grid
-from ml_pipeline.split import split_batch
-from ml_pipeline.tuning import tune
-from ml_pipeline.validation import columns_of, read_batch_path
+from ml_pipeline.basics.batch import Batch
+from ml_pipeline.basics.config import PipelineConfig, available_cores
+from ml_pipeline.basics.datasets import load
+from ml_pipeline.basics.db import create_tables
+from ml_pipeline.data_in.batch_store import create_batch_table, load_batches, replace_batch
+from ml_pipeline.data_in.sources import sklearn_batch, synthetic_batch
+from ml_pipeline.data_in.validation import columns_of, read_batch_path
+from ml_pipeline.training.fast_cv import FIT_COST_OFFSET, cross_validate_grid, grid_chunks, score_chunk
+from ml_pipeline.training.model import build_pipeline, param_grid
+from ml_pipeline.training.split import split_batch
+from ml_pipeline.training.tuning import tune
 from ml_pipeline_stack.private import PrivateStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -519,7 +519,7 @@ def bench_daily_life(report: Report, base: Path) -> None:
     draws the same rows each day), both with the drift check against the champion; then the day's
     1,000,000 rows to score, from a CSV file, into the predictions table by the scoring DAG against
     `make predict`'s code writing a CSV."""
-    from ml_pipeline.predict import predict_file
+    from ml_pipeline.use.predict import predict_file
 
     first = datetime.now(UTC).date() - timedelta(days=500)
     datasets = base / "daily_datasets"

@@ -138,7 +138,7 @@ def measure(base: Path, args) -> int:
         os.environ["AIRFLOW_CONN_ML_PIPELINE_DB"] = json.dumps(
             {"conn_type": "postgres", "host": host, "login": "postgres", "schema": "views"}
         )
-        from ml_pipeline.db import create_tables
+        from ml_pipeline.basics.db import create_tables
 
         with psycopg.connect(host=host, user="postgres", dbname="views", autocommit=True) as connection:
             create_tables(connection)

@@ -21,8 +21,8 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sqlalchemy import create_engine
 
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.model import build_pipeline, param_grid
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.training.model import build_pipeline, param_grid
 
 
 def batch_frame(rows: int, seed: int) -> pd.DataFrame:

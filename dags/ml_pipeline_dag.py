@@ -28,8 +28,9 @@ cannot be used shows as an import error of `ml_pipeline_declarations.py`, naming
    **announce_champion** updates the dataset's champion Asset, which schedules its scoring DAG
    (`dags/ml_scoring_dag.py`).
 
-The tasks live in the `ml_pipeline` package (`src/ml_pipeline/tasks.py`); this file only wires them.
-Settings come from `ml_pipeline/config.py`, the environment (`ML_PIPELINE_*`) and the Trigger form.
+The tasks live in the `ml_pipeline` package (`src/ml_pipeline/tasks/`, a module per stage); this file only
+wires them.
+Settings come from `ml_pipeline/basics/config.py`, the environment (`ML_PIPELINE_*`) and the Trigger form.
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ from datetime import UTC, datetime, timedelta
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, TaskGroup
 
-from ml_pipeline import tasks
-from ml_pipeline.assets import champion_asset, training_dag_id
-from ml_pipeline.config import PipelineConfig, trigger_form
-from ml_pipeline.datasets import load_all
-from ml_pipeline.db import SCHEMA, SQL_DIR
-from ml_pipeline.sensors import BatchFileSensor
+from ml_pipeline.basics.config import PipelineConfig, trigger_form
+from ml_pipeline.basics.datasets import load_all
+from ml_pipeline.basics.db import SCHEMA, SQL_DIR
+from ml_pipeline.tasks import data_in, registry, training, use
+from ml_pipeline.tasks.assets import champion_asset, training_dag_id
+from ml_pipeline.tasks.sensors import BatchFileSensor
 
 CONFIG = PipelineConfig.from_env(check_dataset=False)
 
@@ -87,7 +88,7 @@ for declaration in load_all(CONFIG.datasets_dir)[0]:
             for name, referenced in SCHEMA.items():
                 for table in referenced:
                     create[table] >> create[name]
-            batch_table = tasks.create_batch_table()
+            batch_table = data_in.create_batch_table()
 
         wait_for_batch_file = BatchFileSensor(
             task_id="wait_for_batch_file",
@@ -97,11 +98,11 @@ for declaration in load_all(CONFIG.datasets_dir)[0]:
             doc_md="For a drop-folder source, waits for the day's file; passes at once otherwise.",
         )
 
-        fetched = tasks.fetch_batch()
-        drifted = tasks.check_drift(fetched)
-        tuning = tasks.choose_tuning()
-        chunks = tasks.split_batch(fetched)
-        tuned = tasks.pick_best_model(tasks.cross_validate_chunk.expand(chunk=chunks))
+        fetched = data_in.fetch_batch()
+        drifted = use.check_drift(fetched)
+        tuning = training.choose_tuning()
+        chunks = training.split_batch(fetched)
+        tuned = training.pick_best_model(training.cross_validate_chunk.expand(chunk=chunks))
         # The grid (split_batch, its chunks) or, reusing the champion's parameters, straight to the pick,
         # which then reads no rows and runs while the batch is fetched.
         tuning >> [chunks, tuned]
@@ -111,13 +112,13 @@ for declaration in load_all(CONFIG.datasets_dir)[0]:
         with TaskGroup("after_crossvalidation"):
             # The pick is scored on the test split and refit on the whole window from one read of the
             # rows; then the results are saved, and the model registered once they are.
-            refitted = tasks.refit_final_model(tuned)
-            tasks.plot_experiment(refitted)
-            saved = tasks.save_results(fetched, refitted)
-            promoted = tasks.promote_model(refitted, drifted)
-            stored = tasks.store_best_params()
+            refitted = training.refit_final_model(tuned)
+            training.plot_experiment(refitted)
+            saved = registry.save_results(fetched, refitted)
+            promoted = registry.promote_model(refitted, drifted)
+            stored = registry.store_best_params()
             saved >> [stored, promoted]
-            tasks.announce_champion.override(outlets=[champion_asset(dataset)])(promoted)
+            registry.announce_champion.override(outlets=[champion_asset(dataset)])(promoted)
 
         fetched >> refitted
         # The batch needs only its own tables; the others are made while it is fetched.

@@ -9,8 +9,8 @@ every other dataset's DAGs load as before.
 
 from __future__ import annotations
 
-from ml_pipeline.config import ConfigError, PipelineConfig
-from ml_pipeline.datasets import DatasetError, load_all
+from ml_pipeline.basics.config import ConfigError, PipelineConfig
+from ml_pipeline.basics.datasets import DatasetError, load_all
 
 CONFIG = PipelineConfig.from_env(check_dataset=False)
 _, PROBLEMS = load_all(CONFIG.datasets_dir)

@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG
 
-from ml_pipeline import tasks
-from ml_pipeline.assets import scoring_dag_id, scoring_schedule
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.datasets import load_all
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.datasets import load_all
+from ml_pipeline.tasks import use
+from ml_pipeline.tasks.assets import scoring_dag_id, scoring_schedule
 
 CONFIG = PipelineConfig.from_env(check_dataset=False)
 
@@ -41,4 +41,4 @@ for declaration in load_all(CONFIG.datasets_dir)[0]:  # the others: see ml_pipel
         params={"dataset": dataset},
         doc_md=__doc__,
     ):
-        tasks.score_rows()
+        use.score_rows()

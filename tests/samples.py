@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ml_pipeline.data_source import sklearn_batch, synthetic_batch
-from ml_pipeline.datasets import load
-from ml_pipeline.validation import columns_of
+from ml_pipeline.basics.datasets import load
+from ml_pipeline.data_in.sources import sklearn_batch, synthetic_batch
+from ml_pipeline.data_in.validation import columns_of
 
 DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
 BREAST_CANCER = load(DATASETS_DIR, "breast_cancer")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_pipeline.validation import BatchRejected, read_batch_path
+from ml_pipeline.data_in.validation import BatchRejected, read_batch_path
 from samples import COLUMNS, FEATURE_COLUMNS
 
 

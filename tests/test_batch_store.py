@@ -5,15 +5,15 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from ml_pipeline.batch import Batch
-from ml_pipeline.batch_store import (
+from ml_pipeline.basics.batch import Batch
+from ml_pipeline.basics.datasets import Dataset, Source
+from ml_pipeline.data_in.batch_store import (
     DeclarationChanged,
     copy_payload,
     create_batch_table,
     load_batches,
     replace_batch,
 )
-from ml_pipeline.datasets import Dataset, Source
 from samples import BREAST_CANCER, FEATURE_COLUMNS, WINE
 
 DAY = date(2026, 2, 3)
@@ -59,7 +59,7 @@ def test_reloading_a_date_replaces_its_rows(db, cancer):
 
 
 def test_a_failed_load_keeps_the_previous_batch_whole(db, cancer, monkeypatch):
-    from ml_pipeline import batch_store
+    from ml_pipeline.data_in import batch_store
 
     replace_batch(db, BREAST_CANCER, cancer, DAY, "run-1", "breast_cancer")
     whole_payload = batch_store.copy_payload

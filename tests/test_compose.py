@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml_pipeline.config import PipelineConfig
+from ml_pipeline.basics.config import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = {

@@ -4,7 +4,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from ml_pipeline.config import ConfigError, PipelineConfig, trigger_form
+from ml_pipeline.basics.config import ConfigError, PipelineConfig, trigger_form
 from samples import DATASETS_DIR
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.db import SCHEMA, SQL_DIR, sql
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.db import SCHEMA, SQL_DIR, sql
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 
@@ -228,7 +228,7 @@ def test_a_promotion_schedules_the_scoring_dag_through_the_champion_asset(dagbag
 def test_a_dataset_without_a_time_schedule_is_scored_on_promotion_only():
     from airflow.sdk import Asset
 
-    from ml_pipeline.assets import champion_asset, scoring_schedule
+    from ml_pipeline.tasks.assets import champion_asset, scoring_schedule
 
     assert scoring_schedule("churn", None) == champion_asset("churn")
     assert isinstance(scoring_schedule("churn", "@once"), Asset)

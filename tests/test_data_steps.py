@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml_pipeline.batch import Batch
-from ml_pipeline.batch_file import normalise
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.data_source import fetch_batch
-from ml_pipeline.run import RunKey, model_path
-from ml_pipeline.split import split_batch
+from ml_pipeline.basics.batch import Batch
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.run import RunKey, model_path
+from ml_pipeline.data_in.batch_file import normalise
+from ml_pipeline.data_in.sources import fetch_batch
+from ml_pipeline.training.split import split_batch
 from samples import DATASETS_DIR, FEATURE_COLUMNS, breast_cancer_batch
 
 # The breast-cancer table's 30 columns, as the shipped declaration lists them.

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pytest
 from pyarrow import parquet
 
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.data_source import fetch_batch
-from ml_pipeline.datasets import DatasetError, declared, load
-from ml_pipeline.validation import BatchRejected
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.datasets import DatasetError, declared, load
+from ml_pipeline.data_in.sources import fetch_batch
+from ml_pipeline.data_in.validation import BatchRejected
 from samples import DATASETS_DIR, WINE, churn_frame
 
 DAY = date(2026, 4, 2)
@@ -136,8 +136,8 @@ def test_a_fetch_from_a_file_imports_no_scikit_learn(datasets, tmp_path):
     script = f"""
 import sys
 from datetime import date
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.data_source import fetch_batch
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.data_in.sources import fetch_batch
 config = PipelineConfig(dataset="churn", datasets_dir={str(datasets)!r}, data_dir={str(tmp_path / "data")!r},
                         cv_folds=3)
 print(len(fetch_batch(config, date.fromisoformat({DAY.isoformat()!r})).batch), "sklearn" in sys.modules)

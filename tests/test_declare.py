@@ -11,9 +11,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from ml_pipeline.batch_file import Columns
-from ml_pipeline.datasets import load
-from ml_pipeline.validation import read_batch_path
+from ml_pipeline.basics.datasets import load
+from ml_pipeline.data_in.batch_file import Columns
+from ml_pipeline.data_in.validation import read_batch_path
 from samples import DATASETS_DIR, churn_frame
 
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml_pipeline import drift
-from ml_pipeline.batch import Batch
-from ml_pipeline.batch_store import StoredBatches, replace_batch
-from ml_pipeline.data_source import shifted_features, synthetic_batch
-from ml_pipeline.experiments import RunRecord, save_experiment
-from ml_pipeline.registry import promote_if_better, register_model
-from ml_pipeline.run import RunKey
-from ml_pipeline.sketch import LEVELS, feature_quantiles
-from ml_pipeline.split import split_batch
-from ml_pipeline.tuning import tune
+from ml_pipeline.basics.batch import Batch
+from ml_pipeline.basics.run import RunKey
+from ml_pipeline.data_in.batch_store import StoredBatches, replace_batch
+from ml_pipeline.data_in.sketch import LEVELS, feature_quantiles
+from ml_pipeline.data_in.sources import shifted_features, synthetic_batch
+from ml_pipeline.registry.experiments import RunRecord, save_experiment
+from ml_pipeline.registry.promotion import promote_if_better, register_model
+from ml_pipeline.training.split import split_batch
+from ml_pipeline.training.tuning import tune
+from ml_pipeline.use import drift
 from samples import BREAST_CANCER
 
 CHAMPION_DAY, TODAY = date(2026, 8, 1), date(2026, 8, 2)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ml_pipeline.batch_store import replace_batch
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.db import pipeline_connection
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.db import pipeline_connection
+from ml_pipeline.data_in.batch_store import replace_batch
 from samples import BREAST_CANCER, DATASETS_DIR, synthetic
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ml_pipeline"
@@ -21,9 +21,9 @@ INTERRUPTED_LOAD = """
 import sys, time
 from datetime import date
 import psycopg
-from ml_pipeline import batch_store
-from ml_pipeline.data_source import synthetic_batch
-from ml_pipeline.datasets import load
+from ml_pipeline.data_in import batch_store
+from ml_pipeline.data_in.sources import synthetic_batch
+from ml_pipeline.basics.datasets import load
 
 whole_payload = batch_store.copy_payload
 
@@ -133,7 +133,7 @@ def test_sql_values_reach_the_database_only_as_parameters():
     statements = [s for path in sorted(PACKAGE.rglob("*.py")) for s in sql_statements_of(path.read_text())]
     assert len(statements) >= 30
     assert [s for s in statements if not statement_is_safe(s)] == []
-    assert "query.SQL(sql(name))" in (PACKAGE / "batch_store.py").read_text()
+    assert "query.SQL(sql(name))" in (PACKAGE / "data_in" / "batch_store.py").read_text()
     # The check itself sees what it must refuse, on either a cursor or a connection.
     formatted = 'connection.execute(f"DELETE FROM {table}")\ncursor.copy("COPY t (" + columns + ")")'
     assert [statement_is_safe(s) for s in sql_statements_of(formatted)] == [False, False]

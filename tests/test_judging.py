@@ -6,16 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml_pipeline.batch import Batch
-from ml_pipeline.batch_store import replace_batch
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.experiments import RunRecord, save_experiment
-from ml_pipeline.judging import BLOCK_ROWS, row_keys, seen_by_champion, unseen_rows
-from ml_pipeline.registry import promote_if_better, register_model
-from ml_pipeline.run import RunKey
-from ml_pipeline.split import split_batch
-from ml_pipeline.training_data import dated_training_window
-from ml_pipeline.tuning import tune
+from ml_pipeline.basics.batch import Batch
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.run import RunKey
+from ml_pipeline.data_in.batch_store import replace_batch
+from ml_pipeline.registry.experiments import RunRecord, save_experiment
+from ml_pipeline.registry.judging import BLOCK_ROWS, row_keys, seen_by_champion, unseen_rows
+from ml_pipeline.registry.promotion import promote_if_better, register_model
+from ml_pipeline.training.split import split_batch
+from ml_pipeline.training.training_data import dated_training_window
+from ml_pipeline.training.tuning import tune
 from samples import BREAST_CANCER, synthetic
 
 DAY = date(2026, 5, 10)

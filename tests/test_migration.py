@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from ml_pipeline.batch_store import create_batch_table, load_batches, replace_batch
-from ml_pipeline.db import create_tables
-from ml_pipeline.registry import champion, promote_if_better, register_model
+from ml_pipeline.basics.db import create_tables
+from ml_pipeline.data_in.batch_store import create_batch_table, load_batches, replace_batch
+from ml_pipeline.registry.promotion import champion, promote_if_better, register_model
 from samples import BREAST_CANCER, FEATURE_COLUMNS, WINE, synthetic
 
 BEFORE = Path(__file__).resolve().parent / "fixtures" / "schema_before_datasets.sql"

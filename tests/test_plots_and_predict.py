@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.model import C_PARAM, PCA_PARAM
-from ml_pipeline.model_files import refit, save_model, write_metadata
-from ml_pipeline.plots import ROC_POINTS, held_out_curves, plot_experiment
-from ml_pipeline.predict import predict_file
-from ml_pipeline.split import split_batch
-from ml_pipeline.tuning import tune
-from ml_pipeline.validation import BatchRejected
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.data_in.validation import BatchRejected
+from ml_pipeline.registry.model_files import refit, save_model, write_metadata
+from ml_pipeline.training.model import C_PARAM, PCA_PARAM
+from ml_pipeline.training.plots import ROC_POINTS, held_out_curves, plot_experiment
+from ml_pipeline.training.split import split_batch
+from ml_pipeline.training.tuning import tune
+from ml_pipeline.use.predict import predict_file
 from samples import BREAST_CANCER, DATASETS_DIR, FEATURE_COLUMNS, WINE, breast_cancer_batch
 
 
@@ -86,7 +86,7 @@ def saved_model(tmp_path, cancer, tuned):
 
 
 def test_predict_checks_rows_against_the_features_recorded_with_the_model(tmp_path, tuned):
-    from ml_pipeline.data_source import sklearn_batch
+    from ml_pipeline.data_in.sources import sklearn_batch
 
     wine = sklearn_batch(WINE)
     path = tmp_path / "wine.joblib"
@@ -212,7 +212,7 @@ from pathlib import Path
 import subprocess
 import sys
 from types import SimpleNamespace
-from ml_pipeline.plots import plot_experiment
+from ml_pipeline.training.plots import plot_experiment
 report = SimpleNamespace(candidates=[], test_metrics={{"accuracy": 0.9}})
 curves = {{"rows": 4, "roc": [{{"name": "best model", "fpr": [0, 0.5, 1], "tpr": [0, 1, 1], "auc": 0.75}}],
           "confusion": [[2, 0], [1, 1]]}}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_pipeline.datasets import load
-from ml_pipeline.registry import promote_if_better
+from ml_pipeline.basics.datasets import load
+from ml_pipeline.registry.promotion import promote_if_better
 from views_sample import DAY, add_run
 
 ROOT = Path(__file__).resolve().parents[1]

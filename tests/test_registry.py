@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.experiments import RunRecord, save_experiment
-from ml_pipeline.registry import champion, point_champion, promote_if_better, register_model
-from ml_pipeline.split import split_batch
-from ml_pipeline.tuning import tune
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.registry.experiments import RunRecord, save_experiment
+from ml_pipeline.registry.promotion import champion, point_champion, promote_if_better, register_model
+from ml_pipeline.training.split import split_batch
+from ml_pipeline.training.tuning import tune
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +73,8 @@ def test_the_champion_is_judged_on_rows_neither_trained_on_or_else_on_its_own_da
 ):
     from sklearn.metrics import accuracy_score
 
-    from ml_pipeline.judging import judge
-    from ml_pipeline.model_files import save_model, write_metadata
+    from ml_pipeline.registry.judging import judge
+    from ml_pipeline.registry.model_files import save_model, write_metadata
 
     train, test = split_batch(cancer, 0.3, 0)
     old_model, new_model = fitted(train.take(np.arange(40)), 1e-3), fitted(train, 1.0)
@@ -151,7 +151,7 @@ def test_the_champion_link_is_made_in_a_models_folder_that_does_not_exist_yet(tm
 
 
 def test_a_rollback_by_hand_crowns_the_older_version_and_records_who(db, report):
-    from ml_pipeline.registry import choose_champion
+    from ml_pipeline.registry.promotion import choose_champion
 
     first = add_model(db, report, "run-1", 0.95)
     promote_if_better(db, "breast_cancer", first, min_delta=0.0)

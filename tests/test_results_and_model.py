@@ -7,11 +7,11 @@ import joblib
 import numpy as np
 import pytest
 
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.experiments import RunRecord, record_model_file, save_best_params, save_experiment
-from ml_pipeline.model_files import refit, save_model
-from ml_pipeline.split import split_batch
-from ml_pipeline.tuning import tune
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.registry.experiments import RunRecord, record_model_file, save_best_params, save_experiment
+from ml_pipeline.registry.model_files import refit, save_model
+from ml_pipeline.training.split import split_batch
+from ml_pipeline.training.tuning import tune
 
 DAY = date(2026, 4, 5)
 
@@ -125,7 +125,7 @@ def test_model_path_is_recorded_on_the_experiment(db, report):
 
 
 def test_a_model_loads_only_if_its_file_is_unchanged(tmp_path, cancer, report):
-    from ml_pipeline.model_files import ModelIntegrityError, load_model, write_metadata
+    from ml_pipeline.registry.model_files import ModelIntegrityError, load_model, write_metadata
 
     path = tmp_path / "model.joblib"
     sha256 = save_model(refit(cancer, report.best_params), path)
@@ -141,7 +141,12 @@ def test_a_model_from_another_scikit_learn_is_refused(tmp_path, cancer, report):
 
     import sklearn
 
-    from ml_pipeline.model_files import ModelIntegrityError, load_model, metadata_path, write_metadata
+    from ml_pipeline.registry.model_files import (
+        ModelIntegrityError,
+        load_model,
+        metadata_path,
+        write_metadata,
+    )
 
     path = tmp_path / "model.joblib"
     sha256 = save_model(refit(cancer, report.best_params), path)
@@ -158,7 +163,7 @@ def test_a_model_from_another_scikit_learn_is_refused(tmp_path, cancer, report):
 
 
 def test_a_refit_that_overwrites_its_rows_gives_the_same_model(cancer, report):
-    from ml_pipeline.batch import Batch
+    from ml_pipeline.basics.batch import Batch
 
     spent = Batch(cancer.features.copy(), cancer.labels, cancer.feature_names)
     lean = refit(spent, report.best_params, overwrite=True)
@@ -169,7 +174,7 @@ def test_a_refit_that_overwrites_its_rows_gives_the_same_model(cancer, report):
 
 
 def test_a_saved_model_is_kept_only_for_the_same_rows_parameters_and_file(tmp_path, cancer, report):
-    from ml_pipeline.model_files import unchanged_model, write_metadata
+    from ml_pipeline.registry.model_files import unchanged_model, write_metadata
 
     path = tmp_path / "model.joblib"
     assert unchanged_model(path, cancer.sha256(), report.best_params) is None, "nothing saved yet"
@@ -185,8 +190,8 @@ def test_a_saved_model_is_kept_only_for_the_same_rows_parameters_and_file(tmp_pa
 
 
 def test_a_model_saved_again_for_a_recorded_run_is_recorded_again(db, report):
-    from ml_pipeline.experiments import record_refit
-    from ml_pipeline.registry import register_model
+    from ml_pipeline.registry.experiments import record_refit
+    from ml_pipeline.registry.promotion import register_model
 
     relative = Path("2026-04-05/model.joblib")
     record_refit(db, "breast_cancer", "run-1", relative, "a" * 64)  # a first run: no rows yet

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_pipeline import model_files, scoring
-from ml_pipeline.experiments import RunRecord, save_experiment
-from ml_pipeline.registry import promote_if_better, register_model
-from ml_pipeline.split import split_batch
-from ml_pipeline.tuning import tune
-from ml_pipeline.validation import BatchRejected
+from ml_pipeline.data_in.validation import BatchRejected
+from ml_pipeline.registry import model_files
+from ml_pipeline.registry.experiments import RunRecord, save_experiment
+from ml_pipeline.registry.promotion import promote_if_better, register_model
+from ml_pipeline.training.split import split_batch
+from ml_pipeline.training.tuning import tune
+from ml_pipeline.use import scoring
 from samples import BREAST_CANCER, DATASETS_DIR
 
 DAY = date(2026, 9, 1)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from ml_pipeline.sensors import BatchFileSensor
+from ml_pipeline.tasks.sensors import BatchFileSensor
 
 DAY = date(2026, 5, 1)
 

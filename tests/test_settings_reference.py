@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from ml_pipeline.settings_reference import PAGE, reference
+from ml_pipeline.basics.settings_reference import PAGE, reference
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from ml_pipeline.sketch import LEVELS, column_quantiles, feature_quantiles, fraction_below, mixture_quantiles
+from ml_pipeline.data_in.sketch import (
+    LEVELS,
+    column_quantiles,
+    feature_quantiles,
+    fraction_below,
+    mixture_quantiles,
+)
 
 
 def counted_below(values: np.ndarray, points: np.ndarray) -> np.ndarray:

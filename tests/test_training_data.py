@@ -5,9 +5,9 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from ml_pipeline.batch_store import COPY_BLOCK_BYTES, load_batches, replace_batch
-from ml_pipeline.run import RunKey
-from ml_pipeline.training_data import BatchReplaced, split_sizes, train_and_test, training_window
+from ml_pipeline.basics.run import RunKey
+from ml_pipeline.data_in.batch_store import COPY_BLOCK_BYTES, load_batches, replace_batch
+from ml_pipeline.training.training_data import BatchReplaced, split_sizes, train_and_test, training_window
 from samples import BREAST_CANCER, synthetic
 
 DAY = date(2026, 4, 5)

@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.fast_cv import (
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.training.fast_cv import (
     FIT_COST_OFFSET,
     _contiguous_ranges,
     cross_validate_grid,
@@ -16,9 +16,9 @@ from ml_pipeline.fast_cv import (
     grid_chunks,
     score_chunk,
 )
-from ml_pipeline.model import C_PARAM, PCA_PARAM, build_pipeline, candidates, param_grid
-from ml_pipeline.split import split_batch
-from ml_pipeline.tuning import evaluate_on_test, tune
+from ml_pipeline.training.model import C_PARAM, PCA_PARAM, build_pipeline, candidates, param_grid
+from ml_pipeline.training.split import split_batch
+from ml_pipeline.training.tuning import evaluate_on_test, tune
 
 
 def grid_search(batch, grid, folds, seed):
@@ -53,7 +53,7 @@ def test_fast_cv_agrees_with_grid_search(small_synthetic, reference, n_jobs):
 
 
 def test_a_grid_that_reaches_every_feature_agrees_with_grid_search(small_synthetic):
-    from ml_pipeline.batch import Batch
+    from ml_pipeline.basics.batch import Batch
 
     five = Batch(small_synthetic.features[:, :5], small_synthetic.labels, small_synthetic.feature_names[:5])
     grid = param_grid(PipelineConfig(c_count=3), 5)
@@ -112,7 +112,7 @@ def test_test_scores_are_those_of_the_scikit_learn_pipeline(cancer):
 def test_fast_cv_agrees_with_grid_search_on_three_classes():
     from sklearn.datasets import make_classification
 
-    from ml_pipeline.batch import Batch
+    from ml_pipeline.basics.batch import Batch
 
     features, labels = make_classification(
         n_samples=3000, n_features=13, n_informative=6, n_classes=3, n_clusters_per_class=1, random_state=4
@@ -163,7 +163,7 @@ def test_chunked_cv_agrees_with_one_task_and_picks_the_same(small_synthetic):
 
 
 def test_a_pick_on_the_grid_s_edge_is_said_with_the_setting_to_change():
-    from ml_pipeline.model import C_PARAM, PCA_PARAM, edge_notes
+    from ml_pipeline.training.model import C_PARAM, PCA_PARAM, edge_notes
 
     grid = {PCA_PARAM: list(range(1, 30)), C_PARAM: [0.001, 0.1, 10.0, 1000.0]}
     assert edge_notes(grid, {PCA_PARAM: 13, C_PARAM: 0.1}, 29) == []

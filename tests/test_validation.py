@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.validation import BatchRejected, read_batch_path, reject_file
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.data_in.validation import BatchRejected, read_batch_path, reject_file
 from samples import BREAST_CANCER, COLUMNS, FEATURE_COLUMNS, synthetic
 
 DAY = date(2026, 3, 1)
@@ -178,7 +178,7 @@ def context_for(day: date, params: dict) -> dict:
 def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch, good_frame):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from ml_pipeline import tasks
+    from ml_pipeline.tasks import data_in
 
     monkeypatch.setenv("ML_PIPELINE_DATA_DIR", str(tmp_path / "data"))
     config = PipelineConfig(data_dir=str(tmp_path / "data"))
@@ -189,7 +189,7 @@ def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch,
     frame.to_csv(incoming, index=False)
 
     with pytest.raises(AirflowFailException) as caught:
-        tasks.fetch_batch.function(**context_for(DAY, {"source": "drop_folder"}))
+        data_in.fetch_batch.function(**context_for(DAY, {"source": "drop_folder"}))
     message = str(caught.value)
     assert "column 'mean_radius': 1 row(s) are not numbers" in message
     assert f"Put a corrected file at {incoming}" in message
@@ -200,7 +200,7 @@ def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch,
 def test_a_query_result_is_refused_in_full_naming_its_origin_and_rows_to_score_need_no_label(cancer):
     import pyarrow as pa
 
-    from ml_pipeline.validation import check_table_batch
+    from ml_pipeline.data_in.validation import check_table_batch
 
     columns = {name: cancer.features[:, i] for i, name in enumerate(FEATURE_COLUMNS)}
     unlabelled = pa.table(columns)

@@ -9,9 +9,9 @@ import xml.etree.ElementTree as ElementTree
 from datetime import date
 from pathlib import Path
 
-from ml_pipeline.experiments import RunRecord, save_experiment
-from ml_pipeline.registry import register_model
-from ml_pipeline.tuning_report import TuningReport
+from ml_pipeline.registry.experiments import RunRecord, save_experiment
+from ml_pipeline.registry.promotion import register_model
+from ml_pipeline.training.tuning_report import TuningReport
 
 DAY = date(2026, 11, 30)
 HOSTILE = '<img src=x onerror="alert(1)">&'  # a name the data chose, never markup on the page

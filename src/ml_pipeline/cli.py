@@ -21,18 +21,18 @@ import json
 import sys
 from pathlib import Path
 
-from ml_pipeline.config import ConfigError, PipelineConfig
-from ml_pipeline.db import pipeline_connection
+from ml_pipeline.basics.config import ConfigError, PipelineConfig
+from ml_pipeline.basics.db import pipeline_connection
 
 
 def predict(args, config: PipelineConfig) -> int:
     """Score a file with the dataset's champion: the rows, the class probabilities, the predicted class."""
     import psycopg
 
-    from ml_pipeline.model_files import ModelIntegrityError
-    from ml_pipeline.predict import predict_file
-    from ml_pipeline.registry import champion
-    from ml_pipeline.validation import BatchRejected
+    from ml_pipeline.data_in.validation import BatchRejected
+    from ml_pipeline.registry.model_files import ModelIntegrityError
+    from ml_pipeline.registry.promotion import champion
+    from ml_pipeline.use.predict import predict_file
 
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.predictions.csv")
@@ -62,7 +62,7 @@ def predict(args, config: PipelineConfig) -> int:
 
 def promote(args, config: PipelineConfig) -> int:
     """Make a model version the champion by hand (a promotion or a rollback): table and link together."""
-    from ml_pipeline.registry import choose_champion, point_champion
+    from ml_pipeline.registry.promotion import choose_champion, point_champion
 
     with pipeline_connection(config) as connection:
         try:
@@ -82,8 +82,8 @@ def summary(args, config: PipelineConfig) -> int:
     import psycopg
     from psycopg.rows import dict_row
 
-    from ml_pipeline.db import sql
-    from ml_pipeline.model import edge_notes
+    from ml_pipeline.basics.db import sql
+    from ml_pipeline.training.model import edge_notes
 
     with pipeline_connection(config) as connection:
         try:
@@ -126,7 +126,7 @@ def scores(args, config: PipelineConfig) -> int:
     """A day's scores in the predictions table: rows per predicted class, and by which model."""
     import psycopg
 
-    from ml_pipeline.db import sql
+    from ml_pipeline.basics.db import sql
 
     with pipeline_connection(config) as connection:
         try:
@@ -145,8 +145,8 @@ def scores(args, config: PipelineConfig) -> int:
 
 def declare_dataset(args, config: PipelineConfig) -> int:
     """Write datasets/NAME.toml from a sample file of the daily data."""
-    from ml_pipeline.datasets import DatasetError
-    from ml_pipeline.declare import declare
+    from ml_pipeline.basics.datasets import DatasetError
+    from ml_pipeline.data_in.declare import declare
 
     try:
         print(declare(config.datasets_dir, args.name, Path(args.sample), args.label, args.key, args.force))

@@ -71,7 +71,7 @@ def command_backfill(layout: Layout, args) -> int:
 def watch_timeout(days: int, at_once: int) -> float:
     """How long a backfill is watched: for each round of runs (``at_once`` of its ``days`` at a time), an
     hour more than a run may wait for its file."""
-    from ml_pipeline.config import PipelineConfig
+    from ml_pipeline.basics.config import PipelineConfig
 
     waits = PipelineConfig.from_env().wait_timeout_hours
     return (waits + 1) * 3600 * math.ceil(days / max(1, at_once))

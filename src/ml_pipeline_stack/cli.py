@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command not in ("psql", "pipeline"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.args = extra
-    from ml_pipeline.config import ConfigError
+    from ml_pipeline.basics.config import ConfigError
 
     try:
         return args.handler(Layout.from_env(), args)

@@ -12,7 +12,7 @@ from pathlib import Path
 def missing_files(dataset: str, first: date, last: date) -> str | None:
     """For a drop-folder dataset, which days of [first, last] have no file yet, and how long each run
     will wait for it; None when every day has one, or the source is not a drop folder."""
-    from ml_pipeline.config import PipelineConfig
+    from ml_pipeline.basics.config import PipelineConfig
 
     config = PipelineConfig.from_env().with_overrides({"dataset": dataset})
     declared = config.declaration()

@@ -68,9 +68,9 @@ def dataset_dag(dataset: str | None, scoring: bool = False) -> tuple[str, str]:
     """The dataset (default: the configured one), its declaration checked, and its training DAG
     (ml_pipeline for breast_cancer, ml_pipeline_<name> for another), or its scoring DAG (ml_scoring,
     ml_scoring_<name>)."""
-    from ml_pipeline.assets import scoring_dag_id, training_dag_id
-    from ml_pipeline.config import PipelineConfig
-    from ml_pipeline.datasets import load
+    from ml_pipeline.basics.config import PipelineConfig
+    from ml_pipeline.basics.datasets import load
+    from ml_pipeline.tasks.assets import scoring_dag_id, training_dag_id
 
     config = PipelineConfig.from_env()
     dataset = dataset or config.dataset

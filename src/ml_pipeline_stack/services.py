@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from ml_pipeline.config import PipelineConfig, available_cores
+from ml_pipeline.basics.config import PipelineConfig, available_cores
 from ml_pipeline_stack import postgres
 from ml_pipeline_stack.layout import ROOT, Layout
 from ml_pipeline_stack.worker_name import WORKER_NAME

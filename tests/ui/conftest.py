@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from ml_pipeline.registry import promote_if_better
+from ml_pipeline.registry.promotion import promote_if_better
 from samples import DATASETS_DIR
 from views_sample import DAY, HOSTILE, add_run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from ml_pipeline.experiments import RunRecord, save_experiment
+from ml_pipeline.registry.experiments import RunRecord, save_experiment
 from views_sample import CURVES, DAY, HOSTILE, SCORES, pictures, report
 
 

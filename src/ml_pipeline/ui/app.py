@@ -22,10 +22,10 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from ml_pipeline.assets import scoring_dag_id, training_dag_id
-from ml_pipeline.config import PipelineConfig
-from ml_pipeline.datasets import declared
-from ml_pipeline.db import pipeline_connection
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.datasets import declared
+from ml_pipeline.basics.db import pipeline_connection
+from ml_pipeline.tasks.assets import scoring_dag_id, training_dag_id
 from ml_pipeline.ui import pages, queries
 
 CHANGE_HEADER = "X-ML-Views"
@@ -111,7 +111,7 @@ def make_champion(
 ) -> dict:
     """Make a version of the DAG's dataset the champion (a promotion or a rollback), recorded in
     promotions with the user's name."""
-    from ml_pipeline.registry import choose_champion, point_champion
+    from ml_pipeline.registry.promotion import choose_champion, point_champion
 
     if x_ml_views != "champion":
         raise HTTPException(

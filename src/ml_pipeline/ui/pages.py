@@ -7,7 +7,7 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ml_pipeline.model import C_PARAM, PCA_PARAM, edge_notes
+from ml_pipeline.training.model import C_PARAM, PCA_PARAM, edge_notes
 from ml_pipeline.ui import charts
 
 STATUS_WORDS = {

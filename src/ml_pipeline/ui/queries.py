@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from psycopg.rows import dict_row
 
-from ml_pipeline.db import sql
+from ml_pipeline.basics.db import sql
 
 VERSIONS_SHOWN = 50
 HISTORY_SHOWN = 20

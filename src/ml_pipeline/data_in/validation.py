@@ -1,0 +1,163 @@
+"""Checking a day's batch before anything is written.
+
+A batch file (CSV or Parquet) or a query's result is read strictly (see batch_file.py): exactly the
+dataset's feature columns and its label (in any order; names matched after folding case, spaces and
+punctuation), numbers only, no empty, NaN or infinite values, labels among the classes. Then the
+batch needs at least two classes and enough rows of each for the split and the folds. Every problem
+found is reported at once, with a count and an example; duplicated rows are reported but kept.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ml_pipeline.basics.batch import Batch
+from ml_pipeline.data_in.batch_file import (
+    Columns,
+    FileBatch,
+    FileRejected,
+    check_table,
+    file_lines,
+    read_batch_file,
+    read_parquet_file,
+    table_rows,
+)
+
+
+class BatchRejected(ValueError):
+    """The batch cannot be used; ``problems`` says why, one entry per problem."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source, self.problems = source, problems
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"Batch {source} rejected, {len(problems)} problem(s):\n{listed}")
+
+
+@dataclass
+class Checked:
+    batch: Batch
+    notes: list[str] = field(default_factory=list)
+
+
+def columns_of(dataset) -> Columns:
+    """What a batch of ``dataset`` (a ``datasets.Dataset``) must hold."""
+    return Columns(dataset.features, dataset.label, dataset.classes, dataset.key)
+
+
+def minimum_rows_per_class(folds: int, test_fraction: float) -> int:
+    """Rows a class needs so that the training split still has one per fold, and the test split one."""
+    return max(folds + 1, math.ceil(folds / (1 - test_fraction)) + 1)
+
+
+def read_batch_path(
+    path: Path, columns: Columns, folds: int, test_fraction: float, labelled: bool = True
+) -> Checked:
+    """The batch in a CSV (``.csv``, ``.csv.gz``) or Parquet file, or BatchRejected naming every problem.
+
+    ``labelled=False`` reads rows to score: the label column may be absent, and is then all zeros.
+    """
+    parquet = path.name.endswith(".parquet")
+    try:
+        read = (read_parquet_file if parquet else read_batch_file)(path, columns, labelled)
+    except FileRejected as rejection:
+        raise BatchRejected(str(path), rejection.problems) from None
+    place = table_rows if parquet else file_lines(path)
+    return _checked(read, columns, str(path), folds, test_fraction, labelled, place)
+
+
+def check_table_batch(
+    table, columns: Columns, origin: str, folds: int, test_fraction: float, labelled: bool = True
+) -> Checked:
+    """A batch given as an Arrow table (a query's result), or BatchRejected naming every problem.
+    ``labelled=False`` reads rows to score, as ``read_batch_path`` does."""
+    try:
+        read = check_table(table, columns, labelled)
+    except FileRejected as rejection:
+        raise BatchRejected(origin, rejection.problems) from None
+    return _checked(read, columns, origin, folds, test_fraction, labelled, table_rows)
+
+
+def _checked(
+    read: FileBatch, columns: Columns, origin: str, folds: int, test_fraction: float, labelled: bool, place
+) -> Checked:
+    """The batch read, if its labels suit the split and folds; duplicated rows noted at ``place``."""
+    problems = read.problems
+    if labelled and read.codes is not None:
+        problems += _label_problems(read.codes, columns.classes, folds, test_fraction)
+    if problems:
+        raise BatchRejected(origin, problems)
+    labels = read.codes if read.codes is not None else np.zeros(len(read.features), dtype=np.int8)
+    checked = Checked(Batch(read.features, labels, columns.features))
+    repeated = repeated_rows(checked.batch)
+    if len(repeated):
+        first = place(repeated[:1])[int(repeated[0])]
+        checked.notes.append(f"{len(repeated)} duplicated row(s), kept (the first at {first})")
+    return checked
+
+
+def repeated_rows(batch: Batch) -> np.ndarray:
+    """The indices of rows that repeat an earlier row exactly, label included."""
+    # One 64-bit fingerprint per row, built a column at a time; then an exact comparison of the rows
+    # whose fingerprints repeat.
+    weights = np.random.default_rng(0).integers(1, 2**63, batch.features.shape[1] + 1, dtype=np.uint64)
+    keys = batch.labels.astype(np.uint64) * weights[-1]
+    for index in range(batch.features.shape[1]):
+        keys += np.ascontiguousarray(batch.features[:, index]).view(np.uint64) * weights[index]
+    order = np.argsort(keys)
+    same_key = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+    first, second = order[same_key], order[same_key + 1]
+    exact = (batch.features[first] == batch.features[second]).all(axis=1)
+    exact &= batch.labels[first] == batch.labels[second]
+    return np.sort(np.maximum(first, second)[exact])
+
+
+def check_batch(batch: Batch, classes: tuple, source: str, folds: int, test_fraction: float) -> Checked:
+    """The value rules, for a batch that did not come from a file (a built-in source)."""
+    problems: list[str] = []
+    for index in np.flatnonzero(~np.isfinite(batch.features).all(axis=0)):
+        for what, mask in (("are empty or NaN", np.isnan), ("are infinite", np.isinf)):
+            bad = mask(batch.features[:, index])
+            if bad.any():
+                problems.append(
+                    f"column {batch.feature_names[index]!r}: {int(bad.sum())} row(s) {what} "
+                    f"(first at row {int(np.flatnonzero(bad)[0]) + 1})"
+                )
+    problems.extend(_label_problems(np.asarray(batch.labels), classes, folds, test_fraction))
+    if problems:
+        raise BatchRejected(source, problems)
+    return Checked(batch)
+
+
+def _label_problems(codes: np.ndarray, classes: tuple, folds: int, test_fraction: float) -> list[str]:
+    counts = {label: int(np.count_nonzero(codes == index)) for index, label in enumerate(classes)}
+    present = [label for label, count in counts.items() if count]
+    if len(present) < 2:
+        return [
+            f"only one class: every label is {present[0] if present else 'missing'}; "
+            f"the model needs rows of at least two of {', '.join(map(str, classes))}"
+        ]
+    needed = minimum_rows_per_class(folds, test_fraction)
+    return [
+        f"too few rows of class {label}: {count}; a {folds}-fold CV with a "
+        f"{test_fraction:g} test share needs at least {needed} per class"
+        for label, count in counts.items()
+        if count < needed
+    ]
+
+
+def reject_file(path: Path, rejected_dir: Path, rejection: BatchRejected) -> Path:
+    """Move a rejected batch file into ``rejected_dir`` with a ``.reason.txt`` beside it."""
+    rejected_dir.mkdir(parents=True, exist_ok=True)
+    target = rejected_dir / path.name
+    attempt = 1
+    while target.exists():  # an earlier rejection of the same day keeps its file
+        attempt += 1
+        target = rejected_dir / f"{path.stem}.{attempt}{path.suffix}"
+    shutil.move(path, target)  # the drop folder may be a mount of its own
+    target.with_name(target.name + ".reason.txt").write_text(str(rejection) + "\n")
+    return target

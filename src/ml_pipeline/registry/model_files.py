@@ -1,0 +1,109 @@
+"""The model file: the winning pipeline refit on the whole batch, saved with joblib beside its
+metadata, and loaded only if it is the file that was saved."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+from sklearn.pipeline import Pipeline
+
+from ml_pipeline.basics.batch import Batch
+from ml_pipeline.basics.files import atomic_writer, sha256_of, write_text_atomically
+from ml_pipeline.training.model import C_PARAM, PCA_PARAM, build_pipeline
+
+
+def refit(batch: Batch, best_params: dict, overwrite: bool = False) -> Pipeline:
+    """The model with ``best_params`` fitted on ``batch``.
+
+    With ``overwrite`` the scaler standardises ``batch.features`` in place instead of copying them
+    (the batch is then spent), so the fit holds one batch-sized array fewer; the model saved scales
+    a copy of its input, as usual.
+    """
+    model = build_pipeline(best_params[PCA_PARAM], best_params[C_PARAM])
+    scaler = model.named_steps["scaler"]
+    scaler.copy = not overwrite
+    model.fit(batch.features, batch.labels)
+    scaler.copy = True
+    return model
+
+
+def metadata_path(model_path: Path) -> Path:
+    return model_path.with_suffix(".metadata.json")
+
+
+def write_metadata(model_path: Path, training: Batch, facts: dict, data_sha256: str | None = None) -> Path:
+    """Write what the model needs to be trusted and reproduced beside it: its data (``data_sha256``
+    if the caller has the fingerprint already), library versions, parameters and scores (``facts``)."""
+    metadata = {
+        "model_file": model_path.name,
+        "data_sha256": data_sha256 or training.sha256(),
+        "data_rows": len(training),
+        **_libraries(),
+        **facts,
+    }
+    return write_text_atomically(metadata_path(model_path), json.dumps(metadata, indent=2, default=str))
+
+
+def _libraries() -> dict:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "joblib": joblib.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def unchanged_model(path: Path, data_sha256: str, params: dict) -> str | None:
+    """The sha256 of the model saved at ``path``, if it was fitted with ``params`` on the rows
+    fingerprinted ``data_sha256`` by these libraries and is still the file its metadata recorded
+    (``model_sha256``); else None.
+
+    A re-run keeps that file rather than refitting: pickles of equal models need not be equal byte
+    for byte, and the registry and the champion link hold the sha256 of the file first saved.
+    """
+    try:
+        recorded = json.loads(metadata_path(path).read_text())
+        actual = sha256_of(path)
+    except (OSError, ValueError):
+        return None
+    expected = {**_libraries(), "data_sha256": data_sha256, "params": params, "model_sha256": actual}
+    return actual if all(recorded.get(key) == value for key, value in expected.items()) else None
+
+
+def save_model(model: Pipeline, path: Path) -> str:
+    """Save ``model`` under ``path`` atomically; return the file's sha256."""
+    with atomic_writer(path) as stream:
+        joblib.dump(model, stream)
+    return sha256_of(path)
+
+
+class ModelIntegrityError(RuntimeError):
+    """A model file is not the file that was saved."""
+
+
+def load_model(path: Path, expected_sha256: str) -> Pipeline:
+    """Load a saved model, but only the very file that was saved, with the scikit-learn it was saved by.
+
+    joblib files are pickles, which run code when loaded: a file changed since it was saved is refused;
+    and a pickle from another scikit-learn version may load yet predict differently.
+    """
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise ModelIntegrityError(
+            f"Refusing to load {path}: its sha256 is {actual}, but {expected_sha256} was recorded when "
+            "it was saved. The file was changed or replaced; retrain (re-run the DAG for its date) "
+            "or restore the original file."
+        )
+    saved_with = json.loads(metadata_path(path).read_text())["scikit-learn"]
+    if saved_with != sklearn.__version__:
+        raise ModelIntegrityError(
+            f"Refusing to load {path}: it was saved with scikit-learn {saved_with}, and "
+            f"{sklearn.__version__} is installed. Retrain it with this version (re-run the DAG), or pin "
+            f"scikit-learn=={saved_with} in requirements.txt."
+        )
+    return joblib.load(path)

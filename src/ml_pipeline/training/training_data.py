@@ -1,0 +1,93 @@
+"""A run's training data, as each of its tasks reads it: from the pipeline database.
+
+fetch_batch stores the day's batch in the dataset's table before anything else happens to it, and
+every later task reads it back from there. Workers share nothing but the database (and the model
+store): a task may run on another machine than the one before it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from ml_pipeline.basics.batch import Batch
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.datasets import Dataset
+from ml_pipeline.basics.db import sql
+from ml_pipeline.basics.run import RunKey
+from ml_pipeline.data_in.batch_store import load_batches
+from ml_pipeline.training.split import held_out_count, split_batch
+
+
+class BatchReplaced(RuntimeError):
+    """The run's batch is no longer the one stored for its date."""
+
+
+def check_stored_by_run(connection, dataset: Dataset, run: RunKey) -> None:
+    stored_by = connection.execute(
+        sql("select_batch_run"), {"dataset": dataset.name, "batch_date": run.run_date}
+    ).fetchone()
+    if stored_by is None or stored_by[0] != run.run_id:
+        raise BatchReplaced(
+            f"The {dataset.name} batch of {run.run_date} in the database is not the one this run's "
+            "fetch_batch stored: "
+            + (f"run {stored_by[0]} stored another since." if stored_by else "it is missing.")
+            + " Clear this run from fetch_batch on to train on a fresh batch, or let the other run "
+            "finish the date."
+        )
+
+
+def run_window(config: PipelineConfig, run: RunKey) -> tuple[date, date]:
+    """The first day of the run's training window, and the day after its last."""
+    return run.run_date - timedelta(days=config.training_window_days - 1), run.run_date + timedelta(days=1)
+
+
+def split_sizes(connection, config: PipelineConfig, run: RunKey) -> dict[str, int]:
+    """The rows of the training window, and of its train and test splits, from the stored class counts."""
+    dataset = config.declaration()
+    first_date, after = run_window(config, run)
+    with connection.transaction():
+        check_stored_by_run(connection, dataset, run)
+        counts = connection.execute(
+            sql("select_window_class_counts"),
+            {"dataset": dataset.name, "first_date": first_date, "before_date": after},
+        ).fetchall()
+    training = sum(rows for _, rows in counts)
+    test = sum(held_out_count(rows, config.test_fraction) for _, rows in counts)
+    return {"training_rows": training, "train_rows": training - test, "test_rows": test}
+
+
+def training_window(connection, config: PipelineConfig, run: RunKey) -> Batch:
+    """The stored batches of the last ``training_window_days`` days up to the run's date, in date order.
+
+    Refuses to go on if another run stored a batch for this date since this run's fetch_batch: the
+    tasks of one run must all train and test on the same rows.
+    """
+    return dated_training_window(connection, config, run)[0]
+
+
+def window_days(connection, dataset: Dataset, first: date, after: date) -> list[tuple[date, int]]:
+    """Each stored day of [first, after) and its rows, in the order a window's rows are read."""
+    params = {"dataset": dataset.name, "first_date": first, "before_date": after}
+    return [tuple(row) for row in connection.execute(sql("select_window_days"), params).fetchall()]
+
+
+def dated_training_window(connection, config: PipelineConfig, run: RunKey) -> tuple[Batch, list]:
+    """The training window, and each of its days with its rows (in the window's order), from one
+    snapshot."""
+    dataset = config.declaration()
+    # The check and the rows from one snapshot, though another run may store a batch meanwhile.
+    with connection.transaction():
+        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        check_stored_by_run(connection, dataset, run)
+        window = run_window(config, run)
+        return load_batches(connection, dataset, *window), window_days(connection, dataset, *window)
+
+
+def split_window(window: Batch, config: PipelineConfig) -> tuple[Batch, Batch]:
+    """The training window split stratified into train and test, the same way in every task."""
+    return split_batch(window, config.test_fraction, config.random_seed)
+
+
+def train_and_test(connection, config: PipelineConfig, run: RunKey) -> tuple[Batch, Batch]:
+    """The run's training window, read and split into train and test."""
+    return split_window(training_window(connection, config, run), config)

@@ -1,0 +1,118 @@
+"""Scoring a file of rows with a dataset's champion model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as arrow_csv
+from pyarrow import parquet
+
+from ml_pipeline.basics.datasets import load
+from ml_pipeline.basics.files import atomic_writer
+from ml_pipeline.data_in.batch_file import Columns, normalise, read_header
+from ml_pipeline.data_in.validation import BatchRejected, read_batch_path
+from ml_pipeline.registry.model_files import load_model, metadata_path
+
+
+def recorded_columns(model_path: Path, datasets_dir: str | Path) -> Columns:
+    """The features, label and classes recorded with a model when it was saved.
+
+    Models saved before datasets were declared recorded none: they were all trained on breast cancer.
+    """
+    recorded = json.loads(metadata_path(model_path).read_text())
+    if "features" not in recorded:
+        dataset = load(datasets_dir, "breast_cancer")
+        return Columns(dataset.features, dataset.label, dataset.classes)
+    return Columns(tuple(recorded["features"]), recorded["label"], tuple(recorded["classes"]))
+
+
+def predict_file(
+    input_path: Path, output_path: Path, model_path: Path, sha256: str, datasets_dir, key: str | None = None
+) -> int:
+    """Write ``input_path``'s rows (CSV or Parquet) with each class's probability and the predicted class.
+
+    The rows are checked against the feature list recorded with the model (a label column is optional
+    and ignored); the model is loaded only if it is the file that was saved. The dataset's ``key``
+    column, if it declares one, comes first, so that the scores join back to the rows; the columns keep
+    the file's own header spelling; ``probability_<class>`` follows for each class, then the predicted
+    class as declared. Returns the number of rows scored.
+    """
+    if output_path.is_dir():
+        raise IsADirectoryError(
+            f"The output {output_path} is a folder: name a file, e.g. {output_path}/scores.csv."
+        )
+    model = load_model(model_path, sha256)
+    columns = recorded_columns(model_path, datasets_dir)
+    rows = read_batch_path(
+        input_path, replace(columns, key=key), folds=2, test_fraction=0.5, labelled=False
+    ).batch
+    spelt = {normalise(name): name for name in header_names(input_path)}
+    scored = {}
+    if key:
+        keys = file_keys(input_path, key)
+        check_keys(keys, key, str(input_path))
+        scored[spelt[key]] = keys
+    scored.update({spelt.get(name, name): rows.features[:, i] for i, name in enumerate(rows.feature_names)})
+    probabilities = model.predict_proba(rows.features)
+    scored.update({f"probability_{c}": probabilities[:, i] for i, c in enumerate(columns.classes)})
+    scored["predicted_label"] = np.asarray(columns.classes)[model.predict(rows.features)]
+    with atomic_writer(output_path) as stream:
+        arrow_csv.write_csv(pa.table(scored), stream, arrow_csv.WriteOptions(quoting_header="none"))
+    return len(rows)
+
+
+def header_names(path: Path) -> list[str]:
+    """A CSV or Parquet file's column names as written."""
+    return parquet.read_schema(path).names if path.name.endswith(".parquet") else read_header(path)
+
+
+def file_keys(path: Path, key: str) -> np.ndarray:
+    """The values of the key column of a CSV or Parquet file, as text."""
+    if path.name.endswith(".parquet"):
+        names = parquet.read_schema(path).names
+        return table_keys(parquet.read_table(path, columns=[_named(names, key, path)]), key, str(path))
+    names = read_header(path)
+    name = _named(names, key, path)
+    table = arrow_csv.read_csv(
+        path,
+        read_options=arrow_csv.ReadOptions(column_names=names, skip_rows=1),
+        convert_options=arrow_csv.ConvertOptions(include_columns=[name], column_types={name: pa.string()}),
+    )
+    return table_keys(table, key, str(path))
+
+
+def table_keys(table: pa.Table, key: str, origin: str) -> np.ndarray:
+    """The values of a table's key column (its name folded as the reader folds headers), as text."""
+    column = table.column(_named(table.column_names, key, origin))
+    return np.asarray(pc.cast(column, pa.string()).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _named(names: list[str], key: str, origin) -> str:
+    for name in names:
+        if normalise(name) == key:
+            return name
+    raise BatchRejected(
+        str(origin), [f"no key column {key!r}: the dataset declares key = {key!r}, to name each scored row"]
+    )
+
+
+def check_keys(keys: np.ndarray, key: str, origin: str) -> None:
+    """BatchRejected unless every row has a key of its own."""
+    empty = np.array([value is None or value == "" for value in keys])
+    problems = []
+    if empty.any():
+        first = int(np.flatnonzero(empty)[0]) + 1
+        problems.append(f"key column {key!r}: {int(empty.sum())} row(s) are empty (first at row {first})")
+    unique, counts = np.unique(keys[~empty].astype(str), return_counts=True)
+    if (counts > 1).any():
+        problems.append(
+            f"key column {key!r}: {int((counts > 1).sum())} value(s) name more than one row "
+            f"(e.g. {unique[counts > 1][0]!r}); each row needs its own key"
+        )
+    if problems:
+        raise BatchRejected(origin, problems)
