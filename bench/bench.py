@@ -34,7 +34,8 @@ from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig, available_cores
 from ml_pipeline.basics.datasets import load
 from ml_pipeline.basics.db import create_tables
-from ml_pipeline.data_in.batch_store import create_batch_table, load_batches, replace_batch
+from ml_pipeline.data_in.batch_store import load_batches, replace_batch
+from ml_pipeline.data_in.batch_table import create_batch_table
 from ml_pipeline.data_in.sources import sklearn_batch, synthetic_batch
 from ml_pipeline.data_in.validation import columns_of, read_batch_path
 from ml_pipeline.training.fast_cv import FIT_COST_OFFSET, cross_validate_grid, grid_chunks, score_chunk

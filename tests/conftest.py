@@ -13,7 +13,7 @@ import pytest
 
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.db import create_tables
-from ml_pipeline.data_in.batch_store import create_batch_table
+from ml_pipeline.data_in.batch_table import create_batch_table
 from samples import BREAST_CANCER, DATASETS_DIR, breast_cancer_batch, synthetic
 
 # Every DAG, stack and setting of the tests reads the tests' own declarations, not the user's.

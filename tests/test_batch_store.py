@@ -7,13 +7,8 @@ import pytest
 
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.datasets import Dataset, Source
-from ml_pipeline.data_in.batch_store import (
-    DeclarationChanged,
-    copy_payload,
-    create_batch_table,
-    load_batches,
-    replace_batch,
-)
+from ml_pipeline.data_in.batch_store import copy_payload, load_batches, replace_batch
+from ml_pipeline.data_in.batch_table import DeclarationChanged, create_batch_table
 from samples import BREAST_CANCER, FEATURE_COLUMNS, WINE
 
 DAY = date(2026, 2, 3)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ml_pipeline.basics.datasets import load
-from ml_pipeline.data_in.batch_file import Columns
+from ml_pipeline.data_in.table_check import Columns
 from ml_pipeline.data_in.validation import read_batch_path
 from samples import DATASETS_DIR, churn_frame
 

@@ -116,11 +116,11 @@ def sql_statements_of(code: str) -> list[str]:
 
 
 def statement_is_safe(statement: str) -> bool:
-    """A statement from ml_pipeline/sql/ (db.sql), composed with psycopg.sql (batch_store._statement,
+    """A statement from ml_pipeline/sql/ (db.sql), composed with psycopg.sql (batch_table.batch_statement,
     or a name holding one), or a fixed string; never text formatted from values."""
     import re
 
-    if re.fullmatch(r"(sql|_statement)\(.*\)", statement, re.S):
+    if re.fullmatch(r"(sql|batch_statement)\(.*\)", statement, re.S):
         return True
     if statement in ("create", "copy", "statement", "source.query", "context"):
         return True  # composed statements; the user's own declared query; a sensor's context
@@ -129,11 +129,11 @@ def statement_is_safe(statement: str) -> bool:
 
 def test_sql_values_reach_the_database_only_as_parameters():
     """No SQL text is built from values: every statement comes from ml_pipeline/sql/ through db.sql, or
-    through batch_store._statement, which composes a dataset's names into it with psycopg.sql."""
+    through batch_table.batch_statement, which composes a dataset's names into it with psycopg.sql."""
     statements = [s for path in sorted(PACKAGE.rglob("*.py")) for s in sql_statements_of(path.read_text())]
     assert len(statements) >= 30
     assert [s for s in statements if not statement_is_safe(s)] == []
-    assert "query.SQL(sql(name))" in (PACKAGE / "data_in" / "batch_store.py").read_text()
+    assert "query.SQL(sql(name))" in (PACKAGE / "data_in" / "batch_table.py").read_text()
     # The check itself sees what it must refuse, on either a cursor or a connection.
     formatted = 'connection.execute(f"DELETE FROM {table}")\ncursor.copy("COPY t (" + columns + ")")'
     assert [statement_is_safe(s) for s in sql_statements_of(formatted)] == [False, False]

@@ -12,7 +12,8 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from ml_pipeline.basics.db import create_tables
-from ml_pipeline.data_in.batch_store import create_batch_table, load_batches, replace_batch
+from ml_pipeline.data_in.batch_store import load_batches, replace_batch
+from ml_pipeline.data_in.batch_table import create_batch_table
 from ml_pipeline.registry.promotion import champion, promote_if_better, register_model
 from samples import BREAST_CANCER, FEATURE_COLUMNS, WINE, synthetic
 

@@ -126,7 +126,8 @@ def command_pipeline(layout: Layout, args) -> int:
     return pipeline_command(layout, *args.args)
 
 
-def main(argv: list[str] | None = None) -> int:
+def command_line() -> argparse.ArgumentParser:
+    """The commands, their options and their handlers."""
     parser = argparse.ArgumentParser(
         prog="python -m ml_pipeline_stack", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
@@ -173,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "pipeline", help="python -m ml_pipeline ARGS (predict, promote, summary) on this stack's database"
     ).set_defaults(handler=command_pipeline)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = command_line()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("psql", "pipeline"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -1,5 +1,5 @@
-"""Reading a batch file strictly, with Apache Arrow's CSV reader (`.csv`, `.csv.gz`), and checking an
-Arrow table (a Parquet file, a SQL query's result) by the same rules.
+"""Reading a batch file strictly, with Apache Arrow's CSV reader (`.csv`, `.csv.gz`); an Arrow table is
+checked by the same rules in ``table_check``.
 
 Only a regular file is read (not a link, a folder, a pipe). Its header is matched to the expected
 columns after folding case, spaces and punctuation (`Mean Radius` is `mean_radius`), in any order.
@@ -14,104 +14,32 @@ to find them.
 from __future__ import annotations
 
 import csv
-import difflib
-import gzip
 import io
 import os
-import re
-import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
-from pyarrow import parquet
 
 from ml_pipeline.basics.config import available_cores
+from ml_pipeline.data_in.file_lines import file_lines, first_non_utf8_line, open_text, physical_lines
+from ml_pipeline.data_in.table_check import (
+    Columns,
+    FileBatch,
+    FileRejected,
+    Problems,
+    check_regular_file,
+    label_codes_of,
+    match_header,
+    numbers_into,
+    shown,
+)
 
 HEAD_BYTES = 1 << 16  # the header must end within this; the first checks read no more
 BLOCK_BYTES = 1 << 21  # Arrow's parse block
-SHOWN_CHARS = 40  # longest value echoed in a message
-NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
-
-
-class FileRejected(ValueError):
-    """The file cannot be read as a batch; ``problems`` says why, one entry per problem."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("; ".join(problems))
-
-
-@dataclass(frozen=True)
-class Columns:
-    """What a batch file must hold: its feature columns, its label column and the label's classes."""
-
-    features: tuple[str, ...]
-    label: str
-    classes: tuple
-    key: str | None = None  # a column naming each row to score, allowed and not read as a number
-
-    @property
-    def numeric_labels(self) -> bool:
-        return all(isinstance(c, int) for c in self.classes)
-
-    def label_codes(self, labels: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-        """Each label's class index (0, 1, ...), and a mask of labels that are no class."""
-        codes = np.full(len(labels), -1, dtype=np.int8)
-        if not self.numeric_labels and not pa.types.is_string(labels.type):
-            labels = pc.cast(labels, pa.string())  # a table's integer column, for string classes
-        if self.numeric_labels:  # `1`, `1.0` and ` 1 ` are the class 1
-            if pa.types.is_integer(labels.type) or pa.types.is_decimal(labels.type):
-                labels = pc.cast(labels, pa.float64())
-            elif not pa.types.is_floating(labels.type):
-                text = pc.utf8_trim_whitespace(labels)
-                numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), False)
-                labels = pc.cast(pc.if_else(numeric, text, None), pa.float64())
-            values = labels.to_numpy(zero_copy_only=False)
-            for index, label in enumerate(self.classes):
-                codes[values == label] = index
-        else:
-            text = pc.utf8_trim_whitespace(labels)
-            for index, label in enumerate(self.classes):
-                codes[pc.fill_null(pc.equal(text, str(label)), False).to_numpy(zero_copy_only=False)] = index
-        return codes, codes < 0
-
-
-def normalise(name: str) -> str:
-    """A column name folded: lower case, runs of spaces and punctuation made one underscore."""
-    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
-
-
-def shown(value) -> str:
-    text = str(value)
-    return repr(text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…")
-
-
-def check_regular_file(path: Path) -> None:
-    """FileRejected unless ``path`` is a regular file of its own (not a link, folder or pipe)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        raise FileRejected([f"there is no file {path}"]) from None
-    if stat.S_ISLNK(info.st_mode):
-        problem = "a symbolic link" if os.path.exists(path) else "a symbolic link that leads nowhere"
-        raise FileRejected(
-            [f"{path.name} is {problem}: only regular files are read; copy the file in instead"]
-        )
-    if stat.S_ISDIR(info.st_mode):
-        raise FileRejected([f"{path.name} is a folder, not a file"])
-    if not stat.S_ISREG(info.st_mode):
-        raise FileRejected([f"{path.name} is not a regular file (a pipe, socket or device)"])
-
-
-def open_text(path: Path):
-    """The file's bytes, decompressed if it ends in .gz."""
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
 def read_header(path: Path) -> list[str]:
@@ -140,40 +68,6 @@ def read_header(path: Path) -> list[str]:
     if len(names) == 1 and decoded.count(";") >= 2:
         raise FileRejected(["the columns are separated by semicolons; save the file with commas (,) instead"])
     return names
-
-
-def match_header(names: list[str], columns: Columns, labelled: bool) -> tuple[list[str], list[str]]:
-    """The header's names made the expected ones (unknown names kept as they are), and its problems."""
-    named = (*columns.features, columns.label, *([columns.key] if columns.key else []))
-    expected = {normalise(name): name for name in named}
-    matched, problems, seen = [], [], {}
-    for position, name in enumerate(names, start=1):
-        folded = normalise(name)
-        if folded in seen:
-            problems.append(
-                f"columns {seen[folded][0]} and {position} ({shown(seen[folded][1])} and {shown(name)}) "
-                "are the same column once case, spaces and punctuation are folded; keep one"
-            )
-        seen.setdefault(folded, (position, name))
-        matched.append(expected.get(folded, name))
-    required = [*columns.features, columns.label] if labelled else list(columns.features)
-    missing = [name for name in required if name not in matched]
-    unexpected = [name for name in matched if name not in expected.values()]
-    if missing:
-        problems.append(f"{len(missing)} missing column(s): {', '.join(missing)}")
-    if unexpected:
-        hints = [
-            f"{shown(name)} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(
-                normalise(name), missing, n=1, cutoff=0.75)) else shown(name)
-            for name in unexpected[:10]
-        ]  # fmt: skip
-        problems.append(
-            f"{len(unexpected)} unexpected column(s): {', '.join(hints)}; only the "
-            f"{len(columns.features)} feature columns and {columns.label} are allowed"
-        )
-    if len(set(matched)) != len(matched):
-        matched = [f"{name}#{position}" for position, name in enumerate(matched)]  # Arrow needs unique names
-    return matched, problems
 
 
 class _Rows:
@@ -339,20 +233,7 @@ def read_text_table(rows: _Rows) -> pa.Table:
     except pa.ArrowInvalid as error:
         if "UTF8" not in str(error):
             raise
-        raise FileRejected([_first_non_utf8_line(rows.path)]) from None
-
-
-def _first_non_utf8_line(path: Path) -> str:
-    with open_text(path) as stream:
-        for number, line in enumerate(stream, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                return (
-                    f"not UTF-8 text at line {number}: byte 0x{line[error.start]:02x} at column "
-                    f"{error.start + 1} (text in another encoding); save the file as UTF-8 CSV"
-                )
-    return "not UTF-8 text; save the file as UTF-8 CSV"
+        raise FileRejected([first_non_utf8_line(rows.path)]) from None
 
 
 def first_invalid_record(path: Path, names: list[str]) -> int:
@@ -375,89 +256,13 @@ def first_invalid_record(path: Path, names: list[str]) -> int:
     return numbers[0] - 2
 
 
-def physical_lines(path: Path, records: np.ndarray) -> dict[int, int]:
-    """The file line (blank lines counted) of each data record index in ``records``.
-
-    A record is a non-blank line (Arrow reads no line breaks inside values); the header is the first.
-    The file is scanned in blocks, so a huge line costs no more memory than a block.
-    """
-    wanted = np.unique(np.asarray(records, dtype=np.int64))
-    found: dict[int, int] = {}
-    lines_before, records_before, carried = 0, -2, 0  # the header is record -1, the first data row 0
-    with open_text(path) as stream:
-        while chunk := stream.read(1 << 24):
-            data = np.frombuffer(chunk, dtype=np.uint8)
-            ends = np.flatnonzero(data == 10)
-            # What makes a line not blank: any byte but the line break, a carriage return or a BOM's.
-            visible = np.cumsum(~np.isin(data, (10, 13, 0xEF, 0xBB, 0xBF)))
-            content = np.diff(visible[ends], prepend=0)
-            if not len(ends):
-                carried += int(visible[-1])
-                continue
-            content[0] += carried
-            carried = int(visible[-1] - visible[ends[-1]])
-            record_of_line = records_before + np.cumsum(content > 0)
-            for record in wanted[(wanted > records_before) & (wanted <= record_of_line[-1])]:
-                first = np.flatnonzero((record_of_line == record) & (content > 0))[0]
-                found[int(record)] = lines_before + int(first) + 1
-            lines_before += len(ends)
-            records_before = int(record_of_line[-1])
-    if carried and records_before + 1 in wanted:  # a last line with no line break
-        found[records_before + 1] = lines_before + 1
-    return found
-
-
-@dataclass
-class FileBatch:
-    """What a batch file holds: features in the declared order, class indices (None if unlabelled)."""
-
-    features: np.ndarray
-    codes: np.ndarray | None
-    problems: list[str]
-
-
-class _Problems:
-    """Problems found per column, each with its first record; ``place`` names where records are
-    (physical lines of a file, looked up once at the end, or rows of a table)."""
-
-    def __init__(self, place: Callable[[np.ndarray], dict[int, str]]):
-        self.place, self.found = place, []
-
-    def add(self, column: str, mask: np.ndarray, what: str, values=None) -> None:
-        if mask.any():
-            first = int(np.flatnonzero(mask)[0])
-            value = None if values is None else values[first]
-            self.found.append((column, int(mask.sum()), first, what, value))
-
-    def messages(self) -> list[str]:
-        places = self.place(np.array([first for _, _, first, _, _ in self.found]))
-        return [
-            f"column {column!r}: {count} row(s) {what} (first at {places.get(first, '?')}"
-            + ("" if value is None else f": {_number(value) if isinstance(value, float) else shown(value)}")
-            + ")"
-            for column, count, first, what, value in self.found
-        ]
-
-
-def file_lines(path: Path) -> Callable[[np.ndarray], dict[int, str]]:
-    return lambda records: {record: f"line {line}" for record, line in physical_lines(path, records).items()}
-
-
-def table_rows(records: np.ndarray) -> dict[int, str]:
-    return {int(record): f"row {int(record) + 1}" for record in records}
-
-
-def _number(value: float):
-    return int(value) if value.is_integer() else value
-
-
 def read_batch_file(path: Path, columns: Columns, labelled: bool = True) -> FileBatch:
     """The batch in ``path``; raises FileRejected for what stops reading, else returns the problems."""
     check_regular_file(path)
     names, problems = match_header(read_header(path), columns, labelled)
     rows = _Rows(path, names)
     numbers = [*columns.features, columns.label] if columns.numeric_labels else list(columns.features)
-    found = _Problems(file_lines(path))
+    found = Problems(file_lines(path))
     read = stream_numbers(rows, columns, numbers)
     rows.check_field_counts()
     if read is None:  # some cell is not a number: read again as text to name every such cell
@@ -467,7 +272,7 @@ def read_batch_file(path: Path, columns: Columns, labelled: bool = True) -> File
         features = np.empty((table.num_rows, len(columns.features)), order="F")
         for index, name in enumerate(columns.features):
             if name in table.column_names:
-                _numbers_into(features[:, index], table.column(name), name, found)
+                numbers_into(features[:, index], table.column(name), name, found)
         labels = table.column(columns.label) if columns.label in table.column_names else None
     else:
         features, labels = read
@@ -477,75 +282,5 @@ def read_batch_file(path: Path, columns: Columns, labelled: bool = True) -> File
                 found.add(name, np.isinf(features[:, index]), "are infinite", features[:, index])
     if len(features) == 0:
         raise FileRejected([*problems, "no data rows: the file has a header only"])
-    codes = _label_codes(labels if labelled else None, columns, found)
+    codes = label_codes_of(labels if labelled else None, columns, found)
     return FileBatch(features, codes, problems + (found.messages() if found.found else []))
-
-
-def _label_codes(labels: pa.ChunkedArray | None, columns: Columns, found: _Problems) -> np.ndarray | None:
-    """Each label's class index; empty labels and labels that are no class are noted in ``found``."""
-    if labels is None:
-        return None
-    codes, unknown = columns.label_codes(labels)
-    empty = labels.is_null().to_numpy(zero_copy_only=False)
-    found.add(columns.label, empty, "are empty")
-    classes = ", ".join(map(str, columns.classes))
-    found.add(
-        columns.label, unknown & ~empty, f"hold a value that is not a class ({classes})",
-        labels.to_numpy(zero_copy_only=False),
-    )  # fmt: skip
-    return codes
-
-
-def read_parquet_file(path: Path, columns: Columns, labelled: bool = True) -> FileBatch:
-    """The batch in a Parquet file, checked like a table (see ``check_table``)."""
-    check_regular_file(path)
-    try:
-        table = parquet.read_table(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        # Arrow's own reason, without the path it puts first (the refusal names the file already).
-        reason = re.sub(r"^Could not open Parquet input source '.*?': ", "", str(error), flags=re.S)
-        raise FileRejected([f"not a readable Parquet file: {reason[:300]}"]) from None
-    return check_table(table, columns, labelled)
-
-
-def check_table(table: pa.Table, columns: Columns, labelled: bool = True) -> FileBatch:
-    """A table's columns (matched like a CSV header) as the batch: numeric or numeric-text features,
-    labels among the classes. Problems name the column, the count, and the first row and value."""
-    names, problems = match_header(table.column_names, columns, labelled)
-    table = table.rename_columns(names)
-    if table.num_rows == 0:
-        raise FileRejected([*problems, "no data rows"])
-    found = _Problems(table_rows)
-    features = np.empty((table.num_rows, len(columns.features)), order="F")
-    for index, name in enumerate(columns.features):
-        if name not in table.column_names:
-            continue
-        column = table.column(name)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            _numbers_into(features[:, index], column, name, found)
-        elif (
-            pa.types.is_integer(column.type)
-            or pa.types.is_floating(column.type)
-            or pa.types.is_decimal(column.type)
-        ):
-            values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-            features[:, index] = values
-            found.add(name, np.isnan(values), "are empty or NaN")
-            found.add(name, np.isinf(values), "are infinite", values)
-        else:
-            problems.append(f"column {name!r} holds {column.type} values, not numbers")
-    labels = table.column(columns.label) if columns.label in table.column_names else None
-    codes = _label_codes(labels if labelled else None, columns, found)
-    return FileBatch(features, codes, problems + (found.messages() if found.found else []))
-
-
-def _numbers_into(out: np.ndarray, column: pa.ChunkedArray, name: str, found: _Problems) -> None:
-    """A text column as float64 into ``out``, noting text, empty cells, NaN and infinities."""
-    text = pc.utf8_trim_whitespace(column)
-    empty = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
-    numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), False)
-    out[:] = pc.cast(pc.if_else(numeric, text, None), pa.float64()).to_numpy(zero_copy_only=False)
-    is_number = numeric.to_numpy(zero_copy_only=False)
-    found.add(name, ~is_number & ~empty, "are not numbers", column.to_numpy(zero_copy_only=False))
-    found.add(name, empty | np.isnan(out) & is_number, "are empty or NaN")
-    found.add(name, np.isinf(out), "are infinite", out)

@@ -1,5 +1,5 @@
-"""Each dataset's batches in PostgreSQL: its own table, made from its declaration, loaded with binary
-COPY, replacing the date's previous batch.
+"""Each dataset's batches in PostgreSQL, in its own table (see ``batch_table``): loaded with binary COPY,
+replacing the date's previous batch, and read back the same way.
 
 PostgreSQL's binary COPY format is fixed-width for the feature columns, so the payload is built as
 NumPy structured arrays: no per-row Python, no float-to-text formatting. A text label has the
@@ -24,6 +24,7 @@ from psycopg import sql as query
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.datasets import Dataset
 from ml_pipeline.basics.db import sql
+from ml_pipeline.data_in.batch_table import batch_statement, label_type
 from ml_pipeline.data_in.sketch import LEVELS, feature_quantiles
 
 log = logging.getLogger(__name__)
@@ -32,75 +33,6 @@ COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 COPY_TRAILER = struct.pack("!h", -1)
 POSTGRES_EPOCH = date(2000, 1, 1)
 COPY_BLOCK_BYTES = 4 << 20
-
-
-class DeclarationChanged(RuntimeError):
-    """A dataset's table holds other columns than its declaration says."""
-
-
-def label_type(dataset: Dataset) -> str:
-    """The label column's type, as information_schema names it."""
-    return "text" if isinstance(dataset.classes[0], str) else "smallint"
-
-
-def expected_columns(dataset: Dataset) -> dict[str, str]:
-    return {
-        "batch_date": "date",
-        "row_id": "integer",
-        **{feature: "double precision" for feature in dataset.features},
-        dataset.label: label_type(dataset),
-    }
-
-
-def _statement(name: str, dataset: Dataset, **parts) -> query.Composed:
-    """A .sql file with the dataset's table (and any other ``parts``) composed in safely."""
-    return query.SQL(sql(name)).format(table=query.Identifier(dataset.table), **parts)
-
-
-def create_batch_table(connection, dataset: Dataset) -> None:
-    """Create the dataset's batch table if it is missing; DeclarationChanged if it holds other columns."""
-    features = query.SQL(",\n    ").join(
-        query.SQL("{} double precision NOT NULL").format(query.Identifier(name)) for name in dataset.features
-    )
-    create = _statement(
-        "create_batch_rows",
-        dataset,
-        features=features,
-        label=query.Identifier(dataset.label),
-        label_type=query.SQL(label_type(dataset)),
-        classes=query.SQL(", ").join(map(query.Literal, dataset.classes)),
-    )
-    with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute(create)
-        found = dict(cursor.execute(sql("select_table_columns"), {"table": dataset.table}).fetchall())
-        expected = expected_columns(dataset)
-        if found != expected:
-            raise DeclarationChanged(_difference(dataset, found, expected))
-        description = dataset.description or f"The rows of each daily batch of dataset {dataset.name}."
-        cursor.execute(_statement("comment_batch_rows", dataset, description=query.Literal(description)))
-
-
-def _difference(dataset: Dataset, found: dict[str, str], expected: dict[str, str]) -> str:
-    missing = [name for name in expected if name not in found]
-    extra = [name for name in found if name not in expected]
-    retyped = [f"{name} is {found[name]}, declared {expected[name]}"
-               for name in expected if name in found and found[name] != expected[name]]  # fmt: skip
-    details = "; ".join(
-        part
-        for part in (
-            missing and f"declared but not in the table: {', '.join(missing)}",
-            extra and f"in the table but not declared: {', '.join(extra)}",
-            retyped and "; ".join(retyped),
-        )
-        if part
-    )
-    return (
-        f"The table {dataset.table} of dataset {dataset.name} does not match its declaration "
-        f"(datasets/{dataset.name}.toml): {details}. Nothing was changed or dropped. Either restore the "
-        f"declaration; or keep the stored rows under another name (in psql: ALTER TABLE {dataset.table} "
-        f"RENAME TO {dataset.table}_old;) and the next run creates the table anew; or declare the "
-        "changed data as a new dataset (a new file name)."
-    )
 
 
 def _row_layout(n_features: int, label: str) -> np.dtype:
@@ -168,7 +100,7 @@ def replace_batch(
     payload = copy_payload(dataset, batch, batch_date)
     counts = np.bincount(np.asarray(batch.labels), minlength=len(dataset.classes))
     columns = ["batch_date", "row_id", *dataset.features, dataset.label]
-    copy = _statement(
+    copy = batch_statement(
         "copy_batch_rows", dataset, columns=query.SQL(", ").join(map(query.Identifier, columns))
     )
     # The sketches are sorted while PostgreSQL stores the rows: the COPY mostly waits on the server.
@@ -179,7 +111,7 @@ def replace_batch(
     ):
         sketching = background.submit(feature_quantiles, batch.features)
         cursor.execute(
-            _statement("delete_batch", dataset), {"dataset": dataset.name, "batch_date": batch_date}
+            batch_statement("delete_batch", dataset), {"dataset": dataset.name, "batch_date": batch_date}
         )
         cursor.execute(
             sql("insert_batch"),
@@ -269,7 +201,7 @@ def load_batches(connection, dataset: Dataset, first_date: date, before_date: da
     The rows are parsed from the binary COPY stream as it arrives, into arrays sized beforehand: the
     batch is held once, never also as its COPY payload.
     """
-    statement = _statement(
+    statement = batch_statement(
         "copy_batch_window",
         dataset,
         features=query.SQL(", ").join(map(query.Identifier, dataset.features)),

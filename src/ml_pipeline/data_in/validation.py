@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from ml_pipeline.basics.batch import Batch
-from ml_pipeline.data_in.batch_file import (
+from ml_pipeline.data_in.batch_file import read_batch_file
+from ml_pipeline.data_in.file_lines import file_lines
+from ml_pipeline.data_in.table_check import (
     Columns,
     FileBatch,
     FileRejected,
     check_table,
-    file_lines,
-    read_batch_file,
     read_parquet_file,
     table_rows,
 )

@@ -16,8 +16,8 @@ def create_batch_table(**context) -> str:
     from airflow.sdk.exceptions import AirflowFailException
 
     from ml_pipeline.basics.db import pipeline_connection
-    from ml_pipeline.data_in.batch_store import DeclarationChanged
-    from ml_pipeline.data_in.batch_store import create_batch_table as create
+    from ml_pipeline.data_in.batch_table import DeclarationChanged
+    from ml_pipeline.data_in.batch_table import create_batch_table as create
 
     config, _ = settings_and_run(context)
     dataset = config.declaration()

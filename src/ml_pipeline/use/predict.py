@@ -14,7 +14,8 @@ from pyarrow import parquet
 
 from ml_pipeline.basics.datasets import load
 from ml_pipeline.basics.files import atomic_writer
-from ml_pipeline.data_in.batch_file import Columns, normalise, read_header
+from ml_pipeline.data_in.batch_file import read_header
+from ml_pipeline.data_in.table_check import Columns, normalise
 from ml_pipeline.data_in.validation import BatchRejected, read_batch_path
 from ml_pipeline.registry.model_files import load_model, metadata_path
 
