@@ -10,7 +10,8 @@ from ml_pipeline.basics.datasets import load
 from ml_pipeline.data_in.sources import sklearn_batch, synthetic_batch
 from ml_pipeline.data_in.validation import columns_of
 
-DATASETS_DIR = Path(__file__).resolve().parent / "datasets"
+ROOT = Path(__file__).resolve().parents[1]  # the project
+DATASETS_DIR = ROOT / "tests" / "datasets"
 BREAST_CANCER = load(DATASETS_DIR, "breast_cancer")
 WINE = load(DATASETS_DIR, "wine")
 FEATURE_COLUMNS = BREAST_CANCER.features

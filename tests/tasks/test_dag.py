@@ -2,14 +2,14 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.db import SCHEMA, SQL_DIR, sql
+from samples import ROOT
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
+DAGS = ROOT / "dags"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import uuid
 from datetime import date
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -20,7 +19,7 @@ from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import DatasetError, declared, load
 from ml_pipeline.data_in.sources import fetch_batch
 from ml_pipeline.data_in.validation import BatchRejected
-from samples import DATASETS_DIR, WINE, churn_frame
+from samples import DATASETS_DIR, ROOT, WINE, churn_frame
 
 DAY = date(2026, 4, 2)
 CHURN = """
@@ -50,7 +49,7 @@ def config_for(datasets, tmp_path, dataset, **settings) -> PipelineConfig:
 
 
 def test_the_shipped_declarations_load():
-    shipped = Path(__file__).resolve().parents[1] / "datasets"
+    shipped = ROOT / "datasets"
     assert [load(shipped, name).name for name in ("breast_cancer", "wine")] == ["breast_cancer", "wine"]
     assert declared(DATASETS_DIR) == ["breast_cancer", "wine"]
     assert (WINE.label, WINE.classes, len(WINE.features), WINE.table) == (

@@ -15,9 +15,9 @@ from ml_pipeline.basics.db import create_tables
 from ml_pipeline.data_in.batch_store import load_batches, replace_batch
 from ml_pipeline.data_in.batch_table import create_batch_table
 from ml_pipeline.registry.promotion import champion, promote_if_better, register_model
-from samples import BREAST_CANCER, FEATURE_COLUMNS, WINE, synthetic
+from samples import BREAST_CANCER, FEATURE_COLUMNS, ROOT, WINE, synthetic
 
-BEFORE = Path(__file__).resolve().parent / "fixtures" / "schema_before_datasets.sql"
+BEFORE = ROOT / "tests" / "fixtures" / "schema_before_datasets.sql"
 DAY = date(2026, 3, 1)
 
 

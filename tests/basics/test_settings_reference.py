@@ -1,11 +1,11 @@
 """docs/settings.md is what config.py declares: written by `make docs`, checked here."""
 
 import re
-from pathlib import Path
 
 from ml_pipeline.basics.settings_reference import PAGE, reference
+from samples import ROOT
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = ROOT / "docs"
 
 
 def test_the_settings_page_is_what_config_py_declares():

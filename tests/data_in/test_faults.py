@@ -4,16 +4,15 @@ import json
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.db import pipeline_connection
 from ml_pipeline.data_in.batch_store import replace_batch
-from samples import BREAST_CANCER, DATASETS_DIR, synthetic
+from samples import BREAST_CANCER, DATASETS_DIR, ROOT, synthetic
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ml_pipeline"
+PACKAGE = ROOT / "src" / "ml_pipeline"
 DAY = date(2026, 6, 1)
 
 # Loads a 100,000-row batch for DAY, and stops dead in the middle of its COPY until killed.

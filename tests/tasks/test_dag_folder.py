@@ -6,11 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-from samples import DATASETS_DIR
+from samples import DATASETS_DIR, ROOT
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
+DAGS = ROOT / "dags"
 
 
 def parse_dag_folder(datasets, **env) -> tuple[dict, dict]:
