@@ -327,3 +327,62 @@ def test_an_absolute_drop_folder_is_read_and_a_relative_one_stays_inside_the_dat
             'data folder, e.g. "incoming/churn", or an absolute one every worker can read, e.g. '
             '"/srv/shared/incoming".'
         )
+
+
+NAMED = 'features = ["a", "b"]\nlabel = "y"\nclasses = [0, 1]\n'
+ROWS_PROBLEM = "[source] rows must be an integer of at least 100"
+QUERY_PROBLEM = (
+    "query must be a SELECT with %(run_date)s where the run's date goes, e.g. "
+    'query = "SELECT * FROM visits WHERE day = %(run_date)s"'
+)
+
+
+@pytest.mark.parametrize(
+    ("declaration", "problems"),
+    [
+        ('[source]\nkind = "sklearn"\ntable = "titanic"\n',
+         ["[source] table must be one of scikit-learn's breast_cancer, wine, iris, digits"]),
+        ('[source]\nkind = "sql"\nquery = "SELECT * FROM visits"\n',
+         ["[source] conn_id must name the Airflow connection to read from", f"[source] {QUERY_PROBLEM}"]),
+        ('[source]\nkind = "synthetic"\nrows = 99\n', [ROWS_PROBLEM]),
+        ('[source]\nkind = "synthetic"\nrows = 100.0\n', [ROWS_PROBLEM]),
+        ('[source]\nkind = "synthetic"\nrows = 50\n'
+         '[scoring]\nkind = "sql"\nconn_id = "crm"\nquery = "SELECT 1"\n',
+         [ROWS_PROBLEM, f"[scoring] {QUERY_PROBLEM}"]),
+        ('schedule = "every day"\n[source]\nkind = "drop_folder"\n',
+         ['schedule \'every day\' must be a cron expression (e.g. "0 6 * * *") or one of @hourly, '
+          '@daily, @weekly, @monthly, @quarterly, @yearly, @once, in quotes, or "none" for runs only '
+          'when triggered']),
+    ],
+)  # fmt: skip
+def test_each_problem_with_a_source_or_schedule_is_told_in_full_in_its_own_section(
+    tmp_path, declaration, problems
+):
+    (tmp_path / "mine.toml").write_text(NAMED + declaration)
+    with pytest.raises(DatasetError) as refused:
+        load(tmp_path, "mine")
+    assert str(refused.value) == f"{tmp_path / 'mine.toml'} cannot be used: {'; '.join(problems)}."
+
+
+def test_a_declaration_without_label_or_features_and_a_name_not_declared_are_told_in_full(tmp_path):
+    for text, problem in (
+        ('features = ["a"]\nclasses = [0, 1]\n', 'label must name the label column, e.g. label = "churned"'),
+        ('features = []\nlabel = "y"\nclasses = [0, 1]\n',
+         'features must be a list of column names, e.g. features = ["age", "income"]'),
+    ):  # fmt: skip
+        (tmp_path / "mine.toml").write_text(text + '[source]\nkind = "drop_folder"\n')
+        with pytest.raises(DatasetError) as refused:
+            load(tmp_path, "mine")
+        assert str(refused.value) == f"{tmp_path / 'mine.toml'} cannot be used: {problem}."
+    (tmp_path / "mine.toml").write_text(NAMED + '[source]\nkind = "synthetic"\nrows = 100\n')
+    assert (
+        load(tmp_path, "mine").source.rows == 100 and load(tmp_path, "mine").source.folder == "incoming/mine"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError) as refused:
+        load(empty, "nope")
+    assert str(refused.value) == (
+        f"No dataset 'nope' is declared: there is no {empty / 'nope.toml'}. Declared: none. "
+        "Add nope.toml there (see README.md, 'Your own data') or choose a declared one."
+    )
