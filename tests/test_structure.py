@@ -82,3 +82,26 @@ def test_no_module_over_300_lines_and_no_function_over_60():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60
     }
     assert (long_modules, long_functions) == ({}, {})
+
+
+def test_every_import_of_the_project_resolves_even_inside_a_function():
+    """A task imports what it uses when it runs: a wrong name there shows only in a real run, so each
+    of the project's imports is resolved here, with every name it takes."""
+    import importlib
+
+    unresolved = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module.startswith("ml_pipeline"):
+                try:
+                    imported = importlib.import_module(node.module)
+                except ImportError as error:
+                    unresolved.append(f"{module}: {error}")
+                    continue
+                unresolved += [
+                    f"{module}: {node.module} has no {alias.name}"
+                    for alias in node.names
+                    if not hasattr(imported, alias.name)
+                    and importlib.util.find_spec(f"{node.module}.{alias.name}") is None
+                ]
+    assert unresolved == []

@@ -38,7 +38,7 @@ def save_results(fetched: dict, refitted: dict, **context) -> dict:
 def store_best_params(**context) -> dict:
     """The winner's parameters into best_params."""
     from ml_pipeline.basics.db import pipeline_connection
-    from ml_pipeline.promotion.experiments import save_best_params
+    from ml_pipeline.registry.experiments import save_best_params
 
     config, run = settings_and_run(context)
     with pipeline_connection(config) as connection:
@@ -53,8 +53,8 @@ def promote_model(refitted: dict, drifted: dict, **context) -> dict:
     from airflow.sdk.exceptions import AirflowFailException
 
     from ml_pipeline.basics.db import pipeline_connection
-    from ml_pipeline.promotion.experiments import record_model_file
     from ml_pipeline.registry import promotion
+    from ml_pipeline.registry.experiments import record_model_file
 
     config, run = settings_and_run(context)
     dataset = config.declaration()

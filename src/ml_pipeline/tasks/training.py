@@ -131,8 +131,8 @@ def refit_final_model(tuned: dict, **context) -> dict:
     import numpy as np
 
     from ml_pipeline.basics.db import pipeline_connection
-    from ml_pipeline.promotion.experiments import record_refit
     from ml_pipeline.registry import judging, model_files, promotion
+    from ml_pipeline.registry.experiments import record_refit
     from ml_pipeline.training import plots, tuning
     from ml_pipeline.training.training_data import dated_training_window, split_window
 

@@ -50,7 +50,7 @@ def score_rows(**context) -> dict:
 
     from ml_pipeline.basics.db import pipeline_connection
     from ml_pipeline.data_in.validation import BatchRejected
-    from ml_pipeline.promotion.model_files import ModelIntegrityError
+    from ml_pipeline.registry.model_files import ModelIntegrityError
     from ml_pipeline.use import scoring
 
     config, run = settings_and_run(context)
