@@ -243,6 +243,20 @@ def test_a_failing_query_is_named(datasets, tmp_path, crm_database):
         fetch_batch(config_for(datasets, tmp_path, "visits"), DAY)
 
 
+def test_a_query_that_returns_a_column_twice_is_refused_naming_both(datasets, tmp_path, crm_database):
+    sql_declaration(
+        datasets,
+        "SELECT customer_age, monthly_spend, support_calls, outcome, 'stayed' AS outcome FROM visits "
+        "WHERE day = %(run_date)s",
+    )
+    with pytest.raises(BatchRejected) as refused:
+        fetch_batch(config_for(datasets, tmp_path, "visits"), DAY)
+    assert refused.value.problems == [
+        "columns 4 and 5 ('outcome' and 'outcome') are the same column once case, spaces and punctuation "
+        "are folded; keep one"
+    ]
+
+
 @pytest.mark.parametrize("table", ["breast_cancer", "wine", "iris", "digits"])
 def test_a_bundled_table_is_a_source_by_its_name_alone_with_its_own_columns(tmp_path, table):
     from sklearn import datasets as bundled

@@ -3,6 +3,7 @@ harmless variants that worked before still work."""
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -201,6 +202,13 @@ def only_labels(text: str, keep) -> str:
     return "\n".join([header, *keep(rows)]) + "\n"
 
 
+def flipped(data: bytes, position: int) -> bytes:
+    """``data`` with the bits of one byte inverted."""
+    changed = bytearray(data)
+    changed[position] ^= 0xFF
+    return bytes(changed)
+
+
 REFUSALS = {
     "gzip of nothing": (
         "batch.csv.gz", lambda text: text.encode(),
@@ -209,6 +217,27 @@ REFUSALS = {
     "truncated gzip": (
         "batch.csv.gz", lambda text: gzip.compress(text.encode())[:3000],
         "not a readable gzip file: Compressed file ended before the end-of-stream marker was reached",
+    ),
+    "gzip cut short past the header's first block": (
+        "batch.csv.gz", lambda text: gzip.compress((text + text.split("\n", 1)[1] * 40).encode())[:-40],
+        "not a readable gzip file: Compressed file ended before the end-of-stream marker was reached",
+    ),
+    "gzip cut short, with text in a number column": (
+        "batch.csv.gz", lambda text: gzip.compress((text * 40).encode())[:-40],
+        "not a readable gzip file: Compressed file ended before the end-of-stream marker was reached",
+    ),
+    "gzip whose checksum fails": (
+        "batch.csv.gz", lambda text: flipped(gzip.compress(text.encode()), -6),  # the CRC's third byte
+        lambda text: "not a readable gzip file: CRC check failed "
+        f"{hex(zlib.crc32(text.encode()) ^ 0xFF0000)} != {hex(zlib.crc32(text.encode()))}",
+    ),
+    "gzip whose stored length is wrong": (
+        "batch.csv.gz", lambda text: flipped(gzip.compress(text.encode()), -1),
+        "not a readable gzip file: Incorrect length of data produced",
+    ),
+    "gzip of a header and blank lines": (
+        "batch.csv.gz", lambda text: gzip.compress(text.split("\n")[0].encode() + b"\n" * 20_000_000),
+        "no data rows: the file has a header only",
     ),
     "a picture": (
         "batch.csv", lambda text: b"\x89PNG\r\n\x1a\n" + bytes(50),
@@ -258,7 +287,7 @@ def test_each_kind_of_broken_file_is_told_in_full(tmp_path, good_text, case):
     data = content(good_text)
     path = tmp_path / name
     path.write_bytes(data if isinstance(data, bytes) else data.encode())
-    assert refused(path) == [problem]
+    assert refused(path) == [problem(good_text) if callable(problem) else problem]
 
 
 def test_a_big_file_read_in_parallel_parts_gives_every_value_and_names_a_late_line(tmp_path, cancer):

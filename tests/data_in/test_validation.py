@@ -200,15 +200,16 @@ def test_fetch_task_fails_without_retry_and_keeps_nothing(tmp_path, monkeypatch,
 def test_a_query_result_is_refused_in_full_naming_its_origin_and_rows_to_score_need_no_label(cancer):
     import pyarrow as pa
 
-    from ml_pipeline.data_in.validation import check_table_batch
+    from ml_pipeline.data_in.source_table import SourceTable
+    from ml_pipeline.data_in.validation import check_rows
 
     columns = {name: cancer.features[:, i] for i, name in enumerate(FEATURE_COLUMNS)}
-    unlabelled = pa.table(columns)
-    scored = check_table_batch(unlabelled, COLUMNS, "query of visits", 2, 0.5, labelled=False).batch
+    unlabelled = SourceTable(pa.table(columns), "query of visits")
+    scored = check_rows(unlabelled, COLUMNS, 2, 0.5, labelled=False).batch
     np.testing.assert_array_equal(scored.features, cancer.features)
     broken = pa.table({**columns, "mean_radius": pa.array(["x"] * len(cancer))})
     with pytest.raises(BatchRejected) as refused:
-        check_table_batch(broken, COLUMNS, "query of visits", 5, 0.2)
+        check_rows(SourceTable(broken, "query of visits"), COLUMNS, 5, 0.2)
     lines = str(refused.value).splitlines()
     assert lines[0] == f"Batch query of visits rejected, {len(refused.value.problems)} problem(s):"
     assert lines[1:] == [f"  - {problem}" for problem in refused.value.problems]

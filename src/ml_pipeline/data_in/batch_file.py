@@ -1,14 +1,10 @@
-"""Reading a batch file strictly, with Apache Arrow's CSV reader (`.csv`, `.csv.gz`); an Arrow table is
-checked by the same rules in ``table_check``.
+"""Reading a batch file strictly into an Arrow table, with Apache Arrow's CSV reader (`.csv`, `.csv.gz`);
+the table is then checked like every source's (``table_check``), its problems placed at physical lines.
 
-Only a regular file is read (not a link, a folder, a pipe). Its header is matched to the expected
-columns after folding case, spaces and punctuation (`Mean Radius` is `mean_radius`), in any order.
-Every data row must have as many fields as the header. Feature cells must be numbers (quotes and
-spaces around them are fine; `true`, text, empty, NaN and infinite are not); labels must be one of
-the classes (`1.0` is the class `1`). Every problem is named with its column, how many rows, and the
-first physical line and value, each echoed value cut short. Nothing is parsed beyond what the file
-needs: a clean file goes straight into float64 columns, and only a file with problems is read again
-to find them.
+Only a regular file is read (not a link, a folder, a pipe), UTF-8, comma-separated, and every data row
+must have as many fields as the header. Nothing is parsed beyond what the file needs: the columns that
+must hold numbers go straight into float64, and only a file where one holds text is read again, as
+text, for the check to name each such cell.
 """
 
 from __future__ import annotations
@@ -16,27 +12,17 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 from pyarrow import csv as arrow_csv
 
-from ml_pipeline.basics.config import available_cores
 from ml_pipeline.data_in.file_lines import file_lines, first_non_utf8_line, open_text, physical_lines
-from ml_pipeline.data_in.table_check import (
-    Columns,
-    FileBatch,
-    FileRejected,
-    Problems,
-    check_regular_file,
-    label_codes_of,
-    match_header,
-    numbers_into,
-    shown,
-)
+from ml_pipeline.data_in.source_table import NotNumbers, SourceTable
+from ml_pipeline.data_in.table_check import Columns, FileRejected, check_regular_file, normalise, shown
 
 HEAD_BYTES = 1 << 16  # the header must end within this; the first checks read no more
 BLOCK_BYTES = 1 << 21  # Arrow's parse block
@@ -70,114 +56,101 @@ def read_header(path: Path) -> list[str]:
     return names
 
 
-class _Rows:
-    """Arrow's reading options for one file, and the rows it skipped for their field count."""
+class CsvRows(SourceTable):
+    """A CSV file's rows, parsed as the check takes them: a plain file cut at line breaks into one part
+    per core, each read block by block on its own thread straight into the batch (sized by estimate:
+    untouched pages cost nothing). The columns that must hold numbers are read as float64; if one holds
+    text, the file is read again with every column as text, for the check to name each such cell."""
 
-    def __init__(self, path: Path, names: list[str]):
-        self.path, self.names, self.invalid = path, names, []
+    def __init__(self, path: Path, columns: Columns):
+        check_regular_file(path)
+        self.path, self.invalid, self.text = path, [], False
+        header = read_header(path)
+        numbers = {normalise(name) for name in columns.features}
+        if columns.numeric_labels:
+            numbers.add(normalise(columns.label))
+        empty = [pa.array([], pa.float64() if normalise(name) in numbers else pa.string()) for name in header]
+        super().__init__(
+            pa.Table.from_arrays(empty, names=header), str(path), file_lines(path),
+            "no data rows: the file has a header only",
+        )  # fmt: skip
 
-    def options(self, column_types: dict) -> dict:
+    def options(self, start: int = 0) -> dict:
         def on_invalid_row(row) -> str:
             self.invalid.append(row)
             return "skip"
 
+        schema = self.table.schema
+        types = {name: pa.string() if self.text else schema.field(name).type for name in schema.names}
         return {
             "read_options": arrow_csv.ReadOptions(
-                column_names=self.names, skip_rows=1, block_size=BLOCK_BYTES
+                column_names=schema.names, skip_rows=0 if start else 1, block_size=BLOCK_BYTES,
+                use_threads=start is None,
             ),
             "parse_options": arrow_csv.ParseOptions(invalid_row_handler=on_invalid_row),
             "convert_options": arrow_csv.ConvertOptions(
-                column_types=column_types, null_values=[""], strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
+                column_types=types,
+                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
             ),
         }  # fmt: skip
 
-    def check_field_counts(self) -> None:
+    def take_parts(self, parts: int) -> list[tuple[int, Iterator[pa.RecordBatch]]]:
+        if self.text:
+            try:
+                with open_text(self.path) as stream:
+                    self.table = arrow_csv.read_csv(stream, **self.options(None))
+            except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
+                raise self._unreadable(error) from None
+            return super().take_parts(parts)
+        ranges = byte_ranges(self.path, parts)
+        # A single part is the whole file: its size is gzip's uncompressed one where it applies.
+        return [
+            (estimated_rows(self.path, len(self.table.schema), None if len(ranges) == 1 else end - start),
+             self._blocks(start, end))
+            for start, end in ranges
+        ]  # fmt: skip
+
+    def _blocks(self, start: int, end: int) -> Iterator[pa.RecordBatch]:
+        try:
+            with open_text(self.path) as stream:
+                source = stream if self.path.suffix == ".gz" else _ByteRange(stream, start, end)
+                yield from arrow_csv.open_csv(source, **self.options(start))
+        except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
+            raise self._unreadable(error) from None
+
+    def _unreadable(self, error: Exception) -> Exception:
+        """What a reading error means for the user, or NotNumbers: a column read as numbers holds text."""
+        if not isinstance(error, pa.ArrowInvalid):  # a gzip file cut short or corrupt, a failing disk
+            compressed = self.path.suffix == ".gz"
+            return FileRejected([f"not a readable {'gzip ' if compressed else ''}file: {error}"])
+        if "conversion error" in str(error) and not self.text:
+            return NotNumbers()
+        if "UTF8" in str(error):
+            return FileRejected([first_non_utf8_line(self.path)])
+        if "straddl" in str(error):
+            return FileRejected([f"a line is longer than {BLOCK_BYTES:,} bytes: not a batch row"])
+        return FileRejected([f"not a readable CSV table: {shown(error)}"])
+
+    def as_text(self) -> None:
+        self.invalid.clear()
+        self.text = True
+
+    def finish(self) -> None:
+        """FileRejected if rows have another field count than the header: the rows no longer line up
+        with it, so their values are not checked until this is fixed."""
         if not self.invalid:
             return
-        record = first_invalid_record(self.path, self.names)
+        names = self.table.schema.names
+        record = first_invalid_record(self.path, names)
         line = physical_lines(self.path, np.array([record])).get(record, "?")
         first = self.invalid[0]
-        # The rows no longer line up with the header: their values are not checked until this is fixed.
         raise FileRejected(
             [
-                f"{len(self.invalid)} row(s) do not have the header's {len(self.names)} fields (first at "
+                f"{len(self.invalid)} row(s) do not have the header's {len(names)} fields (first at "
                 f"line {line}, {first.actual_columns} fields: {shown(first.text)}); every row needs one "
                 "value per column"
             ]
         )
-
-
-def stream_numbers(rows: _Rows, columns: Columns, numbers: Sequence[str]):
-    """Features (Fortran order, in the declared order) and the label column, or None if a number
-    column holds text. A plain file is cut at line breaks into one part per core, each streamed block
-    by block on its own thread into its own stretch of one array (sized by estimate: untouched pages
-    cost nothing); the stretches are then closed up in place. So about one batch is in memory."""
-    types = {name: (pa.float64() if name in numbers else pa.string()) for name in rows.names}
-    parts = byte_ranges(rows.path, available_cores())
-    # A single part is the whole file: its size is gzip's uncompressed one where it applies.
-    capacities = [estimated_rows(rows.path, None if len(parts) == 1 else end - start) for start, end in parts]
-    bases = np.cumsum([0, *capacities[:-1]])
-    features = np.empty((sum(capacities), len(columns.features)), order="F")
-    try:
-        with ThreadPoolExecutor(len(parts)) as pool:
-            read = list(
-                pool.map(
-                    lambda index: _stream_part(rows, columns, types, *parts[index], features, bases[index],
-                                               capacities[index]),
-                    range(len(parts)),
-                )
-            )  # fmt: skip
-    except pa.ArrowInvalid as error:
-        if "conversion error" in str(error):
-            return None
-        if "straddl" in str(error):
-            raise FileRejected([f"a line is longer than {BLOCK_BYTES:,} bytes: not a batch row"]) from None
-        raise FileRejected([f"not a readable CSV table: {shown(error)}"]) from None
-    total = sum(count for _, count, _ in read)
-    if any(own is not None for own, _, _ in read) or total > len(features):  # an estimate was short
-        features = np.concatenate(
-            [own[:count] if own is not None else features[base : base + count] for (own, count, _), base in
-             zip(read, bases, strict=True)]
-        )  # fmt: skip
-    else:
-        position = 0
-        for (_, count, _), base in zip(read, bases, strict=True):
-            if base != position:
-                for column in range(features.shape[1]):  # one column at a time: a small temporary
-                    features[position : position + count, column] = features[base : base + count, column]
-            position += count
-    if columns.label not in rows.names:
-        return features[:total], None
-    labels = [chunk for _, _, part_labels in read for chunk in part_labels]
-    return features[:total], pa.chunked_array(labels, type=types[columns.label])
-
-
-def _stream_part(rows: _Rows, columns: Columns, types: dict, start: int, end: int, out, base, capacity):
-    """The rows of bytes ``start`` to ``end`` into ``out[base:base + capacity]``, or into an array of
-    their own once that is full: (that array or None, rows, labels)."""
-    options = rows.options(types)
-    if start > 0:  # no header in this part
-        options["read_options"] = arrow_csv.ReadOptions(column_names=rows.names, block_size=BLOCK_BYTES)
-    options["read_options"].use_threads = False  # the parts are the threads
-    present = [(index, name) for index, name in enumerate(columns.features) if name in rows.names]
-    own, labels, count = None, [], 0
-    with open_text(rows.path) as stream:
-        source = stream if rows.path.suffix == ".gz" else _ByteRange(stream, start, end)
-        for block in arrow_csv.open_csv(source, **options):
-            end_row = count + block.num_rows
-            if own is None and end_row > capacity:
-                own = np.empty((2 * end_row, out.shape[1]), order="F")
-                own[:count] = out[base : base + count]
-            elif own is not None and end_row > len(own):
-                own = np.concatenate([own[:count], np.empty((end_row, out.shape[1]))]).copy(order="F")
-            target = own if own is not None else out[base:]
-            for index, name in present:
-                target[count:end_row, index] = block.column(name).to_numpy(zero_copy_only=False)
-            if columns.label in rows.names:
-                labels.append(block.column(columns.label))
-            count = end_row
-    return own, count, labels
 
 
 class _ByteRange(io.RawIOBase):
@@ -212,9 +185,10 @@ def byte_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
     return list(zip(cuts, [*cuts[1:], size], strict=True))
 
 
-def estimated_rows(path: Path, size: int | None = None) -> int:
-    """Rows the file (or ``size`` bytes of it) holds, from the first lines' length; gzip's size is
-    the uncompressed one."""
+def estimated_rows(path: Path, columns: int, size: int | None = None) -> int:
+    """Rows the file (or ``size`` bytes of it) holds, from the first lines' length; gzip's size is the
+    uncompressed one. Never more than the bytes allow (a row has a comma per column), nor than half
+    this machine's memory holds: a short estimate only costs a copy."""
     with open_text(path) as stream:
         head = stream.read(HEAD_BYTES)
     size = path.stat().st_size if size is None else size
@@ -223,17 +197,8 @@ def estimated_rows(path: Path, size: int | None = None) -> int:
             stream.seek(-4, os.SEEK_END)
             size = max(size, int.from_bytes(stream.read(4), "little"))  # gzip's ISIZE field
     bytes_per_line = max(1, len(head) // max(1, head.count(b"\n")))
-    return int(size / bytes_per_line * 1.1) + 1024
-
-
-def read_text_table(rows: _Rows) -> pa.Table:
-    """Every column as text, to find which cells are not numbers (the slow path of a bad file)."""
-    try:
-        return arrow_csv.read_csv(rows.path, **rows.options(dict.fromkeys(rows.names, pa.string())))
-    except pa.ArrowInvalid as error:
-        if "UTF8" not in str(error):
-            raise
-        raise FileRejected([first_non_utf8_line(rows.path)]) from None
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    return min(int(size / bytes_per_line * 1.1) + 1024, size // columns + 1, memory // (8 * columns))
 
 
 def first_invalid_record(path: Path, names: list[str]) -> int:
@@ -254,33 +219,3 @@ def first_invalid_record(path: Path, names: list[str]) -> int:
         convert_options=arrow_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
     )
     return numbers[0] - 2
-
-
-def read_batch_file(path: Path, columns: Columns, labelled: bool = True) -> FileBatch:
-    """The batch in ``path``; raises FileRejected for what stops reading, else returns the problems."""
-    check_regular_file(path)
-    names, problems = match_header(read_header(path), columns, labelled)
-    rows = _Rows(path, names)
-    numbers = [*columns.features, columns.label] if columns.numeric_labels else list(columns.features)
-    found = Problems(file_lines(path))
-    read = stream_numbers(rows, columns, numbers)
-    rows.check_field_counts()
-    if read is None:  # some cell is not a number: read again as text to name every such cell
-        rows.invalid.clear()
-        table = read_text_table(rows)
-        rows.check_field_counts()
-        features = np.empty((table.num_rows, len(columns.features)), order="F")
-        for index, name in enumerate(columns.features):
-            if name in table.column_names:
-                numbers_into(features[:, index], table.column(name), name, found)
-        labels = table.column(columns.label) if columns.label in table.column_names else None
-    else:
-        features, labels = read
-        for index, name in enumerate(columns.features):
-            if name in names and not np.isfinite(features[:, index]).all():
-                found.add(name, np.isnan(features[:, index]), "are empty or NaN")
-                found.add(name, np.isinf(features[:, index]), "are infinite", features[:, index])
-    if len(features) == 0:
-        raise FileRejected([*problems, "no data rows: the file has a header only"])
-    codes = label_codes_of(labels if labelled else None, columns, found)
-    return FileBatch(features, codes, problems + (found.messages() if found.found else []))

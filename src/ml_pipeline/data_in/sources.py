@@ -1,5 +1,7 @@
-"""Where the day's batch comes from: the source its dataset declares, or one a run chooses instead
-(``source`` = ``synthetic`` or ``drop_folder``). Every batch is checked by the same rules."""
+"""Where the day's rows come from: the source its dataset declares, or one a run chooses instead
+(``source`` = ``synthetic`` or ``drop_folder``). Every source yields an Arrow table (``day_rows``): a
+file in the drop folder, a query's result, a bundled table, a synthetic batch; every table is then
+checked by the same rules (``validation.check_rows``)."""
 
 from __future__ import annotations
 
@@ -14,14 +16,9 @@ import pyarrow as pa
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import Dataset, Source
-from ml_pipeline.data_in.validation import (
-    BatchRejected,
-    Checked,
-    check_batch,
-    check_table_batch,
-    columns_of,
-    read_batch_path,
-)
+from ml_pipeline.data_in.source_table import SourceTable
+from ml_pipeline.data_in.table_check import Columns
+from ml_pipeline.data_in.validation import BatchRejected, Checked, check_rows, columns_of, file_table
 
 
 def sklearn_table(dataset: Dataset) -> pa.Table:
@@ -36,11 +33,18 @@ def sklearn_table(dataset: Dataset) -> pa.Table:
 
 def sklearn_batch(dataset: Dataset) -> Batch:
     """A bundled table as the dataset's batch (its columns matched to the declared ones)."""
-    return check_table_batch(sklearn_table(dataset), columns_of(dataset), dataset.source.table, 2, 0.5).batch
+    table = SourceTable(sklearn_table(dataset), dataset.source.table)
+    return check_rows(table, columns_of(dataset), 2, 0.5).batch
 
 
 def synthetic_batch(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) -> Batch:
-    """A seeded batch shaped like ``dataset``: its features, its number of classes. With ``shift``,
+    """``synthetic_table`` as the dataset's batch."""
+    table = SourceTable(synthetic_table(dataset, rows, seed, shift), "synthetic")
+    return check_rows(table, columns_of(dataset), 2, 0.5).batch
+
+
+def synthetic_table(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) -> pa.Table:
+    """A seeded table shaped like ``dataset``: its features, its classes as declared. With ``shift``,
     the first third of its features are moved by that many of their standard deviations: a batch
     from a drifted distribution."""
     from sklearn.datasets import make_classification
@@ -59,7 +63,8 @@ def synthetic_batch(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) 
     if shift:
         shifted = features[:, : shifted_features(n_features)]
         shifted += shift * shifted.std(axis=0)
-    return Batch(features, labels.astype(np.int8), dataset.features)
+    columns = {name: features[:, index] for index, name in enumerate(dataset.features)}
+    return pa.table({**columns, dataset.label: np.asarray(dataset.classes)[labels]})
 
 
 def shifted_features(n_features: int) -> int:
@@ -112,30 +117,32 @@ def query_table(dataset: Dataset, run_date: date, source: Source | None = None) 
     if not rows:
         raise BatchRejected(origin, [f"the query returned no rows for {run_date}"])
     values = list(zip(*rows, strict=True))
-    return pa.table({f"{name}": pa.array(column) for name, column in zip(names, values, strict=True)})
+    # Every column the query returns, two of one name too: the check names them, as in a file's header.
+    return pa.Table.from_arrays([pa.array(column) for column in values], names=[str(name) for name in names])
+
+
+def day_rows(
+    config: PipelineConfig, run_date: date, source: Source, kind: str, columns: Columns
+) -> SourceTable:
+    """The day's rows from ``source`` read as ``kind`` (a run may choose another kind than the declared
+    one); ``columns`` are those the rows must hold, for a file's numbers to be read as such."""
+    dataset = config.declaration()
+    if kind == "drop_folder":
+        return file_table(drop_file(dataset, config, run_date, source), columns)
+    if kind == "sql":
+        return SourceTable(query_table(dataset, run_date, source), f"query of dataset {dataset.name}")
+    if kind == "sklearn":
+        return SourceTable(sklearn_table(dataset), source.table)
+    declared = config.source == "declared" and source.kind == "synthetic" and source.rows
+    rows = source.rows if declared else config.synthetic_rows
+    table = synthetic_table(dataset, rows, config.random_seed, config.synthetic_shift)
+    return SourceTable(table, "synthetic")
 
 
 def fetch_batch(config: PipelineConfig, run_date: date) -> Checked:
     """The batch for ``run_date`` from the dataset's source (or the run's choice), validated;
     BatchRejected if unusable."""
     dataset = config.declaration()
-    kind = dataset.source_kind(config.source)
     columns = columns_of(dataset)
-    if kind == "drop_folder":
-        return read_batch_path(
-            drop_file(dataset, config, run_date), columns, config.cv_folds, config.test_fraction
-        )
-    if kind == "sql":
-        return check_table_batch(
-            query_table(dataset, run_date), columns, f"query of dataset {dataset.name}",
-            config.cv_folds, config.test_fraction,
-        )  # fmt: skip
-    if kind == "sklearn":
-        return check_table_batch(
-            sklearn_table(dataset), columns, dataset.source.table, config.cv_folds, config.test_fraction
-        )
-    rows = (
-        dataset.source.rows if config.source == "declared" and dataset.source.rows else config.synthetic_rows
-    )
-    batch = synthetic_batch(dataset, rows, config.random_seed, config.synthetic_shift)
-    return check_batch(batch, dataset.classes, "synthetic", config.cv_folds, config.test_fraction)
+    rows = day_rows(config, run_date, dataset.source, dataset.source_kind(config.source), columns)
+    return check_rows(rows, columns, config.cv_folds, config.test_fraction)

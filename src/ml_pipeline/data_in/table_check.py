@@ -1,5 +1,5 @@
-"""What every reader of a batch shares, and the check of an Arrow table (a Parquet file, a SQL query's
-result) by the batch rules.
+"""The batch rules for one column or one block of rows, as the one check (``source_table``) applies them to
+every source's rows.
 
 The expected columns (``Columns``) and the header matched to them after folding case, spaces and
 punctuation (`Mean Radius` is `mean_radius`), in any order. Feature cells must be numbers (numeric
@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyarrow import parquet
 
 SHOWN_CHARS = 40  # longest value echoed in a message
+NUMBER_TYPES = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
+TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string)
 NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
 
 
@@ -133,7 +134,7 @@ def match_header(names: list[str], columns: Columns, labelled: bool) -> tuple[li
 
 @dataclass
 class FileBatch:
-    """What a batch file holds: features in the declared order, class indices (None if unlabelled)."""
+    """What a batch holds: features in the declared order, class indices (None if unlabelled)."""
 
     features: np.ndarray
     codes: np.ndarray | None
@@ -141,26 +142,57 @@ class FileBatch:
 
 
 class Problems:
-    """Problems found per column, each with its first record; ``place`` names where records are
-    (physical lines of a file, looked up once at the end, or rows of a table)."""
+    """Problems found per column, each with its count and first record, gathered block by block of
+    rows; ``place`` names where records are (physical lines of a file, looked up once at the end, or
+    rows of a table). Messages come in the order of ``columns``, then of ``KINDS``."""
 
-    def __init__(self, place: Callable[[np.ndarray], dict[int, str]]):
-        self.place, self.found = place, []
+    KINDS = ("are not numbers", "are empty or NaN", "are infinite", "are empty", "hold a value")
 
-    def add(self, column: str, mask: np.ndarray, what: str, values=None) -> None:
-        if mask.any():
-            first = int(np.flatnonzero(mask)[0])
-            value = None if values is None else values[first]
-            self.found.append((column, int(mask.sum()), first, what, value))
+    def __init__(self, place: Callable[[np.ndarray], dict[int, str]], columns: tuple[str, ...] = ()):
+        self.place, self.columns, self.found = place, columns, {}
+
+    def add(self, column: str, mask: np.ndarray, what: str, values=None, start: int = 0) -> None:
+        """Note the rows of ``mask`` (the block of rows from record ``start`` on) as ``what``."""
+        if not mask.any():
+            return
+        if (column, what) in self.found:  # an earlier block had the first one
+            self.found[column, what][0] += int(mask.sum())
+            return
+        first = int(np.flatnonzero(mask)[0])
+        value = None if values is None else values[first]
+        self.found[column, what] = [int(mask.sum()), start + first, value]
+
+    def shifted(self, offset: int) -> Problems:
+        """These problems, their records ``offset`` further on."""
+        moved = Problems(self.place, self.columns)
+        moved.found = {
+            key: [count, first + offset, value] for key, (count, first, value) in self.found.items()
+        }
+        return moved
+
+    def merge(self, later: Problems) -> None:
+        """Add what ``later`` found in the rows after these."""
+        for key, (count, first, value) in later.found.items():
+            if key in self.found:
+                self.found[key][0] += count
+            else:
+                self.found[key] = [count, first, value]
 
     def messages(self) -> list[str]:
-        places = self.place(np.array([first for _, _, first, _, _ in self.found]))
+        order = sorted(self.found, key=lambda found: (self._rank(found[0]), self._kind(found[1])))
+        places = self.place(np.array([self.found[key][1] for key in order]))
         return [
             f"column {column!r}: {count} row(s) {what} (first at {places.get(first, '?')}"
             + ("" if value is None else f": {_number(value) if isinstance(value, float) else shown(value)}")
             + ")"
-            for column, count, first, what, value in self.found
+            for (column, what), (count, first, value) in ((key, self.found[key]) for key in order)
         ]
+
+    def _rank(self, column: str) -> int:
+        return self.columns.index(column) if column in self.columns else len(self.columns)
+
+    def _kind(self, what: str) -> int:
+        return next((rank for rank, kind in enumerate(self.KINDS) if what.startswith(kind)), len(self.KINDS))
 
 
 def table_rows(records: np.ndarray) -> dict[int, str]:
@@ -171,71 +203,42 @@ def _number(value: float):
     return int(value) if value.is_integer() else value
 
 
-def label_codes_of(labels: pa.ChunkedArray | None, columns: Columns, found: Problems) -> np.ndarray | None:
+def label_codes_of(labels: pa.Array, columns: Columns, found: Problems, start: int = 0) -> np.ndarray:
     """Each label's class index; empty labels and labels that are no class are noted in ``found``."""
-    if labels is None:
-        return None
-    codes, unknown = columns.label_codes(labels)
+    codes, unknown = columns.label_codes(pa.chunked_array([labels]))
     empty = labels.is_null().to_numpy(zero_copy_only=False)
-    found.add(columns.label, empty, "are empty")
+    found.add(columns.label, empty, "are empty", start=start)
     classes = ", ".join(map(str, columns.classes))
     found.add(
         columns.label, unknown & ~empty, f"hold a value that is not a class ({classes})",
-        labels.to_numpy(zero_copy_only=False),
+        labels.to_numpy(zero_copy_only=False), start,
     )  # fmt: skip
     return codes
 
 
-def read_parquet_file(path: Path, columns: Columns, labelled: bool = True) -> FileBatch:
-    """The batch in a Parquet file, checked like a table (see ``check_table``)."""
-    check_regular_file(path)
-    try:
-        table = parquet.read_table(path)
-    except (pa.ArrowInvalid, OSError) as error:
-        # Arrow's own reason, without the path it puts first (the refusal names the file already).
-        reason = re.sub(r"^Could not open Parquet input source '.*?': ", "", str(error), flags=re.S)
-        raise FileRejected([f"not a readable Parquet file: {reason[:300]}"]) from None
-    return check_table(table, columns, labelled)
+def numbers_of(column: pa.Array, out: np.ndarray, name: str, found: Problems, start: int) -> None:
+    """A block of a column's numbers into ``out`` (text parsed as numbers), noting the cells that are
+    none; a column of another type is left for the check to name."""
+    if pa.types.is_float64(column.type):
+        out[:] = column.to_numpy(zero_copy_only=False)
+    elif any(is_type(column.type) for is_type in NUMBER_TYPES):
+        out[:] = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+    else:
+        if any(is_type(column.type) for is_type in TEXT_TYPES):
+            numbers_into(out, column, name, found, start)
+        return
+    if not np.isfinite(out).all():
+        found.add(name, np.isnan(out), "are empty or NaN", start=start)
+        found.add(name, np.isinf(out), "are infinite", out, start)
 
 
-def check_table(table: pa.Table, columns: Columns, labelled: bool = True) -> FileBatch:
-    """A table's columns (matched like a CSV header) as the batch: numeric or numeric-text features,
-    labels among the classes. Problems name the column, the count, and the first row and value."""
-    names, problems = match_header(table.column_names, columns, labelled)
-    table = table.rename_columns(names)
-    if table.num_rows == 0:
-        raise FileRejected([*problems, "no data rows"])
-    found = Problems(table_rows)
-    features = np.empty((table.num_rows, len(columns.features)), order="F")
-    for index, name in enumerate(columns.features):
-        if name not in table.column_names:
-            continue
-        column = table.column(name)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            numbers_into(features[:, index], column, name, found)
-        elif (
-            pa.types.is_integer(column.type)
-            or pa.types.is_floating(column.type)
-            or pa.types.is_decimal(column.type)
-        ):
-            values = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
-            features[:, index] = values
-            found.add(name, np.isnan(values), "are empty or NaN")
-            found.add(name, np.isinf(values), "are infinite", values)
-        else:
-            problems.append(f"column {name!r} holds {column.type} values, not numbers")
-    labels = table.column(columns.label) if columns.label in table.column_names else None
-    codes = label_codes_of(labels if labelled else None, columns, found)
-    return FileBatch(features, codes, problems + (found.messages() if found.found else []))
-
-
-def numbers_into(out: np.ndarray, column: pa.ChunkedArray, name: str, found: Problems) -> None:
+def numbers_into(out: np.ndarray, column: pa.Array, name: str, found: Problems, start: int = 0) -> None:
     """A text column as float64 into ``out``, noting text, empty cells, NaN and infinities."""
     text = pc.utf8_trim_whitespace(column)
     empty = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
     numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), False)
     out[:] = pc.cast(pc.if_else(numeric, text, None), pa.float64()).to_numpy(zero_copy_only=False)
     is_number = numeric.to_numpy(zero_copy_only=False)
-    found.add(name, ~is_number & ~empty, "are not numbers", column.to_numpy(zero_copy_only=False))
-    found.add(name, empty | np.isnan(out) & is_number, "are empty or NaN")
-    found.add(name, np.isinf(out), "are infinite", out)
+    found.add(name, ~is_number & ~empty, "are not numbers", column.to_numpy(zero_copy_only=False), start)
+    found.add(name, empty | np.isnan(out) & is_number, "are empty or NaN", start=start)
+    found.add(name, np.isinf(out), "are infinite", out, start)

@@ -1,10 +1,11 @@
-"""Checking a day's batch before anything is written.
+"""Checking a day's batch before anything is written, whatever its source.
 
-A batch file (CSV or Parquet) or a query's result is read strictly (see batch_file.py): exactly the
-dataset's feature columns and its label (in any order; names matched after folding case, spaces and
-punctuation), numbers only, no empty, NaN or infinite values, labels among the classes. Then the
-batch needs at least two classes and enough rows of each for the split and the folds. Every problem
-found is reported at once, with a count and an example; duplicated rows are reported but kept.
+Every source yields its rows as an Arrow table (``SourceTable``); ``check_rows`` holds it to the batch
+rules: exactly the dataset's feature columns and its label (in any order; names matched after folding
+case, spaces and punctuation), numbers only, no empty, NaN or infinite values, labels among the classes
+(see table_check.py). Then the batch needs at least two classes and enough rows of each for the split
+and the folds. Every problem found is reported at once, with a count and an example; duplicated rows
+are reported but kept. A file is read strictly first (batch_file.py for CSV).
 """
 
 from __future__ import annotations
@@ -17,16 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ml_pipeline.basics.batch import Batch
-from ml_pipeline.data_in.batch_file import read_batch_file
-from ml_pipeline.data_in.file_lines import file_lines
-from ml_pipeline.data_in.table_check import (
-    Columns,
-    FileBatch,
-    FileRejected,
-    check_table,
-    read_parquet_file,
-    table_rows,
-)
+from ml_pipeline.data_in.batch_file import CsvRows
+from ml_pipeline.data_in.source_table import SourceTable, check_table, read_parquet_table
+from ml_pipeline.data_in.table_check import Columns, FileBatch, FileRejected
 
 
 class BatchRejected(ValueError):
@@ -54,48 +48,48 @@ def minimum_rows_per_class(folds: int, test_fraction: float) -> int:
     return max(folds + 1, math.ceil(folds / (1 - test_fraction)) + 1)
 
 
+def file_table(path: Path, columns: Columns) -> SourceTable:
+    """The rows of a CSV (``.csv``, ``.csv.gz``) or Parquet file, the columns of ``columns`` that hold
+    numbers read as such; BatchRejected if it cannot be read as a table."""
+    try:
+        return read_parquet_table(path) if path.name.endswith(".parquet") else CsvRows(path, columns)
+    except FileRejected as rejection:
+        raise BatchRejected(str(path), rejection.problems) from None
+
+
 def read_batch_path(
     path: Path, columns: Columns, folds: int, test_fraction: float, labelled: bool = True
 ) -> Checked:
-    """The batch in a CSV (``.csv``, ``.csv.gz``) or Parquet file, or BatchRejected naming every problem.
-
-    ``labelled=False`` reads rows to score: the label column may be absent, and is then all zeros.
-    """
-    parquet = path.name.endswith(".parquet")
-    try:
-        read = (read_parquet_file if parquet else read_batch_file)(path, columns, labelled)
-    except FileRejected as rejection:
-        raise BatchRejected(str(path), rejection.problems) from None
-    place = table_rows if parquet else file_lines(path)
-    return _checked(read, columns, str(path), folds, test_fraction, labelled, place)
+    """The batch in a CSV or Parquet file, or BatchRejected naming every problem."""
+    return check_rows(file_table(path, columns), columns, folds, test_fraction, labelled)
 
 
-def check_table_batch(
-    table, columns: Columns, origin: str, folds: int, test_fraction: float, labelled: bool = True
+def check_rows(
+    rows: SourceTable, columns: Columns, folds: int, test_fraction: float, labelled: bool = True
 ) -> Checked:
-    """A batch given as an Arrow table (a query's result), or BatchRejected naming every problem.
-    ``labelled=False`` reads rows to score, as ``read_batch_path`` does."""
+    """A source's rows as the batch, or BatchRejected naming every problem. ``labelled=False`` reads
+    rows to score: the label column may be absent, and the labels are then all zeros."""
     try:
-        read = check_table(table, columns, labelled)
+        read = check_table(rows, columns, labelled)
     except FileRejected as rejection:
-        raise BatchRejected(origin, rejection.problems) from None
-    return _checked(read, columns, origin, folds, test_fraction, labelled, table_rows)
+        raise BatchRejected(rows.origin, rejection.problems) from None
+    return _checked(read, columns, rows, folds, test_fraction, labelled)
 
 
 def _checked(
-    read: FileBatch, columns: Columns, origin: str, folds: int, test_fraction: float, labelled: bool, place
+    read: FileBatch, columns: Columns, rows: SourceTable, folds: int, test_fraction: float, labelled: bool
 ) -> Checked:
-    """The batch read, if its labels suit the split and folds; duplicated rows noted at ``place``."""
+    """The batch read, if its labels suit the split and folds; duplicated rows noted at their place."""
     problems = read.problems
     if labelled and read.codes is not None:
         problems += _label_problems(read.codes, columns.classes, folds, test_fraction)
     if problems:
-        raise BatchRejected(origin, problems)
+        raise BatchRejected(rows.origin, problems)
     labels = read.codes if read.codes is not None else np.zeros(len(read.features), dtype=np.int8)
     checked = Checked(Batch(read.features, labels, columns.features))
     repeated = repeated_rows(checked.batch)
     if len(repeated):
-        first = place(repeated[:1])[int(repeated[0])]
+        first = rows.place(repeated[:1])[int(repeated[0])]
         checked.notes.append(f"{len(repeated)} duplicated row(s), kept (the first at {first})")
     return checked
 
@@ -114,23 +108,6 @@ def repeated_rows(batch: Batch) -> np.ndarray:
     exact = (batch.features[first] == batch.features[second]).all(axis=1)
     exact &= batch.labels[first] == batch.labels[second]
     return np.sort(np.maximum(first, second)[exact])
-
-
-def check_batch(batch: Batch, classes: tuple, source: str, folds: int, test_fraction: float) -> Checked:
-    """The value rules, for a batch that did not come from a file (a built-in source)."""
-    problems: list[str] = []
-    for index in np.flatnonzero(~np.isfinite(batch.features).all(axis=0)):
-        for what, mask in (("are empty or NaN", np.isnan), ("are infinite", np.isinf)):
-            bad = mask(batch.features[:, index])
-            if bad.any():
-                problems.append(
-                    f"column {batch.feature_names[index]!r}: {int(bad.sum())} row(s) {what} "
-                    f"(first at row {int(np.flatnonzero(bad)[0]) + 1})"
-                )
-    problems.extend(_label_problems(np.asarray(batch.labels), classes, folds, test_fraction))
-    if problems:
-        raise BatchRejected(source, problems)
-    return Checked(batch)
 
 
 def _label_problems(codes: np.ndarray, classes: tuple, folds: int, test_fraction: float) -> list[str]:

@@ -10,13 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
-from pyarrow import parquet
 
 from ml_pipeline.basics.datasets import load
 from ml_pipeline.basics.files import atomic_writer
-from ml_pipeline.data_in.batch_file import read_header
 from ml_pipeline.data_in.table_check import Columns, normalise
-from ml_pipeline.data_in.validation import BatchRejected, read_batch_path
+from ml_pipeline.data_in.validation import BatchRejected, check_rows, file_table
 from ml_pipeline.registry.model_files import load_model, metadata_path
 
 
@@ -49,13 +47,13 @@ def predict_file(
         )
     model = load_model(model_path, sha256)
     columns = recorded_columns(model_path, datasets_dir)
-    rows = read_batch_path(
-        input_path, replace(columns, key=key), folds=2, test_fraction=0.5, labelled=False
-    ).batch
-    spelt = {normalise(name): name for name in header_names(input_path)}
+    columns = replace(columns, key=key)
+    table = file_table(input_path, columns)
+    rows = check_rows(table, columns, folds=2, test_fraction=0.5, labelled=False).batch
+    spelt = {normalise(name): name for name in table.names}
     scored = {}
     if key:
-        keys = file_keys(input_path, key)
+        keys = table_keys(table.table, key, str(input_path))
         check_keys(keys, key, str(input_path))
         scored[spelt[key]] = keys
     scored.update({spelt.get(name, name): rows.features[:, i] for i, name in enumerate(rows.feature_names)})
@@ -65,26 +63,6 @@ def predict_file(
     with atomic_writer(output_path) as stream:
         arrow_csv.write_csv(pa.table(scored), stream, arrow_csv.WriteOptions(quoting_header="none"))
     return len(rows)
-
-
-def header_names(path: Path) -> list[str]:
-    """A CSV or Parquet file's column names as written."""
-    return parquet.read_schema(path).names if path.name.endswith(".parquet") else read_header(path)
-
-
-def file_keys(path: Path, key: str) -> np.ndarray:
-    """The values of the key column of a CSV or Parquet file, as text."""
-    if path.name.endswith(".parquet"):
-        names = parquet.read_schema(path).names
-        return table_keys(parquet.read_table(path, columns=[_named(names, key, path)]), key, str(path))
-    names = read_header(path)
-    name = _named(names, key, path)
-    table = arrow_csv.read_csv(
-        path,
-        read_options=arrow_csv.ReadOptions(column_names=names, skip_rows=1),
-        convert_options=arrow_csv.ConvertOptions(include_columns=[name], column_types={name: pa.string()}),
-    )
-    return table_keys(table, key, str(path))
 
 
 def table_keys(table: pa.Table, key: str, origin: str) -> np.ndarray:

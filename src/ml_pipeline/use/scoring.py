@@ -18,9 +18,9 @@ from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.db import sql
 from ml_pipeline.data_in import sources
 from ml_pipeline.data_in.batch_store import COPY_SIGNATURE, COPY_TRAILER, POSTGRES_EPOCH
-from ml_pipeline.data_in.validation import check_table_batch, read_batch_path
+from ml_pipeline.data_in.validation import check_rows
 from ml_pipeline.registry.model_files import load_model
-from ml_pipeline.use.predict import check_keys, file_keys, recorded_columns, table_keys
+from ml_pipeline.use.predict import check_keys, recorded_columns, table_keys
 
 COPY_ROWS = 100_000  # rows per block sent to COPY: the payload stays small at any size
 FLOAT8_OID = 701  # PostgreSQL's type of an element of a double precision[]
@@ -43,29 +43,14 @@ def rows_to_score(config: PipelineConfig, run_date: date, columns) -> RowsToScor
     dataset = config.declaration()
     source = dataset.scoring_source
     kind = "synthetic" if config.source == "synthetic" else source.kind  # a load test's choice
-    if kind == "drop_folder":
-        path = sources.drop_file(dataset, config, run_date, source)
-        rows = read_batch_path(path, columns, folds=2, test_fraction=0.5, labelled=False).batch
-        keys = file_keys(path, dataset.key) if dataset.key else None
-        origin = str(path)
-    elif kind in ("sql", "sklearn"):
-        table = (
-            sources.query_table(dataset, run_date, source)
-            if source.kind == "sql"
-            else sources.sklearn_table(dataset)
-        )
-        origin = f"query of dataset {dataset.name}" if source.kind == "sql" else source.table
-        rows = check_table_batch(table, columns, origin, 2, 0.5, labelled=False).batch
-        keys = table_keys(table, dataset.key, origin) if dataset.key else None
+    rows = sources.day_rows(config, run_date, source, kind, columns)
+    features = check_rows(rows, columns, folds=2, test_fraction=0.5, labelled=False).batch.features
+    if dataset.key and kind != "synthetic":
+        keys = table_keys(rows.table, dataset.key, rows.origin)
+        check_keys(keys, dataset.key, rows.origin)
     else:
-        count = source.rows if kind == source.kind and source.rows else config.synthetic_rows
-        rows = sources.synthetic_batch(dataset, count, config.random_seed, config.synthetic_shift)
-        keys, origin = None, "synthetic"
-    if keys is None:
-        keys = np.arange(len(rows)).astype(str)
-    else:
-        check_keys(keys, dataset.key, origin)
-    return RowsToScore(rows.features, keys, origin)
+        keys = np.arange(len(features)).astype(str)
+    return RowsToScore(features, keys, rows.origin)
 
 
 def champion_model(connection, config: PipelineConfig):

@@ -1,0 +1,85 @@
+"""One check for every source: the same rows are refused for the same reasons whether they come as a
+CSV file, a Parquet file or a table (a query's result, a bundled or synthetic table), only placed
+differently (a file's line, a table's row); and what the check does not take stays for the caller."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from ml_pipeline.data_in.source_table import SourceTable
+from ml_pipeline.data_in.validation import BatchRejected, check_rows, file_table, read_batch_path
+from samples import COLUMNS, FEATURE_COLUMNS
+
+
+@pytest.fixture
+def defective(cancer) -> pd.DataFrame:
+    """The breast cancer rows with text, an empty cell, an infinity and a label that is no class."""
+    frame = pd.DataFrame(cancer.features, columns=list(FEATURE_COLUMNS)).assign(label=cancer.labels)
+    frame["mean_area"] = frame["mean_area"].astype(str)
+    frame.loc[5, "mean_area"] = "abc"
+    frame.loc[9, "mean_texture"] = np.nan
+    frame.loc[20, "mean_perimeter"] = np.inf
+    frame.loc[30, "label"] = 2
+    return frame
+
+
+def problems_of(call) -> tuple[str, list[str]]:
+    with pytest.raises(BatchRejected) as caught:
+        call()
+    return caught.value.source, caught.value.problems
+
+
+def expected(place: str, offset: int) -> list[str]:
+    """The problems of ``defective``, its row ``k`` (from 0) named ``place`` ``k + offset``."""
+    return [
+        f"column 'mean_texture': 1 row(s) are empty or NaN (first at {place} {9 + offset})",
+        f"column 'mean_perimeter': 1 row(s) are infinite (first at {place} {20 + offset}: inf)",
+        f"column 'mean_area': 1 row(s) are not numbers (first at {place} {5 + offset}: 'abc')",
+        "column 'label': 1 row(s) hold a value that is not a class (0, 1) "
+        f"(first at {place} {30 + offset}: '2')",
+    ]
+
+
+def test_a_csv_file_a_parquet_file_and_a_table_are_refused_for_the_same_reasons(tmp_path, defective):
+    csv, parquet = tmp_path / "day.csv", tmp_path / "day.parquet"
+    defective.to_csv(csv, index=False)
+    defective.to_parquet(parquet)
+    table = SourceTable(pa.Table.from_pandas(defective, preserve_index=False), "query of dataset visits")
+    assert problems_of(lambda: read_batch_path(csv, COLUMNS, 5, 0.2)) == (str(csv), expected("line", 2))
+    from_parquet = problems_of(lambda: read_batch_path(parquet, COLUMNS, 5, 0.2))
+    assert from_parquet == (str(parquet), expected("row", 1))
+    assert problems_of(lambda: check_rows(table, COLUMNS, 5, 0.2)) == (table.origin, expected("row", 1))
+
+
+def test_a_table_in_many_blocks_is_read_whole_and_its_problems_placed_in_it(cancer):
+    """A table of 40 blocks of 569 rows, checked a run of blocks per core: every value in its place,
+    and a problem in a late block named at its row in the whole table."""
+    frame = pd.DataFrame(cancer.features, columns=list(FEATURE_COLUMNS)).assign(label=cancer.labels)
+    blocks = [pa.RecordBatch.from_pandas(frame, preserve_index=False) for _ in range(40)]
+    checked = check_rows(SourceTable(pa.Table.from_batches(blocks), "bundled"), COLUMNS, 5, 0.2)
+    np.testing.assert_array_equal(checked.batch.features, np.tile(cancer.features, (40, 1)))
+    np.testing.assert_array_equal(checked.batch.labels, np.tile(cancer.labels, 40))
+    late = frame.assign(mean_radius=frame.mean_radius.where(frame.index != 100, -np.inf))
+    blocks[37] = pa.RecordBatch.from_pandas(late, preserve_index=False)
+    rows = SourceTable(pa.Table.from_batches(blocks), "bundled")
+    assert problems_of(lambda: check_rows(rows, COLUMNS, 5, 0.2))[1] == [
+        f"column 'mean_radius': 1 row(s) are infinite (first at row {37 * len(frame) + 101}: -inf)"
+    ]
+
+
+def test_a_key_column_stays_for_the_caller_with_the_names_as_written(tmp_path, cancer):
+    frame = pd.DataFrame(cancer.features, columns=list(FEATURE_COLUMNS))
+    frame.insert(0, "Customer ID", [f"c{index}" for index in range(len(frame))])
+    frame.columns = ["Customer ID", "Mean Radius", *frame.columns[2:]]
+    path = tmp_path / "score.csv"
+    frame.to_csv(path, index=False)
+    columns = replace(COLUMNS, key="customer_id")
+    rows = file_table(path, columns)
+    checked = check_rows(rows, columns, 2, 0.5, labelled=False)
+    np.testing.assert_array_equal(checked.batch.features, cancer.features)
+    assert rows.names[:2] == ["Customer ID", "Mean Radius"]
+    assert rows.table.column_names == ["customer_id"]
+    assert rows.table.column("customer_id").to_pylist() == [f"c{index}" for index in range(len(frame))]
