@@ -68,6 +68,7 @@ for declaration in load_all(CONFIG.datasets_dir)[0]:
         default_args={
             "retries": 2,
             "retry_delay": timedelta(seconds=20),
+            "execution_timeout": timedelta(hours=CONFIG.task_timeout_hours),
             "retry_exponential_backoff": True,
             "max_retry_delay": timedelta(minutes=5),
         },

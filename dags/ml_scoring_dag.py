@@ -37,7 +37,11 @@ for declaration in load_all(CONFIG.datasets_dir)[0]:  # the others: see ml_pipel
         max_active_runs=1,  # runs of one date replace each other's rows
         is_paused_upon_creation=dataset != CONFIG.dataset,
         tags=["ml", "scoring", dataset],
-        default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
+        default_args={
+            "retries": 2,
+            "retry_delay": timedelta(seconds=20),
+            "execution_timeout": timedelta(hours=CONFIG.task_timeout_hours),
+        },
         params={"dataset": dataset},
         doc_md=__doc__,
     ):

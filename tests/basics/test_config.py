@@ -3,6 +3,8 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ml_pipeline.basics.config import ConfigError, PipelineConfig, trigger_form
 from samples import DATASETS_DIR
@@ -33,9 +35,97 @@ def test_params_override_environment():
     assert config.cv_folds == 7
 
 
-def test_unknown_params_are_ignored():
-    assert PipelineConfig().with_overrides({"not_a_setting": 1}) == PipelineConfig()
-    assert PipelineConfig().with_overrides({"not_a_setting": 1, "cv_folds": 3}).cv_folds == 3
+def test_a_misspelt_setting_is_refused_with_the_nearest_one_wherever_it_comes_from():
+    with pytest.raises(ConfigError) as refused:
+        PipelineConfig().with_overrides({"cv_fold": 3, "cv_folds": 3})
+    assert str(refused.value) == (
+        "Invalid pipeline settings: DAG param cv_fold is not a setting (the nearest is cv_folds)."
+    )
+    with pytest.raises(ConfigError) as refused:
+        PipelineConfig.from_env({"ML_PIPELINE_MIN_DELTAS": "0.1", "ML_PIPELINE_DB": "kept for the stack"})
+    assert str(refused.value) == (
+        "Invalid pipeline settings: environment variable ML_PIPELINE_MIN_DELTAS is not a setting "
+        "(the nearest is ML_PIPELINE_MIN_DELTA)."
+    )
+
+
+@pytest.mark.parametrize("name", ["data_dir", "models_dir", "datasets_dir", "conn_id", "n_jobs"])
+def test_a_run_cannot_set_where_files_go_nor_any_other_deployment_setting(name):
+    with pytest.raises(ConfigError) as refused:
+        PipelineConfig.for_run({name: "/elsewhere" if name.endswith("dir") else 1, "cv_folds": 3})
+    assert str(refused.value) == (
+        f"Invalid pipeline settings: {name} is a deployment setting, which a run cannot set: set "
+        f"ML_PIPELINE_{name.upper()} where the pipeline is deployed."
+    )
+    assert name not in trigger_form(PipelineConfig())
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        ({"min_delta": math.nan}, "DAG param min_delta is nan; use a finite number"),
+        ({"drift_threshold": "NaN"}, "DAG param drift_threshold is 'NaN'; use a finite number"),
+        ({"c_max": math.inf}, "DAG param c_max is inf; use a finite number"),
+        ({"cv_folds": True}, "DAG param cv_folds is True, which is not a valid int; fix or unset it"),
+        (
+            {"test_fraction": False},
+            "DAG param test_fraction is False, which is not a valid float; fix or unset it",
+        ),
+        ({"force_promote": 1}, "DAG param force_promote is 1; use true or false"),
+        ({"source": 3}, "DAG param source is 3, which is not text; fix or unset it"),
+        ({"cv_folds": [5]}, "DAG param cv_folds is [5], which is not a valid int; fix or unset it"),
+        ({"random_seed": 2**32}, "random_seed is 4294967296; use a value from 0 to 4294967295"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused_by_name(values, problem):
+    with pytest.raises(ConfigError) as refused:
+        PipelineConfig().with_overrides(values)
+    assert str(refused.value) == f"Invalid pipeline settings: {problem}."
+
+
+def test_the_environment_s_infinite_timeout_is_refused_not_a_dag_that_cannot_import():
+    with pytest.raises(ConfigError) as refused:
+        PipelineConfig.from_env({"ML_PIPELINE_WAIT_TIMEOUT_HOURS": "inf"})
+    assert str(refused.value) == (
+        "Invalid pipeline settings: environment variable ML_PIPELINE_WAIT_TIMEOUT_HOURS is 'inf'; use a "
+        "finite number."
+    )
+
+
+SETTINGS = [f for f in fields(PipelineConfig) if f.name != "dataset"]
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(SETTINGS), ANY_VALUE)
+def test_any_value_of_any_setting_is_taken_within_its_range_or_refused_by_name(setting, value):
+    try:
+        config = PipelineConfig().with_overrides({setting.name: value})
+    except ConfigError as error:
+        assert str(error).startswith("Invalid pipeline settings: ")
+        # A datasets folder is judged by what it holds: the dataset chosen must be declared there.
+        assert setting.name in str(error) or "which is not declared in" in str(error)
+        return
+    taken = getattr(config, setting.name)
+    assert type(taken) is type(setting.default)
+    schema = setting.metadata["schema"]
+    if isinstance(taken, float):
+        assert math.isfinite(taken)
+    if "minimum" in schema:
+        assert taken >= schema["minimum"]
+    if "maximum" in schema:
+        assert taken <= schema["maximum"]
+    if "exclusiveMinimum" in schema:
+        assert taken > schema["exclusiveMinimum"]
+    if "enum" in schema:
+        assert taken in schema["enum"]
 
 
 def test_the_environment_must_name_a_declared_dataset_except_for_the_dag_files():
@@ -56,8 +146,12 @@ def test_every_problem_is_told_at_once_and_a_param_by_its_name():
         "Invalid pipeline settings: test_fraction is 0.9; use a value from 0.05 to 0.5; cv_folds is 1; use a "
         "value from 2 to 20."
     )
-    with pytest.raises(ConfigError, match="^DAG param cv_folds is 'x'"):
-        PipelineConfig().with_overrides({"cv_folds": "x"})
+    with pytest.raises(ConfigError) as refused:
+        PipelineConfig().with_overrides({"cv_folds": "x", "c_count": "many"})
+    assert str(refused.value) == (
+        "Invalid pipeline settings: DAG param cv_folds is 'x', which is not a valid int; fix or unset it; "
+        "DAG param c_count is 'many', which is not a valid int; fix or unset it."
+    )
 
 
 def test_the_trigger_form_offers_the_declared_datasets():
@@ -80,7 +174,7 @@ def test_bad_environment_value_names_the_variable():
     ("override", "message"),
     [
         ({"cv_folds": 1}, "cv_folds is 1; use a value from 2 to 20"),
-        ({"random_seed": -1}, "random_seed is -1; use at least 0"),
+        ({"random_seed": -1}, "random_seed is -1; use a value from 0 to 4294967295"),
         ({"c_min": 0.0}, "c_min is 0.0; use a value above 0"),
         ({"test_fraction": 0.9}, "test_fraction is 0.9"),
         ({"source": "s3"}, "source is 's3'; choose one of declared, synthetic, drop_folder"),

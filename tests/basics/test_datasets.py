@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -255,6 +256,41 @@ def test_a_query_that_returns_a_column_twice_is_refused_naming_both(datasets, tm
         "columns 4 and 5 ('outcome' and 'outcome') are the same column once case, spaces and punctuation "
         "are folded; keep one"
     ]
+
+
+def test_a_query_past_its_timeout_is_cancelled_on_the_server_and_named(datasets, tmp_path, crm_database):
+    sql_declaration(
+        datasets,
+        "SELECT customer_age, monthly_spend, support_calls, outcome FROM visits, pg_sleep(30) "
+        "WHERE day = %(run_date)s",
+    )
+    config = config_for(datasets, tmp_path, "visits", query_timeout_seconds=0.5)
+    with pytest.raises(BatchRejected) as refused:
+        fetch_batch(config, DAY)
+    assert refused.value.problems == [
+        "the query failed: canceling statement due to statement timeout (it ran past "
+        "query_timeout_seconds, 0.5 s: make it faster, or raise the setting)"
+    ]
+    import psycopg
+
+    host = json.loads(os.environ["AIRFLOW_CONN_CRM"])["host"]
+    with psycopg.connect(host=host, user="postgres", dbname="postgres") as connection:
+        running = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE query LIKE '%%pg_sleep(30)%%' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+    assert running == 0, "the server goes on with no query once the task has given up"
+
+
+def test_values_a_table_cannot_hold_as_they_are_are_named_by_the_check(datasets, tmp_path, crm_database):
+    sql_declaration(
+        datasets,
+        "SELECT customer_age, 'Infinity'::numeric AS monthly_spend, support_calls, outcome FROM visits "
+        "WHERE day = %(run_date)s",
+    )
+    with pytest.raises(BatchRejected) as refused:
+        fetch_batch(config_for(datasets, tmp_path, "visits"), DAY)
+    assert refused.value.problems == ["column 'monthly_spend': 150 row(s) are infinite (first at row 1: inf)"]
 
 
 @pytest.mark.parametrize("table", ["breast_cancer", "wine", "iris", "digits"])

@@ -18,7 +18,7 @@ def test_the_page_names_each_setting_with_its_variable_default_and_range():
         match[1]: match[0]
         for match in re.finditer(r"^\| `(\w+)` \(`ML_PIPELINE_\w+`\) \|.*$", reference(), re.M)
     }
-    assert len(rows) == 26
+    assert len(rows) == 28
     assert rows["cv_folds"] == (
         "| `cv_folds` (`ML_PIPELINE_CV_FOLDS`) | int | 5 | 2 to 20 | yes "
         "| Stratified folds of the cross-validation. |"
@@ -28,7 +28,8 @@ def test_the_page_names_each_setting_with_its_variable_default_and_range():
         in (rows["on_drift"])
     )
     assert (
-        "| `models_dir` (`ML_PIPELINE_MODELS_DIR`) | str | `models/` (in the project) | any | no |"
+        "| `models_dir` (`ML_PIPELINE_MODELS_DIR`) | str | `models/` (in the project) | not empty | no |"
         in (rows["models_dir"])
     )
-    assert "| above 0 | no |" in rows["wait_timeout_hours"]
+    assert "| above 0, at most 168 | no |" in rows["wait_timeout_hours"]
+    assert "| 600 | above 0, at most 86,400 | no |" in rows["query_timeout_seconds"]

@@ -2,8 +2,12 @@
 
 Each setting has a default here, which an environment variable ``ML_PIPELINE_<NAME>`` overrides
 (for a whole deployment), which a DAG Param of the same name overrides (for one run, from the UI's
-Trigger form). Only the standard library and the declarations (basics.datasets, standard library too)
-are imported: the DAG file reads this at parse time.
+Trigger form or a run's conf). A run may set only what its Trigger form shows: paths, connections and
+the other deployment settings come from the environment alone. Every value goes through the same
+checks, wherever it comes from: its type strictly (``true`` is no number, ``nan`` and ``inf`` are no
+setting's value), its range, and its name (a misspelt one is refused with the nearest known one): see
+setting_values.py. Only the standard library and the declarations (basics.datasets, standard library
+too) are imported: the DAG file reads this at parse time.
 """
 
 from __future__ import annotations
@@ -17,19 +21,22 @@ from typing import Any
 
 from ml_pipeline.basics.datasets import declared, load
 from ml_pipeline.basics.errors import ConfigError
+from ml_pipeline.basics.setting_values import ENV_PREFIX, converted, nearest, out_of_range
 
-ENV_PREFIX = "ML_PIPELINE_"
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SOURCES = ("declared", "synthetic", "drop_folder")
 TUNING_MODES = ("every_run", "reuse", "weekly")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DRIFT_ACTIONS = ("keep_challenger", "fail")
+# Variables of the stack (ml_pipeline_stack) and the compose files that share the prefix: no settings.
+OTHER_VARIABLES = ("DB", "DOCKER_STATE", "STATE_DIR", "WORKER_NAME", "LOGS_DIR")
 
 
 def setting(default: Any, description: str, form: bool = True, **schema: Any) -> Any:
     """A setting's one declaration: default, description, and its JSON-schema range (``minimum``,
     ``maximum``, ``exclusiveMinimum``, ``enum``), from which both the validation and, if ``form``,
-    the Trigger form's field are made."""
+    the Trigger form's field are made; a setting without one (``form=False``) belongs to the
+    deployment, and a run cannot set it."""
     return field(default=default, metadata={"description": description, "form": form, "schema": schema})
 
 
@@ -80,7 +87,7 @@ class PipelineConfig:
         minimum=1, maximum=200,
     )  # fmt: skip
     random_seed: int = setting(
-        42, "Seed of the train/test split, the folds and the synthetic batch.", minimum=0
+        42, "Seed of the train/test split, the folds and the synthetic batch.", minimum=0, maximum=2**32 - 1
     )
     tuning: str = setting(
         "every_run", "every_run: search the whole grid by CV each run. reuse: skip the grid, refit the "
@@ -121,17 +128,31 @@ class PipelineConfig:
         enum=list(DRIFT_ACTIONS),
     )  # fmt: skip
     wait_timeout_hours: float = setting(
-        6.0, "How long wait_for_batch_file waits for the drop-folder file.", form=False, exclusiveMinimum=0
+        6.0, "How long wait_for_batch_file waits for the drop-folder file.", form=False,
+        exclusiveMinimum=0, maximum=24 * 7,
+    )  # fmt: skip
+    task_timeout_hours: float = setting(
+        4.0, "How long any task may run before Airflow stops it (and retries it if it may).", form=False,
+        exclusiveMinimum=0, maximum=24 * 7,
+    )  # fmt: skip
+    query_timeout_seconds: float = setting(
+        600.0, "How long a SQL source's query may run before the server cancels it.", form=False,
+        exclusiveMinimum=0, maximum=24 * 3600,
+    )  # fmt: skip
+    n_jobs: int = setting(0, "CV worker threads; 0 for every core.", form=False, minimum=0, maximum=1024)
+    conn_id: str = setting(
+        "ml_pipeline_db", "The Airflow connection to the pipeline database.", form=False, minLength=1
     )
-    n_jobs: int = setting(0, "CV worker threads; 0 for every core.", form=False, minimum=0)
-    conn_id: str = setting("ml_pipeline_db", "The Airflow connection to the pipeline database.", form=False)
     datasets_dir: str = setting(
-        str(PROJECT_ROOT / "datasets"), "Where the dataset declarations are.", form=False
+        str(PROJECT_ROOT / "datasets"), "Where the dataset declarations are.", form=False, minLength=1
     )
     data_dir: str = setting(
-        str(PROJECT_ROOT / "data"), "Where drop-folder files arrive and rejected ones are kept.", form=False
+        str(PROJECT_ROOT / "data"), "Where drop-folder files arrive and rejected ones are kept.", form=False,
+        minLength=1,
+    )  # fmt: skip
+    models_dir: str = setting(
+        str(PROJECT_ROOT / "models"), "Where models are saved.", form=False, minLength=1
     )
-    models_dir: str = setting(str(PROJECT_ROOT / "models"), "Where models are saved.", form=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, check_dataset: bool = True) -> PipelineConfig:
@@ -140,29 +161,48 @@ class PipelineConfig:
         says so)."""
         environ = os.environ if environ is None else environ
         overrides = {
-            f.name: environ[ENV_PREFIX + f.name.upper()]
-            for f in fields(cls)
-            if ENV_PREFIX + f.name.upper() in environ
+            variable.removeprefix(ENV_PREFIX).lower(): value
+            for variable, value in environ.items()
+            if variable.startswith(ENV_PREFIX) and variable.removeprefix(ENV_PREFIX) not in OTHER_VARIABLES
         }
         return cls().with_overrides(overrides, "environment variable " + ENV_PREFIX, check_dataset)
 
     @classmethod
     def for_run(cls, params: Mapping[str, Any] | None) -> PipelineConfig:
-        """The deployment's configuration with one run's Trigger-form params applied."""
-        return cls.from_env().with_overrides(params or {})
+        """The deployment's configuration with one run's Trigger-form params (or conf) applied;
+        ConfigError if the run sets a deployment setting."""
+        config = cls.from_env()
+        deployment = sorted(set(params or {}) & set(deployment_settings()))
+        if deployment:
+            raise ConfigError(
+                "Invalid pipeline settings: "
+                + "; ".join(
+                    f"{name} is a deployment setting, which a run cannot set: set "
+                    f"{ENV_PREFIX}{name.upper()} where the pipeline is deployed"
+                    for name in deployment
+                )
+                + "."
+            )
+        return config.with_overrides(params or {})
 
     def with_overrides(
         self, values: Mapping[str, Any], origin: str = "DAG param ", check_dataset: bool = True
     ) -> PipelineConfig:
         """Return a copy with ``values`` applied, converted to each field's type, then validated."""
         known = {f.name: type(f.default) for f in fields(self)}
-        converted = {}
+        typed, problems = {}, []
         for name, value in values.items():
-            if name not in known:
-                continue
             label = origin + (name.upper() if origin.startswith("environment") else name)
-            converted[name] = _convert(value, known[name], label)
-        updated = replace(self, **converted)
+            if name not in known:
+                problems.append(f"{label} is not a setting{nearest(name, known, origin)}")
+                continue
+            try:
+                typed[name] = converted(value, known[name], label)
+            except ConfigError as error:
+                problems.append(str(error))
+        if problems:
+            raise ConfigError("Invalid pipeline settings: " + "; ".join(problems) + ".")
+        updated = replace(self, **typed)
         updated.validate(check_dataset)
         return updated
 
@@ -170,7 +210,7 @@ class PipelineConfig:
         problems = [
             problem
             for f in fields(self)
-            if (problem := _out_of_range(f.name, getattr(self, f.name), f.metadata["schema"]))
+            if (problem := out_of_range(f.name, getattr(self, f.name), f.metadata["schema"]))
         ]
         if check_dataset and not (Path(self.datasets_dir) / f"{self.dataset}.toml").is_file():
             problems.append(
@@ -210,41 +250,14 @@ class PipelineConfig:
         return asdict(self)
 
 
-def _convert(value: Any, kind: type, label: str) -> Any:
-    if kind is bool and isinstance(value, str):
-        if value.strip().lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.strip().lower() in ("0", "false", "no", "off", ""):
-            return False
-        raise ConfigError(f"{label} is {value!r}; use true or false.")
-    try:
-        if kind is int and isinstance(value, str):
-            return int(value.strip())
-        if kind is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError
-        return kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{label} is {value!r}, which is not a valid {kind.__name__}; fix or unset it."
-        ) from None
+def deployment_settings() -> list[str]:
+    """The settings a run cannot set: paths, connections and the other ones its Trigger form leaves out."""
+    return [f.name for f in fields(PipelineConfig) if not f.metadata["form"]]
 
 
 def available_cores() -> int:
     """Cores this process may run on (respects CPU affinity and container limits)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _out_of_range(name: str, value: Any, schema: Mapping[str, Any]) -> str | None:
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{name} is {value!r}; choose one of {', '.join(map(str, schema['enum']))}"
-    low, high = schema.get("minimum"), schema.get("maximum")
-    if (low is not None and value < low) or (high is not None and value > high):
-        return f"{name} is {value}; use " + (
-            f"a value from {low} to {high}" if high is not None else f"at least {low}"
-        )
-    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-        return f"{name} is {value}; use a value above {schema['exclusiveMinimum']}"
-    return None
 
 
 def trigger_form(config: PipelineConfig) -> dict[str, tuple[Any, dict[str, Any]]]:

@@ -24,8 +24,9 @@ Trigger form, or a run's conf, sets it for one run; the environment and a run's 
 same checks. A bad value stops the run, or the command, with one message naming the setting and what
 it may be.
 
-The settings the Trigger form does not show are the deployment's: folders, the connection, the wait for
-a file and the CV's threads.
+The settings the Trigger form does not show are the deployment's: folders, the connection, the
+timeouts and the CV's threads. A run cannot set them: a run's conf that names one is refused, and so
+is a name that is no setting (with the nearest one), a flag given as a number, NaN or infinity.
 
 | setting | type | default | allowed | Trigger form | meaning |
 |---|---|---|---|---|---|
@@ -53,7 +54,10 @@ def _allowed(name: str, kind: type, schema: dict[str, Any]) -> str:
     if "enum" in schema:
         return ", ".join(f"`{choice}`" for choice in schema["enum"])
     if "exclusiveMinimum" in schema:
-        return f"above {_shown(schema['exclusiveMinimum'])}"
+        high = f", at most {_shown(schema['maximum'])}" if "maximum" in schema else ""
+        return f"above {_shown(schema['exclusiveMinimum'])}{high}"
+    if schema.get("minLength"):
+        return "not empty"
     low, high = schema.get("minimum"), schema.get("maximum")
     if low is not None and high is not None:
         return f"{_shown(low)} to {_shown(high)}"

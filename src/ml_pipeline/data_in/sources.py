@@ -16,6 +16,7 @@ import pyarrow as pa
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import Dataset, Source
+from ml_pipeline.basics.db import sql
 from ml_pipeline.data_in.source_table import SourceTable
 from ml_pipeline.data_in.table_check import Columns
 from ml_pipeline.data_in.validation import BatchRejected, Checked, check_rows, columns_of, file_table
@@ -86,15 +87,17 @@ def drop_file(dataset: Dataset, config: PipelineConfig, run_date: date, source: 
     raise BatchRejected(str(expected[0].parent), [problem])
 
 
-def query_table(dataset: Dataset, run_date: date, source: Source | None = None) -> pa.Table:
+def query_table(dataset: Dataset, run_date: date, timeout: float, source: Source | None = None) -> pa.Table:
     """The result of the dataset's query (of ``source``, else its batch source) on its Airflow
-    connection, with ``run_date`` as a parameter."""
+    connection, with ``run_date`` as a parameter; a PostgreSQL server cancels it past ``timeout``
+    seconds (elsewhere, the task's own timeout stops it)."""
     from airflow.sdk import BaseHook
 
     source = source or dataset.source
     origin = f"query of dataset {dataset.name} on connection {source.conn_id!r}"
     try:
-        connection = BaseHook.get_connection(source.conn_id).get_hook().get_conn()
+        airflow_connection = BaseHook.get_connection(source.conn_id)
+        connection = airflow_connection.get_hook().get_conn()
     except Exception as error:  # a missing connection, an unknown driver, a server that is down
         raise BatchRejected(
             origin,
@@ -103,6 +106,8 @@ def query_table(dataset: Dataset, run_date: date, source: Source | None = None) 
         ) from None  # fmt: skip
     try:
         cursor = connection.cursor()
+        if airflow_connection.conn_type == "postgres":
+            cursor.execute(sql("set_statement_timeout"), (str(round(timeout * 1000)),))
         cursor.execute(source.query, {"run_date": run_date})
         if cursor.description is None:
             raise BatchRejected(origin, ["the query returns no rows: it must be a SELECT"])
@@ -111,14 +116,31 @@ def query_table(dataset: Dataset, run_date: date, source: Source | None = None) 
     except BatchRejected:
         raise
     except Exception as error:  # the driver's own error: a bad query, a missing table, no permission
-        raise BatchRejected(origin, [f"the query failed: {str(error).strip()[:300]}"]) from None
+        reason = str(error).strip()[:300]
+        if "statement timeout" in reason:
+            reason += (
+                f" (it ran past query_timeout_seconds, {timeout:g} s: make it faster, or raise the setting)"
+            )
+        raise BatchRejected(origin, [f"the query failed: {reason}"]) from None
     finally:
         connection.close()
     if not rows:
         raise BatchRejected(origin, [f"the query returned no rows for {run_date}"])
     values = list(zip(*rows, strict=True))
     # Every column the query returns, two of one name too: the check names them, as in a file's header.
-    return pa.Table.from_arrays([pa.array(column) for column in values], names=[str(name) for name in names])
+    return pa.Table.from_arrays([_column(column) for column in values], names=[str(name) for name in names])
+
+
+def _column(values: tuple) -> pa.Array:
+    """A query's column as Arrow makes it; values it cannot hold as they are ('Infinity'::numeric, mixed
+    or out of range types) as numbers, else as text, for the check to name."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+        try:
+            return pa.array([None if value is None else float(value) for value in values], pa.float64())
+        except (TypeError, ValueError, OverflowError):
+            return pa.array([None if value is None else str(value) for value in values], pa.string())
 
 
 def day_rows(
@@ -130,7 +152,8 @@ def day_rows(
     if kind == "drop_folder":
         return file_table(drop_file(dataset, config, run_date, source), columns)
     if kind == "sql":
-        return SourceTable(query_table(dataset, run_date, source), f"query of dataset {dataset.name}")
+        table = query_table(dataset, run_date, config.query_timeout_seconds, source)
+        return SourceTable(table, f"query of dataset {dataset.name}")
     if kind == "sklearn":
         return SourceTable(sklearn_table(dataset), source.table)
     declared = config.source == "declared" and source.kind == "synthetic" and source.rows
