@@ -52,6 +52,7 @@ def stack(tmp_path_factory):
     try:
         stack.first_run = stack("run", "--date", RUN_DATE)
         stack.second_run = stack("run", "--date", RUN_DATE)
+        stack.other_conf = stack("run", "--date", RUN_DATE, "--conf", '{"cv_folds": 4}', check=False)
         stack.backfill = stack("backfill", "--from", BACKFILL_DATES[0], "--to", BACKFILL_DATES[-1])
         stack.backfill_again = stack("backfill", "--from", BACKFILL_DATES[0], "--to", BACKFILL_DATES[-1])
         stack.wine_backfill = stack("backfill", "--dataset", "wine", "--from", WINE_DATE, "--to", WINE_DATE)
@@ -127,6 +128,16 @@ def test_run_prints_every_task_and_a_summary(stack):
     for label in ("best params", "CV accuracy", "test         accuracy", "model"):
         assert label in output
     assert "Re-running" in stack.second_run.stdout
+
+
+def test_another_conf_for_a_date_that_has_a_run_is_refused_not_dropped(stack):
+    assert stack.other_conf.returncode == 2
+    lines = stack.other_conf.stdout.splitlines()
+    assert any(line.startswith(f"The run of {RUN_DATE} already exists (") for line in lines)
+    assert "Traceback" not in stack.other_conf.stdout + stack.other_conf.stderr
+    assert 'which a re-run keeps. To run that date with {"cv_folds": 4}, delete that run first' in (
+        stack.other_conf.stdout
+    )
 
 
 def test_every_table_holds_sane_rows(stack):

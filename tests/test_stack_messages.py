@@ -6,6 +6,8 @@ import json
 import shutil
 from datetime import date
 
+import pytest
+
 from ml_pipeline_stack.failures import failed_task_errors, missing_files
 from samples import CHURN, DATASETS_DIR
 
@@ -114,3 +116,32 @@ def test_an_import_error_is_told_by_its_message_without_the_traceback():
         "datasets/b.toml is not valid TOML: y."
     )
     assert error_message(trace) == "datasets/a.toml cannot be used: x.\ndatasets/b.toml is not valid TOML: y."
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        (
+            '{"cv_fold": 3}',
+            "Invalid pipeline settings: DAG param cv_fold is not a setting (the nearest is cv_folds).",
+        ),
+        (
+            "{cv_folds: 3}",
+            "--conf is not JSON (Expecting property name enclosed in double quotes: line 1 column 2 "
+            "(char 1)); write it as '{\"cv_folds\": 3}'",
+        ),
+        ("[3]", "--conf is [3]; write the run's params as an object: '{\"cv_folds\": 3}'"),
+        (
+            '{"data_dir": "/srv"}',
+            "Invalid pipeline settings: data_dir is a deployment setting, which a run cannot "
+            "set: set ML_PIPELINE_DATA_DIR where the pipeline is deployed.",
+        ),
+    ],
+)
+def test_a_run_s_conf_is_checked_before_anything_starts(tmp_path, monkeypatch, capsys, conf, message):
+    monkeypatch.setenv("ML_PIPELINE_STATE_DIR", str(tmp_path / "state"))
+    from ml_pipeline_stack import cli
+
+    assert cli.main(["run", "--date", "2026-03-04", "--conf", conf]) == 2
+    assert capsys.readouterr().out == message + "\n"
+    assert not (tmp_path / "state").exists(), "nothing was started"

@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from ml_pipeline.basics.errors import ConfigError
+
 DAG_ID = "ml_pipeline"
 DAG_FILES = ("ml_pipeline_dag.py", "ml_scoring_dag.py")
 NOT_RUN_STATES = ("skipped", "upstream_failed")  # a branch not taken, or a task after a failure
@@ -103,7 +105,8 @@ class Api:
         return before
 
     def start_run(self, run_date: date, conf: dict) -> tuple[str, set[tuple]]:
-        """Trigger the run for ``run_date``, or clear and re-run it if that date already has one.
+        """Trigger the run for ``run_date``, or clear and re-run it if that date already has one; a
+        re-run keeps the conf it was started with, so another conf is refused (ConfigError).
 
         Returns the run id and the task attempts the run had made before.
         """
@@ -113,7 +116,14 @@ class Api:
             f"/api/v2/dags/{self.dag_id}/dagRuns?logical_date_gte={quote(logical_date.isoformat())}"
             f"&logical_date_lte={quote(logical_date.isoformat())}",
         )["dag_runs"]
-        if existing:
+        if existing and conf and conf != existing[0]["conf"]:
+            raise ConfigError(
+                f"The run of {run_date} already exists ({existing[0]['dag_run_id']}), started with conf "
+                f"{json.dumps(existing[0]['conf'])}, which a re-run keeps. To run that date with "
+                f"{json.dumps(conf)}, delete that run first (the UI's Dag Runs list); to re-run it as it "
+                "was, leave out --conf."
+            )
+        elif existing:
             run_id = existing[0]["dag_run_id"]
             earlier = self.task_attempts(run_id)
             self.request(

@@ -22,6 +22,7 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from ml_pipeline.basics.errors import ConfigError
 from ml_pipeline_stack import postgres, services
 from ml_pipeline_stack.api import Api
 from ml_pipeline_stack.backfill import command_backfill
@@ -38,8 +39,9 @@ def command_run(layout: Layout, args) -> int:
         return 2
     started = time.monotonic()
     dataset, dag_id = dataset_dag(args.dataset, scoring=args.scoring)
+    conf = run_conf(args.conf, dataset)
     with airflow_services(layout, args, scheduled=False, dag_id=dag_id) as (api, _, _):
-        run_id, earlier = api.start_run(run_date, json.loads(args.conf))
+        run_id, earlier = api.start_run(run_date, conf)
         state = api.watch_run(run_id, args.timeout, earlier)
         failed = [] if state == "success" else api.task_instances(run_id)
     log(f"\n{dag_id} {run_id}: {state} in {time.monotonic() - started:.1f} s (wall time, with startup)")
@@ -54,6 +56,20 @@ def command_run(layout: Layout, args) -> int:
         return 1
     log("PostgreSQL keeps running for `make psql`; `make down` stops it.")
     return 0
+
+
+def run_conf(text: str, dataset: str) -> dict:
+    """``--conf`` as a run's params, checked as the run will check them; ConfigError otherwise."""
+    from ml_pipeline.basics.config import PipelineConfig
+
+    try:
+        conf = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--conf is not JSON ({error}); write it as '{{\"cv_folds\": 3}}'") from None
+    if not isinstance(conf, dict):
+        raise ConfigError(f"--conf is {text}; write the run's params as an object: '{{\"cv_folds\": 3}}'")
+    PipelineConfig.for_run({"dataset": dataset, **conf})
+    return conf
 
 
 def command_up(layout: Layout, args) -> int:
@@ -183,8 +199,6 @@ def main(argv: list[str] | None = None) -> int:
     if extra and args.command not in ("psql", "pipeline"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.args = extra
-    from ml_pipeline.basics.config import ConfigError
-
     try:
         return args.handler(Layout.from_env(), args)
     except ConfigError as error:  # a bad setting or declaration: its message says what to change
