@@ -8,9 +8,9 @@ import pytest
 
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.declaration_rules import normalise
 from ml_pipeline.basics.run import RunKey, model_path
 from ml_pipeline.data_in.sources import fetch_batch
-from ml_pipeline.data_in.table_check import normalise
 from ml_pipeline.training.split import split_batch
 from samples import DATASETS_DIR, FEATURE_COLUMNS, breast_cancer_batch
 

@@ -8,24 +8,28 @@ the DAG files read the declarations when they are parsed, to make one DAG per da
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from ml_pipeline.basics.bundled_tables import BUNDLED_TABLES, BundledTable
+from ml_pipeline.basics.declaration_rules import (
+    NAME,
+    SCHEDULE_PRESETS,
+    UNSCHEDULED,
+    checked_classes,
+    column_problems,
+    schedule_is_valid,
+    table_problems,
+)
 from ml_pipeline.basics.errors import ConfigError
 
 SOURCE_KINDS = ("sklearn", "drop_folder", "sql", "synthetic")
 DROP_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
-RESERVED_COLUMNS = ("batch_date", "row_id")
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # a plain PostgreSQL identifier, folded, at most 63 bytes
 DECLARATION_KEYS = {
     "description", "features", "label", "classes", "table", "schedule", "source", "scoring", "key"
 }  # fmt: skip
-UNSCHEDULED = "none"
-SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@once")
 SOURCE_KEYS = {
     "sklearn": {"kind", "table", "folder"},
     "drop_folder": {"kind", "folder"},
@@ -107,6 +111,14 @@ def load_all(datasets_dir: str | Path) -> tuple[list[Dataset], list[str]]:
             usable.append(load(datasets_dir, name))
         except DatasetError as error:
             problems.append(str(error))
+    for table in sorted({dataset.table for dataset in usable}):
+        sharing = [dataset.name for dataset in usable if dataset.table == table]
+        if len(sharing) > 1:  # each would train on the other's rows
+            usable = [dataset for dataset in usable if dataset.table != table]
+            problems.append(
+                f"{' and '.join(f'{name}.toml' for name in sharing)} in {datasets_dir} name the same batch "
+                f'table {table!r}: each dataset needs its own (e.g. table = "{sharing[0]}_rows")'
+            )
     return usable, problems
 
 
@@ -154,13 +166,12 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
     if not isinstance(label, str):
         problems.append('label must name the label column, e.g. label = "churned"')
         label = ""
-    _check_columns(features, label, problems)
-    classes = _parse_classes(raw.get("classes"), problems)
+    column_problems(features, label, problems)
+    classes = checked_classes(raw.get("classes"), problems)
     table = raw.get("table", f"{name}_rows")
-    if not isinstance(table, str) or not NAME.match(table):
-        problems.append(f"table {table!r} must be a plain SQL table name")
+    problems.extend(table_problems(table))
     schedule = raw.get("schedule", "@daily")
-    if not _schedule_is_valid(schedule):
+    if not schedule_is_valid(schedule):
         problems.append(
             f'schedule {schedule!r} must be a cron expression (e.g. "0 6 * * *") or one of '
             f'{", ".join(SCHEDULE_PRESETS)}, in quotes, or "none" for runs only when triggered'
@@ -193,38 +204,6 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
     )
 
 
-def _check_columns(features: list[str], label: str, problems: list[str]) -> None:
-    for column in [*features, label] if label else features:
-        if not NAME.match(column):
-            folded = re.sub(r"[^0-9a-z]+", "_", column.strip().lower()).strip("_")
-            problems.append(f"column {column!r} is not a plain SQL column name; write it as {folded!r}")
-        elif column in RESERVED_COLUMNS:
-            problems.append(f"column {column!r} is reserved for the batch table; rename it")
-    repeated = sorted({f for f in features if features.count(f) > 1})
-    if repeated:
-        problems.append(f"features named twice: {', '.join(repeated)}")
-    if label and label in features:
-        problems.append(f"the label {label!r} is also listed as a feature")
-
-
-def _parse_classes(classes, problems: list[str]) -> list:
-    if (
-        not isinstance(classes, list)
-        or len(classes) < 2
-        or not (all(type(c) is int for c in classes) or all(isinstance(c, str) for c in classes))
-    ):
-        problems.append(
-            "classes must list two or more labels, all integers or all strings, "
-            'e.g. classes = [0, 1] or classes = ["stayed", "churned"]'
-        )
-        return []
-    if len(set(classes)) < len(classes) or any(isinstance(c, str) and c != c.strip() for c in classes):
-        problems.append("classes must differ from each other and have no spaces around them")
-    elif any(isinstance(c, int) and not -32768 <= c <= 32767 for c in classes):
-        problems.append("integer classes must fit in a smallint (-32768 to 32767)")
-    return classes
-
-
 def _bundled_defaults(source) -> dict:
     """For a table bundled with scikit-learn, what a declaration may leave out: its features, its
     classes and the label's column name (scikit-learn's ``target``)."""
@@ -237,16 +216,6 @@ def _bundled_defaults(source) -> dict:
 def _bundled(table) -> BundledTable | None:
     """The bundled table a declaration's ``table`` names, if it names one (any TOML value may be there)."""
     return BUNDLED_TABLES.get(table) if isinstance(table, str) else None
-
-
-def _schedule_is_valid(schedule) -> bool:
-    if not isinstance(schedule, str):
-        return False
-    if schedule == UNSCHEDULED or schedule in SCHEDULE_PRESETS:
-        return True
-    from croniter import croniter  # Airflow's own cron parser; here, as only a cron schedule needs it
-
-    return not schedule.startswith("@") and croniter.is_valid(schedule)
 
 
 def _parse_source(name: str, raw, problems: list[str], section: str = "source") -> Source | None:

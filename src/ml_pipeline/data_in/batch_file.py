@@ -20,9 +20,10 @@ import numpy as np
 import pyarrow as pa
 from pyarrow import csv as arrow_csv
 
+from ml_pipeline.basics.declaration_rules import normalise
 from ml_pipeline.data_in.file_lines import file_lines, first_non_utf8_line, open_text, physical_lines
 from ml_pipeline.data_in.source_table import NotNumbers, SourceTable
-from ml_pipeline.data_in.table_check import Columns, FileRejected, check_regular_file, normalise, shown
+from ml_pipeline.data_in.table_check import Columns, FileRejected, check_regular_file, shown
 
 HEAD_BYTES = 1 << 16  # the header must end within this; the first checks read no more
 BLOCK_BYTES = 1 << 21  # Arrow's parse block

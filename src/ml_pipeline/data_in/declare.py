@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 from pyarrow import parquet
 
-from ml_pipeline.basics.datasets import NAME, RESERVED_COLUMNS, DatasetError, load
-from ml_pipeline.data_in.table_check import normalise
+from ml_pipeline.basics.datasets import DatasetError, load
+from ml_pipeline.basics.declaration_rules import NAME, RESERVED_COLUMNS, normalise
 
 MAX_CLASSES = 100  # more distinct labels than this is a number, not a class
 

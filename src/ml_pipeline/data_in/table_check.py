@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from ml_pipeline.basics.declaration_rules import normalise
 
 SHOWN_CHARS = 40  # longest value echoed in a message
 NUMBER_TYPES = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
@@ -69,11 +70,6 @@ class Columns:
             for index, label in enumerate(self.classes):
                 codes[pc.fill_null(pc.equal(text, str(label)), False).to_numpy(zero_copy_only=False)] = index
         return codes, codes < 0
-
-
-def normalise(name: str) -> str:
-    """A column name folded: lower case, runs of spaces and punctuation made one underscore."""
-    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
 
 def shown(value) -> str:

@@ -12,8 +12,9 @@ import pyarrow.compute as pc
 from pyarrow import csv as arrow_csv
 
 from ml_pipeline.basics.datasets import load
+from ml_pipeline.basics.declaration_rules import normalise
 from ml_pipeline.basics.files import atomic_writer
-from ml_pipeline.data_in.table_check import Columns, normalise
+from ml_pipeline.data_in.table_check import Columns
 from ml_pipeline.data_in.validation import BatchRejected, check_rows, file_table
 from ml_pipeline.registry.model_files import load_model, metadata_path
 
