@@ -44,14 +44,26 @@ def test_a_declaration_that_cannot_be_used_is_an_import_error_naming_it_and_the_
         'label = "digit"\nschedule = "every day"\n[source]\nkind = "sklearn"\n'
     )
     (datasets / "notes.toml").write_bytes(b'description = "caf\xe9"\n')
+    iris = '[source]\nkind = "sklearn"\ntable = "iris"\n'
+    (datasets / "my data.toml").write_text(iris)
+    (datasets / "hourly.toml").write_text('schedule = "61 * * * *"\n' + iris)
+    for name in ("iris_a", "iris_b"):
+        (datasets / f"{name}.toml").write_text('table = "iris_rows"\n' + iris)
     dags, errors = parse_dag_folder(datasets)
     assert sorted(dags) == ["ml_pipeline", "ml_pipeline_wine", "ml_scoring", "ml_scoring_wine"]
     assert list(errors) == ["ml_pipeline_declarations.py"]
     message = errors["ml_pipeline_declarations.py"].splitlines()
-    assert f"DatasetError: {datasets / 'digits.toml'} cannot be used: " in message[-2]
-    assert "schedule 'every day' must be a cron expression" in message[-2]
+    told = {line.split("DatasetError: ")[-1].split(" ", 1)[0] for line in message[-5:]}
+    assert told == {str(datasets / name) for name in ("digits.toml", "hourly.toml", "my", "notes.toml")} | {
+        "iris_a.toml"
+    }
+    assert f"DatasetError: {datasets / 'digits.toml'} cannot be used: " in message[-5]
+    assert "schedule 'every day' must be a cron expression" in message[-5]
+    assert "schedule '61 * * * *' must be a cron expression" in message[-4]
+    assert "the file name 'my data' must be a dataset name" in message[-3]
     not_utf8 = "is not UTF-8 text (invalid continuation byte at byte 18); save it as UTF-8."
-    assert message[-1] == f"{datasets / 'notes.toml'} {not_utf8}"
+    assert message[-2] == f"{datasets / 'notes.toml'} {not_utf8}"
+    assert message[-1].startswith("iris_a.toml and iris_b.toml in ")
 
 
 def test_a_default_dataset_that_is_not_declared_leaves_the_other_dags_standing(tmp_path):
