@@ -359,6 +359,23 @@ def test_integer_classes_may_span_a_whole_smallint_and_no_more(tmp_path):
             load(tmp_path, "mine")
 
 
+def test_a_drop_folder_that_is_a_link_out_of_the_data_folder_is_refused_and_nothing_read(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    churn_frame().to_csv(elsewhere / f"{DAY}.csv", index=False)
+    (tmp_path / "churn.toml").write_text(CHURN)
+    config = config_for(tmp_path, tmp_path / "project", "churn")
+    (tmp_path / "project" / "data" / "incoming").mkdir(parents=True)
+    (tmp_path / "project" / "data" / "incoming" / "churn").symlink_to(elsewhere)
+    with pytest.raises(BatchRejected) as refused:
+        fetch_batch(config, DAY)
+    assert refused.value.problems == [
+        f"the drop folder leads to {elsewhere}, outside the data folder {tmp_path / 'project' / 'data'} (a "
+        "link): declare that folder by its absolute path if it is meant, or replace the link by a folder"
+    ]
+    assert (elsewhere / f"{DAY}.csv").exists()
+
+
 def test_an_absolute_drop_folder_is_read_and_a_relative_one_stays_inside_the_data_folder(tmp_path):
     shared = tmp_path / "srv" / "shared" / "incoming"
     shared.mkdir(parents=True)

@@ -3,7 +3,11 @@ harmless variants that worked before still work."""
 
 import gzip
 import os
+import shutil
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -202,6 +206,13 @@ def only_labels(text: str, keep) -> str:
     return "\n".join([header, *keep(rows)]) + "\n"
 
 
+def with_line(text: str, number: int, change) -> str:
+    """``text`` with its line ``number`` (from 1) changed by ``change``."""
+    lines = text.split("\n")
+    lines[number - 1] = change(lines[number - 1])
+    return "\n".join(lines)
+
+
 def flipped(data: bytes, position: int) -> bytes:
     """``data`` with the bits of one byte inverted."""
     changed = bytearray(data)
@@ -217,6 +228,20 @@ REFUSALS = {
     "truncated gzip": (
         "batch.csv.gz", lambda text: gzip.compress(text.encode())[:3000],
         "not a readable gzip file: Compressed file ended before the end-of-stream marker was reached",
+    ),
+    "line ends of a carriage return alone": (
+        "batch.csv", lambda text: text.replace("\n", "\r"),
+        "the lines end in a carriage return alone (CR, an old Mac format); save the file with LF or CRLF "
+        "line ends",
+    ),
+    "blank lines before the header": (
+        "batch.csv", lambda text: "\n \n" + text,
+        "the file starts with 2 blank line(s) before its header: remove them, for the header to be line 1",
+    ),
+    "a number too large to standardise": (
+        "batch.csv", lambda text: with_line(text, 4, lambda line: "1e308," + line.split(",", 1)[1]),
+        "column 'mean_radius': 1 row(s) are beyond ±1e+100, too large to standardise "
+        "(first at line 4: 1e+308)",
     ),
     "gzip cut short past the header's first block": (
         "batch.csv.gz", lambda text: gzip.compress((text + text.split("\n", 1)[1] * 40).encode())[:-40],
@@ -317,3 +342,32 @@ def test_a_big_file_read_in_parallel_parts_gives_every_value_and_names_a_late_li
         "column 'mean_smoothness': 1 row(s) are not numbers (first at line 150002: 'n/a')",
         "column 'label': 1 row(s) hold a value that is not a class (0, 1) (first at line 160003: '2')",
     ]
+
+
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="util-linux's setpriv drops the right to read all")
+def test_a_file_the_worker_may_not_read_is_refused_by_name(tmp_path, good_text):
+    """As a compose worker runs: not as a user who may read every file. The reader runs without the
+    capabilities that let root read a file whatever its mode."""
+    path = put(tmp_path, good_text)
+    path.chmod(0)
+    script = (
+        "import sys; sys.path[:0] = sys.argv[2:]\n"
+        "from pathlib import Path\n"
+        "from samples import COLUMNS\n"
+        "from ml_pipeline.data_in.validation import BatchRejected, read_batch_path\n"
+        "try:\n    read_batch_path(Path(sys.argv[1]), COLUMNS, 5, 0.2)\n"
+        "except BatchRejected as error:\n    print(error.problems)\n"
+    )
+    drop = "-dac_override,-dac_read_search"
+    told = subprocess.run(
+        ["setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", sys.executable, "-c", script, str(path),
+         str(Path(__file__).parents[1]), str(Path(__file__).parents[2] / "src")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert told.stderr == ""
+    assert told.stdout.strip() == str(
+        [
+            f"batch.csv cannot be read by the user the pipeline runs as (uid {os.getuid()}): permission "
+            "denied; make it readable (chmod a+r) and send it again"
+        ]
+    )

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 
 from ml_pipeline.data_in.source_table import SourceTable
@@ -83,3 +84,39 @@ def test_a_key_column_stays_for_the_caller_with_the_names_as_written(tmp_path, c
     assert rows.names[:2] == ["Customer ID", "Mean Radius"]
     assert rows.table.column_names == ["customer_id"]
     assert rows.table.column("customer_id").to_pylist() == [f"c{index}" for index in range(len(frame))]
+
+
+@pytest.mark.parametrize(
+    ("labels", "problems"),
+    [
+        (lambda codes: pa.array(codes.astype(bool)),
+         ["column 'label' holds bool values: labels must be numbers or text"]),
+        (lambda codes: pa.array([str(c).encode() for c in codes], pa.binary()),
+         ["column 'label' holds binary values: labels must be numbers or text"]),
+        (lambda codes: pa.array([{"class": int(c)} for c in codes]),
+         ["column 'label' holds struct<class: int64> values: labels must be numbers or text"]),
+        (lambda codes: pa.nulls(len(codes)),
+         ["column 'label': 569 row(s) are empty (first at row 1)",
+          "only one class: every label is missing; the model needs rows of at least two of 0, 1"]),
+        (lambda codes: pa.array(np.where(codes == 1, 2**64 - 1, 0).astype(np.uint64)),
+         ["column 'label': 357 row(s) hold a value that is not a class (0, 1) (first at row 20: "
+          "'18446744073709551615')",
+          "only one class: every label is 0; the model needs rows of at least two of 0, 1"]),
+    ],
+)  # fmt: skip
+def test_a_label_column_of_any_type_is_read_or_refused_by_name(tmp_path, cancer, labels, problems):
+    columns = {name: cancer.features[:, i] for i, name in enumerate(FEATURE_COLUMNS)}
+    path = tmp_path / "day.parquet"
+    pa.parquet.write_table(pa.table({**columns, "label": labels(cancer.labels)}), path)
+    assert problems_of(lambda: read_batch_path(path, COLUMNS, 5, 0.2)) == (str(path), problems)
+
+
+def test_categories_and_integers_beyond_a_double_s_precision_are_read(tmp_path, cancer):
+    columns = {name: cancer.features[:, i] for i, name in enumerate(FEATURE_COLUMNS)}
+    columns["mean_radius"] = pa.array(np.full(len(cancer), 2**62 + 1, dtype=np.int64))
+    labels = pa.array(cancer.labels.astype(str)).dictionary_encode()
+    path = tmp_path / "day.parquet"
+    pa.parquet.write_table(pa.table({**columns, "label": labels}), path)
+    checked = read_batch_path(path, COLUMNS, 5, 0.2)
+    assert (checked.batch.features[:, 0] == float(2**62)).all()
+    np.testing.assert_array_equal(checked.batch.labels, cancer.labels)

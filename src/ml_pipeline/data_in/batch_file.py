@@ -40,6 +40,18 @@ def read_header(path: Path) -> list[str]:
     if not text.strip():
         raise FileRejected(["the file is empty"])
     first_line, newline, _ = text.partition(b"\n")
+    if b"\r" in first_line.rstrip(b"\r"):
+        raise FileRejected(
+            ["the lines end in a carriage return alone (CR, an old Mac format); save the file with LF or "
+             "CRLF line ends"]
+        )  # fmt: skip
+    if not first_line.strip():
+        blank = len(text) - len(text.lstrip(b" \t\r\n"))
+        lines = text[:blank].count(b"\n")
+        raise FileRejected(
+            [f"the file starts with {lines} blank line(s) before its header: remove them, for the header "
+             "to be line 1"]
+        )  # fmt: skip
     if not newline and len(head) > HEAD_BYTES:
         raise FileRejected([f"the first line is longer than {HEAD_BYTES:,} bytes: not a CSV header"])
     try:

@@ -30,6 +30,7 @@ from ml_pipeline.data_in.table_check import (
     Problems,
     check_regular_file,
     label_codes_of,
+    label_type_fits,
     match_header,
     numbers_of,
     table_rows,
@@ -111,6 +112,12 @@ def check_table(rows: SourceTable, columns: Columns, labelled: bool = True) -> F
         if not any(is_type(rows.column_type(name)) for is_type in (*NUMBER_TYPES, *TEXT_TYPES))
     ]
     label = labelled and columns.label in names
+    if label and not label_type_fits(rows.column_type(columns.label)):
+        problems.append(
+            f"column {columns.label!r} holds {rows.column_type(columns.label)} values: labels must be "
+            "numbers or text"
+        )
+        label = False
     try:
         return _converted(rows, _Converter(columns, present, label, rows.place), problems)
     except NotNumbers:

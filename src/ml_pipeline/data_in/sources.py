@@ -77,6 +77,15 @@ def drop_file(dataset: Dataset, config: PipelineConfig, run_date: date, source: 
     """The day's file in the drop folder (of ``source``, else the dataset's); BatchRejected if there is
     none, or more than one."""
     expected = dataset.drop_files(config.data_dir, run_date, source)
+    folder, data = expected[0].parent, Path(config.data_dir)
+    if not Path((source or dataset.source).folder).is_absolute() and not folder.resolve().is_relative_to(
+        data.resolve()
+    ):
+        raise BatchRejected(
+            str(folder),
+            [f"the drop folder leads to {folder.resolve()}, outside the data folder {data} (a link): declare "
+             "that folder by its absolute path if it is meant, or replace the link by a folder"],
+        )  # fmt: skip
     found = [path for path in expected if os.path.lexists(path)]
     if len(found) == 1:
         return found[0]

@@ -24,6 +24,9 @@ import pyarrow.compute as pc
 from ml_pipeline.basics.declaration_rules import normalise
 
 SHOWN_CHARS = 40  # longest value echoed in a message
+# Beyond this a feature's square, summed over the rows, overflows: no standardisation, no model.
+LARGEST = 1e100
+TOO_LARGE = f"are beyond ±{LARGEST:g}, too large to standardise"
 NUMBER_TYPES = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
 TEXT_TYPES = (pa.types.is_string, pa.types.is_large_string)
 NUMBER = r"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|inf|infinity|nan)\s*$"
@@ -57,7 +60,7 @@ class Columns:
             labels = pc.cast(labels, pa.string())  # a table's integer column, for string classes
         if self.numeric_labels:  # `1`, `1.0` and ` 1 ` are the class 1
             if pa.types.is_integer(labels.type) or pa.types.is_decimal(labels.type):
-                labels = pc.cast(labels, pa.float64())
+                labels = pc.cast(labels, pa.float64(), safe=False)  # 2**64 - 1 is no class either
             elif not pa.types.is_floating(labels.type):
                 text = pc.utf8_trim_whitespace(labels)
                 numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), False)
@@ -83,6 +86,11 @@ def check_regular_file(path: Path) -> None:
         info = os.lstat(path)
     except FileNotFoundError:
         raise FileRejected([f"there is no file {path}"]) from None
+    except PermissionError:
+        raise FileRejected(
+            [f"the folder {path.parent} cannot be read by the user the pipeline runs as (uid {os.getuid()}): "
+             "permission denied; make it readable and searchable (chmod a+rx)"]
+        ) from None  # fmt: skip
     if stat.S_ISLNK(info.st_mode):
         problem = "a symbolic link" if os.path.exists(path) else "a symbolic link that leads nowhere"
         raise FileRejected(
@@ -92,6 +100,13 @@ def check_regular_file(path: Path) -> None:
         raise FileRejected([f"{path.name} is a folder, not a file"])
     if not stat.S_ISREG(info.st_mode):
         raise FileRejected([f"{path.name} is not a regular file (a pipe, socket or device)"])
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except PermissionError:
+        raise FileRejected(
+            [f"{path.name} cannot be read by the user the pipeline runs as (uid {os.getuid()}): permission "
+             "denied; make it readable (chmod a+r) and send it again"]
+        ) from None  # fmt: skip
 
 
 def match_header(names: list[str], columns: Columns, labelled: bool) -> tuple[list[str], list[str]]:
@@ -142,7 +157,7 @@ class Problems:
     rows; ``place`` names where records are (physical lines of a file, looked up once at the end, or
     rows of a table). Messages come in the order of ``columns``, then of ``KINDS``."""
 
-    KINDS = ("are not numbers", "are empty or NaN", "are infinite", "are empty", "hold a value")
+    KINDS = ("are not numbers", "are empty or NaN", "are infinite", "are beyond", "are empty", "hold a value")
 
     def __init__(self, place: Callable[[np.ndarray], dict[int, str]], columns: tuple[str, ...] = ()):
         self.place, self.columns, self.found = place, columns, {}
@@ -196,11 +211,24 @@ def table_rows(records: np.ndarray) -> dict[int, str]:
 
 
 def _number(value: float):
-    return int(value) if value.is_integer() else value
+    """``value`` as a file would write it: ``7`` for 7.0, ``1e+308`` for 1e308."""
+    return int(value) if value.is_integer() and abs(value) < 1e16 else value
+
+
+def label_type_fits(column_type: pa.DataType) -> bool:
+    """Whether a label column of this type can hold classes: numbers, text, their categories, or none."""
+    if pa.types.is_dictionary(column_type):
+        column_type = column_type.value_type
+    kinds = (pa.types.is_null, *NUMBER_TYPES, *TEXT_TYPES)
+    return any(is_type(column_type) for is_type in kinds)
 
 
 def label_codes_of(labels: pa.Array, columns: Columns, found: Problems, start: int = 0) -> np.ndarray:
     """Each label's class index; empty labels and labels that are no class are noted in ``found``."""
+    if pa.types.is_dictionary(labels.type):  # a Parquet file's categories
+        labels = labels.dictionary_decode()
+    if pa.types.is_null(labels.type):  # a column with no value at all
+        labels = labels.cast(pa.string())
     codes, unknown = columns.label_codes(pa.chunked_array([labels]))
     empty = labels.is_null().to_numpy(zero_copy_only=False)
     found.add(columns.label, empty, "are empty", start=start)
@@ -218,18 +246,20 @@ def numbers_of(column: pa.Array, out: np.ndarray, name: str, found: Problems, st
     if pa.types.is_float64(column.type):
         out[:] = column.to_numpy(zero_copy_only=False)
     elif any(is_type(column.type) for is_type in NUMBER_TYPES):
-        out[:] = pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+        out[:] = pc.cast(column, pa.float64(), safe=False).to_numpy(zero_copy_only=False)  # 2**62 as float
     else:
         if any(is_type(column.type) for is_type in TEXT_TYPES):
             numbers_into(out, column, name, found, start)
         return
-    if not np.isfinite(out).all():
+    if not (np.abs(out) <= LARGEST).all():
         found.add(name, np.isnan(out), "are empty or NaN", start=start)
         found.add(name, np.isinf(out), "are infinite", out, start)
+        found.add(name, np.isfinite(out) & (np.abs(out) > LARGEST), TOO_LARGE, out, start)
 
 
 def numbers_into(out: np.ndarray, column: pa.Array, name: str, found: Problems, start: int = 0) -> None:
-    """A text column as float64 into ``out``, noting text, empty cells, NaN and infinities."""
+    """A text column as float64 into ``out``, noting text, empty cells, NaN, infinities and numbers too
+    large to standardise."""
     text = pc.utf8_trim_whitespace(column)
     empty = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
     numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), False)
@@ -238,3 +268,4 @@ def numbers_into(out: np.ndarray, column: pa.Array, name: str, found: Problems, 
     found.add(name, ~is_number & ~empty, "are not numbers", column.to_numpy(zero_copy_only=False), start)
     found.add(name, empty | np.isnan(out) & is_number, "are empty or NaN", start=start)
     found.add(name, np.isinf(out), "are infinite", out, start)
+    found.add(name, np.isfinite(out) & (np.abs(out) > LARGEST), TOO_LARGE, out, start)

@@ -48,7 +48,8 @@ def fetch_batch(**context) -> dict:
     except BatchRejected as rejection:
         message = str(rejection)
         present = [p for p in dataset.drop_files(config.data_dir, run.run_date) if os.path.lexists(p)]
-        if source == "drop_folder" and len(present) == 1:
+        # Only a file refused for what it holds is moved aside: not one behind a link out of the data folder.
+        if source == "drop_folder" and len(present) == 1 and rejection.source == str(present[0]):
             incoming = present[0]
             moved = reject_file(incoming, dataset.rejected_dir(config.data_dir, run.run_date), rejection)
             message += (
