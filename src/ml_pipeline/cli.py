@@ -19,6 +19,7 @@ import argparse
 import getpass
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 from ml_pipeline.basics.config import ConfigError, PipelineConfig
@@ -32,7 +33,7 @@ def predict(args, config: PipelineConfig) -> int:
     from ml_pipeline.data_in.validation import BatchRejected
     from ml_pipeline.registry.model_files import ModelIntegrityError
     from ml_pipeline.registry.promotion import champion
-    from ml_pipeline.use.predict import predict_file
+    from ml_pipeline.use.predict import OutputRefused, predict_file
 
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_name(f"{source.stem}.predictions.csv")
@@ -53,9 +54,15 @@ def predict(args, config: PipelineConfig) -> int:
         rows = predict_file(
             source, output, model, live["sha256"], config.datasets_dir, config.declaration().key
         )
-    except (BatchRejected, ModelIntegrityError, FileNotFoundError, IsADirectoryError) as error:
+    except ModelIntegrityError as error:  # the champion's file changed since it was saved
         print(str(error), file=sys.stderr)
         return 1
+    except (BatchRejected, OutputRefused) as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except OSError as error:  # writing failed all the same: a full disk
+        print(f"Cannot write {output}: {error.strerror}.", file=sys.stderr)
+        return 2
     print(f"Scored {rows} rows of {source} with {config.dataset} model version {live['version']}: {output}")
     return 0
 
@@ -156,8 +163,23 @@ def declare_dataset(args, config: PipelineConfig) -> int:
     return 0
 
 
+def day(text: str) -> date:
+    """A date on the command line, YYYY-MM-DD."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A mistake in the command line is told in one line on stderr (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m ml_pipeline",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -177,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--dataset", help="the run's dataset (default: the configured one)")
     report.set_defaults(handler=summary)
     scored = commands.add_parser("scores", help="a day's scores in the predictions table")
-    scored.add_argument("--date", required=True, help="YYYY-MM-DD")
+    scored.add_argument("--date", required=True, type=day, help="YYYY-MM-DD")
     scored.add_argument("--dataset", help="whose scores (default: the configured one)")
     scored.set_defaults(handler=scores)
     declaring = commands.add_parser("declare", help="declare a dataset from a sample of its daily file")
@@ -192,10 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         config = PipelineConfig.from_env()
         if getattr(args, "dataset", None):
             config = config.with_overrides({"dataset": args.dataset}, origin="--")
-    except ConfigError as error:  # a setting or a declaration to fix: said once, no traceback
+        return args.handler(args, config)
+    except (ConfigError, ConnectionError) as error:  # a setting, a declaration, the database: said once
         print(str(error), file=sys.stderr)
         return 2
-    return args.handler(args, config)
 
 
 if __name__ == "__main__":

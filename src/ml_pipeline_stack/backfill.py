@@ -15,7 +15,7 @@ from ml_pipeline_stack.running import airflow_services, dataset_dag, log, pipeli
 
 def command_backfill(layout: Layout, args) -> int:
     """`airflow backfill create` over a range of dates, then each run's outcome as it ends."""
-    first, last = date.fromisoformat(args.from_date), date.fromisoformat(args.to_date)
+    first, last = args.from_date, args.to_date
     if first > last or last > datetime.now(UTC).date():
         log(f"FROM={first} TO={last}: need FROM <= TO <= today.")
         return 2

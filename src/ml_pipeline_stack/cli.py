@@ -19,10 +19,11 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ml_pipeline.basics.errors import ConfigError
+from ml_pipeline.cli import OneLineParser, day
 from ml_pipeline_stack import postgres, services
 from ml_pipeline_stack.api import Api
 from ml_pipeline_stack.backfill import command_backfill
@@ -33,7 +34,7 @@ from ml_pipeline_stack.running import airflow_services, dataset_dag, describe, l
 
 def command_run(layout: Layout, args) -> int:
     today = datetime.now(UTC).date()
-    run_date = date.fromisoformat(args.date) if args.date else today
+    run_date = args.date or today
     if run_date > today:
         log(f"DS={run_date} is in the future: Airflow starts no run before its date. Use {today} or earlier.")
         return 2
@@ -144,12 +145,14 @@ def command_pipeline(layout: Layout, args) -> int:
 
 def command_line() -> argparse.ArgumentParser:
     """The commands, their options and their handlers."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m ml_pipeline_stack", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="one complete ml_pipeline run")
-    run.add_argument("--date", default=os.environ.get("DS") or None, help="YYYY-MM-DD (default today)")
+    run.add_argument(
+        "--date", type=day, default=os.environ.get("DS") or None, help="YYYY-MM-DD (default today)"
+    )
     run.add_argument("--conf", default="{}", help="JSON params for the run, e.g. '{\"cv_folds\": 3}'")
     run.add_argument("--dataset", default=os.environ.get("DATASET") or None, help="a declared dataset")
     run.add_argument("--timeout", type=float, default=3600)
@@ -158,8 +161,8 @@ def command_line() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=command_run)
     backfill = commands.add_parser("backfill", help="airflow backfill create over FROM..TO, then watch")
-    backfill.add_argument("--from", dest="from_date", required=True, help="YYYY-MM-DD")
-    backfill.add_argument("--to", dest="to_date", required=True, help="YYYY-MM-DD")
+    backfill.add_argument("--from", dest="from_date", type=day, required=True, help="YYYY-MM-DD")
+    backfill.add_argument("--to", dest="to_date", type=day, required=True, help="YYYY-MM-DD")
     backfill.add_argument(
         "--reprocess",
         default="failed",

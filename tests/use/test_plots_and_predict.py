@@ -15,7 +15,7 @@ from ml_pipeline.training.model import C_PARAM, PCA_PARAM
 from ml_pipeline.training.plots import ROC_POINTS, held_out_curves, plot_experiment
 from ml_pipeline.training.split import split_batch
 from ml_pipeline.training.tuning import tune
-from ml_pipeline.use.predict import predict_file
+from ml_pipeline.use.predict import OutputRefused, predict_file
 from samples import BREAST_CANCER, DATASETS_DIR, FEATURE_COLUMNS, WINE, breast_cancer_batch
 
 
@@ -184,8 +184,25 @@ def test_predict_names_a_folder_given_as_input_or_output(tmp_path, cancer, saved
     with pytest.raises(BatchRejected, match="rows.csv is a folder, not a file"):
         predict_file(tmp_path / "rows.csv", tmp_path / "out.csv", *saved_model, DATASETS_DIR)
     pd.DataFrame(cancer.features[:5], columns=list(FEATURE_COLUMNS)).to_csv(tmp_path / "ok.csv", index=False)
-    with pytest.raises(IsADirectoryError, match="is a folder: name a file"):
+    with pytest.raises(OutputRefused, match="is a folder: name a file"):
         predict_file(tmp_path / "ok.csv", tmp_path, *saved_model, DATASETS_DIR)
+
+
+def test_predict_writes_nothing_where_it_cannot_and_never_over_its_input(tmp_path, cancer, saved_model):
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame(cancer.features[:5], columns=list(FEATURE_COLUMNS)).to_csv(rows, index=False)
+    before = rows.read_bytes()
+    for output, problem in [
+        (rows, "is the input: name another file, e.g. --output scored.csv"),
+        (tmp_path / "." / "rows.csv", "is the input: name another file, e.g. --output scored.csv"),
+        (tmp_path / "missing" / "out.csv",
+         f"is in a folder that does not exist ({tmp_path / 'missing'}): make it, or name a file in another"),
+    ]:  # fmt: skip
+        with pytest.raises(OutputRefused) as refused:
+            predict_file(rows, output, *saved_model, DATASETS_DIR)
+        assert str(refused.value) == f"The output {output} {problem}."
+    assert rows.read_bytes() == before
+    assert not (tmp_path / "missing").exists()
 
 
 def test_predict_before_any_run_says_to_run_the_pipeline(postgres_server, monkeypatch, tmp_path, capsys):

@@ -39,15 +39,22 @@ def create_tables(connection) -> None:
 def pipeline_connection(config) -> Iterator:
     """A psycopg connection to the pipeline database, through the configured Airflow connection."""
     import psycopg
+    from airflow.exceptions import AirflowNotFoundException
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
     try:
         connection = PostgresHook(postgres_conn_id=config.conn_id).get_conn()
+    except AirflowNotFoundException:
+        raise ConnectionError(
+            f"The Airflow connection {config.conn_id!r} to the pipeline database is not defined: set "
+            f"AIRFLOW_CONN_{config.conn_id.upper()}, or run the command on the stack (`make predict`, "
+            "`make promote`; under compose, `docker compose exec airflow-scheduler python -m ml_pipeline`)."
+        ) from None
     except psycopg.OperationalError as error:
         raise ConnectionError(
             f"Cannot reach the pipeline database through Airflow connection {config.conn_id!r}: "
-            f"{str(error).strip()}. Start PostgreSQL (`make up`, or `docker compose up -d`), or point "
-            f"AIRFLOW_CONN_{config.conn_id.upper()} at a reachable server, then clear this task."
+            f"{' '.join(str(error).split())}. Start PostgreSQL (`make up`, or `docker compose up -d`), or "
+            f"point AIRFLOW_CONN_{config.conn_id.upper()} at a reachable server, then try again."
         ) from error
     try:
         yield connection

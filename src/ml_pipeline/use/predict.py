@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,10 +43,7 @@ def predict_file(
     the file's own header spelling; ``probability_<class>`` follows for each class, then the predicted
     class as declared. Returns the number of rows scored.
     """
-    if output_path.is_dir():
-        raise IsADirectoryError(
-            f"The output {output_path} is a folder: name a file, e.g. {output_path}/scores.csv."
-        )
+    refuse_output(input_path, output_path)
     model = load_model(model_path, sha256)
     columns = recorded_columns(model_path, datasets_dir)
     columns = replace(columns, key=key)
@@ -64,6 +62,26 @@ def predict_file(
     with atomic_writer(output_path) as stream:
         arrow_csv.write_csv(pa.table(scored), stream, arrow_csv.WriteOptions(quoting_header="none"))
     return len(rows)
+
+
+class OutputRefused(ValueError):
+    """The scores cannot be written where the command was told to write them."""
+
+
+def refuse_output(input_path: Path, output_path: Path) -> None:
+    """OutputRefused, before anything is read, unless the scores can be written at ``output_path``."""
+    folder = output_path.parent
+    if output_path.is_dir():
+        problem = f"is a folder: name a file, e.g. {output_path}/scores.csv"
+    elif output_path.resolve() == input_path.resolve():
+        problem = "is the input: name another file, e.g. --output scored.csv"
+    elif not folder.is_dir():
+        problem = f"is in a folder that does not exist ({folder}): make it, or name a file in another"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"is in a folder this user may not write to ({folder}): name a file in another"
+    else:
+        return
+    raise OutputRefused(f"The output {output_path} {problem}.")
 
 
 def table_keys(table: pa.Table, key: str, origin: str) -> np.ndarray:
