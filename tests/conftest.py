@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import psycopg
 import pytest
+from hypothesis import settings
 
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.db import create_tables
@@ -23,6 +24,10 @@ if "AIRFLOW_HOME" not in os.environ:
     AIRFLOW_HOME = tempfile.TemporaryDirectory(prefix="ml_pipeline_airflow_home_")  # removed at exit
     os.environ["AIRFLOW_HOME"] = AIRFLOW_HOME.name
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+# Property tests keep no example database in the tree: each run draws its examples anew.
+settings.register_profile("ml_pipeline", database=None)
+settings.load_profile("ml_pipeline")
 
 
 @pytest.fixture(scope="session")

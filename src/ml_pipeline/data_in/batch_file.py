@@ -113,7 +113,8 @@ class CsvRows(SourceTable):
                 with open_text(self.path) as stream:
                     self.table = arrow_csv.read_csv(stream, **self.options(None))
             except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
-                raise self._unreadable(error) from None
+                if not header_only(error):
+                    raise self._unreadable(error) from None
             return super().take_parts(parts)
         ranges = byte_ranges(self.path, parts)
         # A single part is the whole file: its size is gzip's uncompressed one where it applies.
@@ -129,7 +130,8 @@ class CsvRows(SourceTable):
                 source = stream if self.path.suffix == ".gz" else _ByteRange(stream, start, end)
                 yield from arrow_csv.open_csv(source, **self.options(start))
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
-            raise self._unreadable(error) from None
+            if not header_only(error):
+                raise self._unreadable(error) from None
 
     def _unreadable(self, error: Exception) -> Exception:
         """What a reading error means for the user, or NotNumbers: a column read as numbers holds text."""
@@ -181,6 +183,12 @@ class _ByteRange(io.RawIOBase):
         read = self.stream.readinto(memoryview(buffer)[:size]) if size else 0
         self.left -= read
         return read
+
+
+def header_only(error: Exception) -> bool:
+    """Whether Arrow could not read past the header because there is nothing after it, not even a line
+    break: the check then finds no rows, as in a file whose header ends its line."""
+    return isinstance(error, pa.ArrowInvalid) and "Could not skip initial" in str(error)
 
 
 def byte_ranges(path: Path, parts: int) -> list[tuple[int, int]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.sdk import task
 
-from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.config import ConfigError, PipelineConfig
 from ml_pipeline.basics.run import RunKey
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,15 @@ def _resident_mib() -> int | None:
 
 
 def settings_and_run(context: Mapping[str, Any]) -> tuple[PipelineConfig, RunKey]:
-    return PipelineConfig.for_run(context.get("params")), RunKey.from_context(context)
+    """The run's settings and key; a setting the run may not have fails the task at once, unretried:
+    the same conf cannot succeed on a retry."""
+    from airflow.exceptions import AirflowFailException
+
+    try:
+        config = PipelineConfig.for_run(context.get("params"))
+    except ConfigError as error:
+        raise AirflowFailException(str(error)) from None
+    return config, RunKey.from_context(context)
 
 
 def now() -> str:
