@@ -11,6 +11,7 @@ import numpy as np
 import psycopg
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.db import create_tables
@@ -25,7 +26,9 @@ if "AIRFLOW_HOME" not in os.environ:
     os.environ["AIRFLOW_HOME"] = AIRFLOW_HOME.name
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-# Property tests keep no example database in the tree: each run draws its examples anew.
+# Property tests keep nothing in the tree (no example database, no constants cache): each run draws anew.
+HYPOTHESIS_HOME = tempfile.TemporaryDirectory(prefix="ml_pipeline_hypothesis_")  # removed at exit
+set_hypothesis_home_dir(HYPOTHESIS_HOME.name)
 settings.register_profile("ml_pipeline", database=None)
 settings.load_profile("ml_pipeline")
 
