@@ -126,6 +126,7 @@ def test_any_value_of_any_setting_is_taken_within_its_range_or_refused_by_name(s
         assert taken > schema["exclusiveMinimum"]
     if "enum" in schema:
         assert taken in schema["enum"]
+    assert len(config.c_values()) == config.c_count and all(math.isfinite(c) for c in config.c_values())
 
 
 def test_the_environment_must_name_a_declared_dataset_except_for_the_dag_files():
@@ -242,3 +243,26 @@ def test_tuning_modes_say_on_which_dates_the_grid_is_searched():
         PipelineConfig.from_env({"ML_PIPELINE_ON_DRIFT": "ignore"})
     with pytest.raises(ConfigError, match="drift_threshold is 0.0; use a value above 0"):
         PipelineConfig().with_overrides({"drift_threshold": 0})
+
+
+def test_a_run_may_choose_a_declared_dataset_when_the_default_one_is_not(tmp_path, monkeypatch):
+    (tmp_path / "ok.toml").write_text('[source]\nkind = "sklearn"\ntable = "iris"\n')
+    monkeypatch.setenv("ML_PIPELINE_DATASETS_DIR", str(tmp_path))
+    assert PipelineConfig.for_run({"dataset": "ok"}).dataset == "ok"
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp/outside", "Mine", "a b"])
+def test_a_dataset_is_chosen_by_its_name_never_by_a_path(tmp_path, name):
+    with pytest.raises(ConfigError) as refused:
+        PipelineConfig(datasets_dir=str(tmp_path)).with_overrides({"dataset": name})
+    assert str(refused.value) == (
+        f"Invalid pipeline settings: dataset is {name!r}, which is no dataset name: lower-case letters, "
+        "digits and _."
+    )
+
+
+def test_params_that_are_no_object_or_have_other_keys_than_names_are_refused():
+    with pytest.raises(ConfigError, match=r"a run's params are \['cv_folds'\], not an object"):
+        PipelineConfig.for_run(["cv_folds"])
+    with pytest.raises(ConfigError, match="DAG param 5 is not a setting"):
+        PipelineConfig().with_overrides({5: 1})

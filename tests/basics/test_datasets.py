@@ -397,7 +397,7 @@ def test_an_absolute_drop_folder_is_read_and_a_relative_one_stays_inside_the_dat
 
 
 NAMED = 'features = ["a", "b"]\nlabel = "y"\nclasses = [0, 1]\n'
-ROWS_PROBLEM = "[source] rows must be an integer of at least 100"
+ROWS_PROBLEM = "[source] rows must be an integer from 100 to 5,000,000"
 QUERY_PROBLEM = (
     "query must be a SELECT with %(run_date)s where the run's date goes, e.g. "
     'query = "SELECT * FROM visits WHERE day = %(run_date)s"'

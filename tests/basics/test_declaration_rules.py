@@ -143,3 +143,44 @@ def test_any_bytes_as_a_declaration_are_refused_by_name_or_loaded(tmp_path_facto
         load(folder, "mine")
     except DatasetError as error:
         assert str(error).startswith(f"{folder / 'mine.toml'} ")
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('table = "rows_x\\n"\n', "table 'rows_x\\n' must be a plain SQL table name"),
+        ('key = "f0_"\n', "key 'f0_' must name the column that identifies a row to score (a plain SQL column "
+                          "name, neither a feature nor the label)"),
+        ('key = "row_id"\n', "key 'row_id' must name the column that identifies a row to score (a plain SQL "
+                             "column name, neither a feature nor the label)"),
+    ],
+)  # fmt: skip
+def test_names_that_load_but_could_never_match_a_file_are_refused(tmp_path, line, problem):
+    assert refusal(tmp_path, line + declaration(2)) == problem + "."
+
+
+def test_a_source_is_held_to_what_it_can_do(tmp_path):
+    base = 'features = ["a"]\nlabel = "y"\nclasses = [0, 1]\n'
+    assert refusal(tmp_path, base + '[source]\nkind = "synthetic"\nrows = 9223372036854775807\n') == (
+        "[source] rows must be an integer from 100 to 5,000,000."
+    )
+    assert refusal(tmp_path, base + '[source]\nkind = "drop_folder"\nfolder = "a\\u0000b"\n').startswith(
+        "[source] folder 'a\\x00b' must be a path inside the data folder"
+    )
+    query = "SELECT a, y FROM t WHERE day = %(run_date)s AND name LIKE 'x%' "
+    sql = base + f'[source]\nkind = "sql"\nconn_id = "crm"\nquery = "{query}"\n'
+    assert (
+        refusal(tmp_path, sql)
+        == "[source] query may have no parameter but %(run_date)s; write a literal % as %%."
+    )
+    assert refusal(tmp_path, 'features = ["a"]\nlabel = "y"\nclasses = ["", "x"]\n' + SOURCE) == (
+        'a class cannot be empty text (""): an empty label cell is no class.'
+    )
+
+
+def test_a_declaration_nested_too_deeply_is_named_and_the_others_load(tmp_path):
+    (tmp_path / "deep.toml").write_text("features = " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "fine.toml").write_text(declaration(2))
+    usable, problems = load_all(tmp_path)
+    assert [dataset.name for dataset in usable] == ["fine"]
+    assert problems == [f"{tmp_path / 'deep.toml'} nests its values too deeply to be a declaration."]

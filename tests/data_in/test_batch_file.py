@@ -371,3 +371,37 @@ def test_a_file_the_worker_may_not_read_is_refused_by_name(tmp_path, good_text):
             "denied; make it readable (chmod a+r) and send it again"
         ]
     )
+
+
+def test_quoted_cells_may_hold_line_breaks_in_a_file_of_any_size(tmp_path):
+    """Cells in quotes may span lines, as CSV allows: the file is then read as a whole, never cut or
+    parsed a line at a time."""
+    from ml_pipeline.data_in.table_check import Columns
+
+    rows = 300_000
+    text = "a,b,y\n" + "".join(f'{row},"{row % 7}\n",{row % 2}\n' for row in range(rows))
+    checked = read_batch_path(put(tmp_path, text), Columns(("a", "b"), "y", (0, 1)), 5, 0.2)
+    np.testing.assert_array_equal(checked.batch.features[:, 0], np.arange(rows))
+    np.testing.assert_array_equal(checked.batch.features[:, 1], np.arange(rows) % 7)
+    np.testing.assert_array_equal(checked.batch.labels, np.arange(rows) % 2)
+
+
+def test_every_repeated_row_is_noted_whole_numbers_and_signed_zeros_too(tmp_path):
+    from ml_pipeline.data_in.table_check import Columns
+
+    columns = Columns(("a", "b"), "y", (0, 1))
+    rows = [f"{row},{row},{row % 2}" for row in range(8)] + ["0,0,0", "9,9,1", "-0,0.0,0"]
+    checked = read_batch_path(put(tmp_path, "a,b,y\n" + "\n".join(rows) + "\n"), columns, 2, 0.5)
+    assert checked.notes == ["2 duplicated row(s), kept (the first at line 10)"]
+
+
+def test_a_gzip_of_random_bytes_and_an_upper_case_suffix_are_named_for_what_they_are(tmp_path, good_text):
+    path = tmp_path / "batch.csv.gz"
+    path.write_bytes(gzip.compress(bytes(range(13, 256)) * 4))  # a carriage return, then binary
+    assert refused(path) == [
+        "not UTF-8 text: byte 0x80 at offset 115 (a binary file, or text in another encoding); save the "
+        "file as UTF-8 CSV"
+    ]
+    upper = tmp_path / "BATCH.CSV.GZ"
+    upper.write_bytes(gzip.compress(good_text.encode()))
+    assert len(read_batch_path(upper, COLUMNS, 5, 0.2).batch) == good_text.count("\n") - 1

@@ -120,3 +120,11 @@ def test_categories_and_integers_beyond_a_double_s_precision_are_read(tmp_path, 
     checked = read_batch_path(path, COLUMNS, 5, 0.2)
     assert (checked.batch.features[:, 0] == float(2**62)).all()
     np.testing.assert_array_equal(checked.batch.labels, cancer.labels)
+
+
+def test_a_feature_of_categories_is_read_as_its_numbers(cancer):
+    columns = {name: cancer.features[:, i] for i, name in enumerate(FEATURE_COLUMNS)}
+    columns["mean_radius"] = pa.array(np.round(cancer.features[:, 0])).dictionary_encode()
+    rows = SourceTable(pa.table({**columns, "label": cancer.labels}), "query of dataset visits")
+    checked = check_rows(rows, COLUMNS, 5, 0.2)
+    np.testing.assert_array_equal(checked.batch.features[:, 0], np.round(cancer.features[:, 0]))

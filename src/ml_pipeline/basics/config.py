@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_pipeline.basics.datasets import declared, load
+from ml_pipeline.basics.declaration_rules import NAME
 from ml_pipeline.basics.errors import ConfigError
 from ml_pipeline.basics.setting_values import ENV_PREFIX, converted, nearest, out_of_range
 
@@ -76,11 +77,13 @@ class PipelineConfig:
         minimum=1, maximum=64,
     )  # fmt: skip
     c_min: float = setting(
-        1e-3, "Smallest inverse regularisation strength C of LogisticRegression.", exclusiveMinimum=0
-    )
+        1e-3, "Smallest inverse regularisation strength C of LogisticRegression.", exclusiveMinimum=0,
+        maximum=1e12,
+    )  # fmt: skip
     c_max: float = setting(
-        1e3, "Largest C; the grid spaces c_count values evenly on a log scale.", exclusiveMinimum=0
-    )
+        1e3, "Largest C; the grid spaces c_count values evenly on a log scale.", exclusiveMinimum=0,
+        maximum=1e12,
+    )  # fmt: skip
     c_count: int = setting(7, "How many C values to search.", minimum=1, maximum=50)
     max_pca_components: int = setting(
         29, "Largest PCA size searched (capped at the number of features: then every feature is kept).",
@@ -171,8 +174,10 @@ class PipelineConfig:
     def for_run(cls, params: Mapping[str, Any] | None) -> PipelineConfig:
         """The deployment's configuration with one run's Trigger-form params (or conf) applied;
         ConfigError if the run sets a deployment setting."""
-        config = cls.from_env()
-        deployment = sorted(set(params or {}) & set(deployment_settings()))
+        if params is not None and not isinstance(params, Mapping):
+            raise ConfigError(f"Invalid pipeline settings: a run's params are {params!r}, not an object.")
+        config = cls.from_env(check_dataset=False)  # the run may choose a dataset of its own
+        deployment = sorted(set(map(str, params or {})) & set(deployment_settings()))
         if deployment:
             raise ConfigError(
                 "Invalid pipeline settings: "
@@ -192,6 +197,7 @@ class PipelineConfig:
         known = {f.name: type(f.default) for f in fields(self)}
         typed, problems = {}, []
         for name, value in values.items():
+            name = str(name)
             label = origin + (name.upper() if origin.startswith("environment") else name)
             if name not in known:
                 problems.append(f"{label} is not a setting{nearest(name, known, origin)}")
@@ -212,7 +218,11 @@ class PipelineConfig:
             for f in fields(self)
             if (problem := out_of_range(f.name, getattr(self, f.name), f.metadata["schema"]))
         ]
-        if check_dataset and not (Path(self.datasets_dir) / f"{self.dataset}.toml").is_file():
+        if not NAME.match(self.dataset):
+            problems.append(
+                f"dataset is {self.dataset!r}, which is no dataset name: lower-case letters, digits and _"
+            )
+        elif check_dataset and not (Path(self.datasets_dir) / f"{self.dataset}.toml").is_file():
             problems.append(
                 f"dataset is {self.dataset!r}, which is not declared in {self.datasets_dir}; choose one "
                 f"of {', '.join(declared(self.datasets_dir)) or 'none'}, or add {self.dataset}.toml there"

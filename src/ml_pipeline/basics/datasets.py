@@ -16,10 +16,12 @@ from pathlib import Path
 from ml_pipeline.basics.bundled_tables import BUNDLED_TABLES, BundledTable
 from ml_pipeline.basics.declaration_rules import (
     NAME,
+    RESERVED_COLUMNS,
     SCHEDULE_PRESETS,
     UNSCHEDULED,
     checked_classes,
     column_problems,
+    normalise,
     schedule_is_valid,
     table_problems,
 )
@@ -142,6 +144,8 @@ def load(datasets_dir: str | Path, name: str) -> Dataset:
         ) from None
     except tomllib.TOMLDecodeError as error:
         raise DatasetError(f"{path} is not valid TOML: {error}.") from None
+    except RecursionError:
+        raise DatasetError(f"{path} nests its values too deeply to be a declaration.") from None
     problems: list[str] = []
     dataset = _parse(name, raw, problems)
     if problems:
@@ -178,7 +182,11 @@ def _parse(name: str, raw: dict, problems: list[str]) -> Dataset | None:
             f'{", ".join(SCHEDULE_PRESETS)}, in quotes, or "none" for runs only when triggered'
         )
     key = raw.get("key")
-    if key is not None and (not isinstance(key, str) or not NAME.match(key) or key in (label, *features)):
+    folded = {normalise(column) for column in (label, *features) if isinstance(column, str)}
+    if key is not None and (
+        not isinstance(key, str) or not NAME.match(key) or normalise(key) != key or key in folded
+        or key in RESERVED_COLUMNS
+    ):  # fmt: skip
         problems.append(
             f"key {key!r} must name the column that identifies a row to score (a plain SQL column "
             "name, neither a feature nor the label)"
@@ -219,6 +227,16 @@ def _bundled(table) -> BundledTable | None:
     return BUNDLED_TABLES.get(table) if isinstance(table, str) else None
 
 
+def _one_parameter(query: str) -> bool:
+    """Whether the run's date is the query's only parameter (a literal % written %%), as the driver
+    reads it."""
+    try:
+        query % {"run_date": ""}
+    except (KeyError, ValueError, TypeError):
+        return False
+    return True
+
+
 def _parse_source(name: str, raw, problems: list[str], section: str = "source") -> Source | None:
     if not isinstance(raw, dict) or raw.get("kind") not in SOURCE_KINDS:
         problems.append(f"[{section}] needs kind = one of {', '.join(SOURCE_KINDS)}")
@@ -229,7 +247,7 @@ def _parse_source(name: str, raw, problems: list[str], section: str = "source") 
         problems.append(f"[source] key {key!r} is not used by kind {kind!r}")
     folder = raw.get("folder", f"{'incoming' if section == 'source' else 'to_score'}/{name}")
     # An absolute folder is the deployment's shared mount; a relative one stays inside the data folder.
-    if not isinstance(folder, str) or not folder or ".." in Path(folder).parts:
+    if not isinstance(folder, str) or not folder or "\0" in folder or ".." in Path(folder).parts:
         problems.append(
             f'[source] folder {folder!r} must be a path inside the data folder, e.g. "incoming/{name}", '
             'or an absolute one every worker can read, e.g. "/srv/shared/incoming"'
@@ -245,9 +263,11 @@ def _parse_source(name: str, raw, problems: list[str], section: str = "source") 
                 "[source] query must be a SELECT with %(run_date)s where the run's date goes, e.g. "
                 'query = "SELECT * FROM visits WHERE day = %(run_date)s"'
             )
+        elif not _one_parameter(query):
+            problems.append("[source] query may have no parameter but %(run_date)s; write a literal % as %%")
     rows = raw.get("rows")
-    if rows is not None and (type(rows) is not int or rows < 100):
-        problems.append("[source] rows must be an integer of at least 100")
+    if rows is not None and (type(rows) is not int or not 100 <= rows <= 5_000_000):
+        problems.append("[source] rows must be an integer from 100 to 5,000,000")
     for index in range(problems_before, len(problems)):
         problems[index] = problems[index].replace("[source]", f"[{section}]")
     return Source(

@@ -8,7 +8,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")  # a plain PostgreSQL identifier, folded, at most 63 bytes
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")  # a plain PostgreSQL identifier, folded, at most 63 bytes
 RESERVED_COLUMNS = ("batch_date", "row_id")
 UNSCHEDULED = "none"
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@once")
@@ -57,6 +57,8 @@ def checked_classes(classes, problems: list[str]) -> list:
         return []
     if len(set(classes)) < len(classes) or any(isinstance(c, str) and c != c.strip() for c in classes):
         problems.append("classes must differ from each other and have no spaces around them")
+    elif "" in classes:
+        problems.append('a class cannot be empty text (""): an empty label cell is no class')
     elif any(isinstance(c, int) and not -32768 <= c <= 32767 for c in classes):
         problems.append("integer classes must fit in a smallint (-32768 to 32767)")
     elif len(classes) > MOST_CLASSES:

@@ -21,7 +21,13 @@ import pyarrow as pa
 from pyarrow import csv as arrow_csv
 
 from ml_pipeline.basics.declaration_rules import normalise
-from ml_pipeline.data_in.file_lines import file_lines, first_non_utf8_line, open_text, physical_lines
+from ml_pipeline.data_in.file_lines import (
+    compressed,
+    file_lines,
+    first_non_utf8_line,
+    open_text,
+    physical_lines,
+)
 from ml_pipeline.data_in.source_table import NotNumbers, SourceTable
 from ml_pipeline.data_in.table_check import Columns, FileRejected, check_regular_file, shown
 
@@ -40,6 +46,15 @@ def read_header(path: Path) -> list[str]:
     if not text.strip():
         raise FileRejected(["the file is empty"])
     first_line, newline, _ = text.partition(b"\n")
+    try:
+        decoded = first_line.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError as error:
+        raise FileRejected(
+            [
+                f"not UTF-8 text: byte 0x{first_line[error.start]:02x} at offset {error.start} "
+                "(a binary file, or text in another encoding); save the file as UTF-8 CSV"
+            ]
+        ) from None
     if b"\r" in first_line.rstrip(b"\r"):
         raise FileRejected(
             ["the lines end in a carriage return alone (CR, an old Mac format); save the file with LF or "
@@ -54,15 +69,6 @@ def read_header(path: Path) -> list[str]:
         )  # fmt: skip
     if not newline and len(head) > HEAD_BYTES:
         raise FileRejected([f"the first line is longer than {HEAD_BYTES:,} bytes: not a CSV header"])
-    try:
-        decoded = first_line.decode("utf-8").rstrip("\r")
-    except UnicodeDecodeError as error:
-        raise FileRejected(
-            [
-                f"not UTF-8 text: byte 0x{first_line[error.start]:02x} at offset {error.start} "
-                "(a binary file, or text in another encoding); save the file as UTF-8 CSV"
-            ]
-        ) from None
     names = next(csv.reader([decoded]))
     if len(names) == 1 and decoded.count(";") >= 2:
         raise FileRejected(["the columns are separated by semicolons; save the file with commas (,) instead"])
@@ -79,6 +85,8 @@ class CsvRows(SourceTable):
         check_regular_file(path)
         self.path, self.invalid, self.text = path, [], False
         header = read_header(path)
+        with open_text(path) as stream:  # quoted cells may hold line breaks: then Arrow reads them whole
+            self.quoted = b'"' in stream.read(HEAD_BYTES)
         numbers = {normalise(name) for name in columns.features}
         if columns.numeric_labels:
             numbers.add(normalise(columns.label))
@@ -100,7 +108,9 @@ class CsvRows(SourceTable):
                 column_names=schema.names, skip_rows=0 if start else 1, block_size=BLOCK_BYTES,
                 use_threads=start is None,
             ),
-            "parse_options": arrow_csv.ParseOptions(invalid_row_handler=on_invalid_row),
+            "parse_options": arrow_csv.ParseOptions(
+                invalid_row_handler=on_invalid_row, newlines_in_values=self.quoted
+            ),
             "convert_options": arrow_csv.ConvertOptions(
                 column_types=types,
                 null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
@@ -116,7 +126,7 @@ class CsvRows(SourceTable):
                 if not header_only(error):
                     raise self._unreadable(error) from None
             return super().take_parts(parts)
-        ranges = byte_ranges(self.path, parts)
+        ranges = byte_ranges(self.path, 1 if self.quoted else parts)  # no cut inside a quoted cell
         # A single part is the whole file: its size is gzip's uncompressed one where it applies.
         return [
             (estimated_rows(self.path, len(self.table.schema), None if len(ranges) == 1 else end - start),
@@ -127,7 +137,7 @@ class CsvRows(SourceTable):
     def _blocks(self, start: int, end: int) -> Iterator[pa.RecordBatch]:
         try:
             with open_text(self.path) as stream:
-                source = stream if self.path.suffix == ".gz" else _ByteRange(stream, start, end)
+                source = stream if compressed(self.path) else _ByteRange(stream, start, end)
                 yield from arrow_csv.open_csv(source, **self.options(start))
         except (pa.ArrowInvalid, OSError, EOFError, zlib.error) as error:
             if not header_only(error):
@@ -136,8 +146,7 @@ class CsvRows(SourceTable):
     def _unreadable(self, error: Exception) -> Exception:
         """What a reading error means for the user, or NotNumbers: a column read as numbers holds text."""
         if not isinstance(error, pa.ArrowInvalid):  # a gzip file cut short or corrupt, a failing disk
-            compressed = self.path.suffix == ".gz"
-            return FileRejected([f"not a readable {'gzip ' if compressed else ''}file: {error}"])
+            return FileRejected([f"not a readable {'gzip ' if compressed(self.path) else ''}file: {error}"])
         if "conversion error" in str(error) and not self.text:
             return NotNumbers()
         if "UTF8" in str(error):
@@ -194,7 +203,7 @@ def header_only(error: Exception) -> bool:
 def byte_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
     """The file cut into about ``parts`` ranges of whole lines (a gzip file stays one)."""
     size = path.stat().st_size
-    if path.suffix == ".gz" or parts < 2 or size < 8 * BLOCK_BYTES:
+    if compressed(path) or parts < 2 or size < 8 * BLOCK_BYTES:
         return [(0, size)]
     cuts = [0]
     with open(path, "rb") as stream:
@@ -213,7 +222,7 @@ def estimated_rows(path: Path, columns: int, size: int | None = None) -> int:
     with open_text(path) as stream:
         head = stream.read(HEAD_BYTES)
     size = path.stat().st_size if size is None else size
-    if path.suffix == ".gz" and size >= 4:
+    if compressed(path) and size >= 4:
         with open(path, "rb") as stream:
             stream.seek(-4, os.SEEK_END)
             size = max(size, int.from_bytes(stream.read(4), "little"))  # gzip's ISIZE field
@@ -231,12 +240,13 @@ def first_invalid_record(path: Path, names: list[str]) -> int:
         numbers.append(row.number)
         return "skip"
 
-    arrow_csv.read_csv(
-        path,
-        read_options=arrow_csv.ReadOptions(
-            column_names=names, skip_rows=1, block_size=BLOCK_BYTES, use_threads=False
-        ),
-        parse_options=arrow_csv.ParseOptions(invalid_row_handler=on_invalid_row),
-        convert_options=arrow_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
-    )
+    with open_text(path) as stream:
+        arrow_csv.read_csv(
+            stream,
+            read_options=arrow_csv.ReadOptions(
+                column_names=names, skip_rows=1, block_size=BLOCK_BYTES, use_threads=False
+            ),
+            parse_options=arrow_csv.ParseOptions(invalid_row_handler=on_invalid_row, newlines_in_values=True),
+            convert_options=arrow_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())),
+        )
     return numbers[0] - 2

@@ -10,9 +10,14 @@ from pathlib import Path
 import numpy as np
 
 
+def compressed(path: Path) -> bool:
+    """Whether the file is gzip's, by its name (``.gz``, ``.GZ``)."""
+    return path.suffix.lower() == ".gz"
+
+
 def open_text(path: Path):
     """The file's bytes, decompressed if it ends in .gz."""
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+    return gzip.open(path, "rb") if compressed(path) else open(path, "rb")
 
 
 def first_non_utf8_line(path: Path) -> str:

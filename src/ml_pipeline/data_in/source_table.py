@@ -90,8 +90,14 @@ def read_parquet_table(path: Path) -> SourceTable:
     except (pa.ArrowInvalid, OSError) as error:
         # Arrow's own reason, without the path it puts first (the refusal names the file already).
         reason = re.sub(r"^Could not open Parquet input source '.*?': ", "", str(error), flags=re.S)
+        reason = reason.strip().splitlines()[0] if reason.strip() else reason
         raise FileRejected([f"not a readable Parquet file: {reason[:300]}"]) from None
     return SourceTable(table, str(path))
+
+
+def _values_type(column_type: pa.DataType) -> pa.DataType:
+    """A column's values' type: a dictionary's (categories) are its values'."""
+    return column_type.value_type if pa.types.is_dictionary(column_type) else column_type
 
 
 def _handed(blocks: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -109,7 +115,7 @@ def check_table(rows: SourceTable, columns: Columns, labelled: bool = True) -> F
     problems += [
         f"column {name!r} holds {rows.column_type(name)} values, not numbers"
         for name in present
-        if not any(is_type(rows.column_type(name)) for is_type in (*NUMBER_TYPES, *TEXT_TYPES))
+        if not any(is_type(_values_type(rows.column_type(name))) for is_type in (*NUMBER_TYPES, *TEXT_TYPES))
     ]
     label = labelled and columns.label in names
     if label and not label_type_fits(rows.column_type(columns.label)):

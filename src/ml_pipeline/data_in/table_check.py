@@ -243,6 +243,8 @@ def label_codes_of(labels: pa.Array, columns: Columns, found: Problems, start: i
 def numbers_of(column: pa.Array, out: np.ndarray, name: str, found: Problems, start: int) -> None:
     """A block of a column's numbers into ``out`` (text parsed as numbers), noting the cells that are
     none; a column of another type is left for the check to name."""
+    if pa.types.is_dictionary(column.type):  # a Parquet file's categories of numbers
+        column = column.dictionary_decode()
     if pa.types.is_float64(column.type):
         out[:] = column.to_numpy(zero_copy_only=False)
     elif any(is_type(column.type) for is_type in NUMBER_TYPES):

@@ -96,18 +96,31 @@ def _checked(
 
 def repeated_rows(batch: Batch) -> np.ndarray:
     """The indices of rows that repeat an earlier row exactly, label included."""
-    # One 64-bit fingerprint per row, built a column at a time; then an exact comparison of the rows
-    # whose fingerprints repeat.
-    weights = np.random.default_rng(0).integers(1, 2**63, batch.features.shape[1] + 1, dtype=np.uint64)
-    keys = batch.labels.astype(np.uint64) * weights[-1]
+    # One 64-bit fingerprint per row, each value's bits mixed (splitmix64) and weighted a column at a
+    # time, so that whole numbers do not cancel out; then an exact comparison within each run of equal
+    # fingerprints, against the run's first row.
+    weights = np.random.default_rng(0).integers(1, 2**63, batch.features.shape[1] + 1, dtype=np.uint64) | 1
+    keys = _mixed(batch.labels.astype(np.uint64)) * weights[-1]
     for index in range(batch.features.shape[1]):
-        keys += np.ascontiguousarray(batch.features[:, index]).view(np.uint64) * weights[index]
-    order = np.argsort(keys)
-    same_key = np.flatnonzero(keys[order][1:] == keys[order][:-1])
-    first, second = order[same_key], order[same_key + 1]
+        values = np.ascontiguousarray(batch.features[:, index]) + 0.0  # -0.0 is 0.0
+        keys += _mixed(values.view(np.uint64)) * weights[index]
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    run_first = order[np.repeat(starts, np.diff(np.r_[starts, len(order)]))]
+    later = run_first != order
+    first, second = run_first[later], order[later]
     exact = (batch.features[first] == batch.features[second]).all(axis=1)
     exact &= batch.labels[first] == batch.labels[second]
-    return np.sort(np.maximum(first, second)[exact])
+    return np.sort(second[exact])
+
+
+def _mixed(bits: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit moves every output bit."""
+    with np.errstate(over="ignore"):
+        bits = (bits ^ (bits >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        bits = (bits ^ (bits >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return bits ^ (bits >> np.uint64(31))
 
 
 def _label_problems(codes: np.ndarray, classes: tuple, folds: int, test_fraction: float) -> list[str]:
