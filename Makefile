@@ -91,7 +91,7 @@ test: install lint redis
 # The fast loop: everything but the tests that start Airflow's services (an embedded PostgreSQL is started
 # for the database tests, in a temporary folder).
 test-unit: install
-	$(BIN)/python -m pytest -m "not stack and not e2e and not docker" -q
+	$(BIN)/python -m pytest -m "not stack and not e2e and not docker and not slow" -q
 
 # The Airflow UI in headless Chromium (Debian's package; installed here when missing).
 test-e2e: install

@@ -35,6 +35,7 @@ def test_as_many_classes_as_a_label_code_holds_and_no_more(tmp_path):
     assert refusal(tmp_path, declaration(2, classes=128)) == "128 classes: at most 127."
 
 
+@pytest.mark.slow
 def test_the_most_features_fit_a_batch_row_in_postgresql_and_one_more_is_refused(tmp_path, db):
     from ml_pipeline.data_in.batch_store import replace_batch
     from ml_pipeline.data_in.batch_table import create_batch_table

@@ -315,6 +315,7 @@ def test_each_kind_of_broken_file_is_told_in_full(tmp_path, good_text, case):
     assert refused(path) == [problem(good_text) if callable(problem) else problem]
 
 
+@pytest.mark.slow
 def test_a_big_file_read_in_parallel_parts_gives_every_value_and_names_a_late_line(tmp_path, cancer):
     """Over 32 MiB, so that the reader cuts it into parts read side by side and scans it for lines in
     more than one block; long rows first, so that its estimate of the rows falls short."""
@@ -373,6 +374,7 @@ def test_a_file_the_worker_may_not_read_is_refused_by_name(tmp_path, good_text):
     )
 
 
+@pytest.mark.slow
 def test_quoted_cells_may_hold_line_breaks_in_a_file_of_any_size(tmp_path):
     """Cells in quotes may span lines, as CSV allows: the file is then read as a whole, never cut or
     parsed a line at a time."""

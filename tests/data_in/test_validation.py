@@ -6,6 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.data_in.validation import BatchRejected, read_batch_path, reject_file
@@ -144,6 +146,7 @@ def test_duplicated_rows_are_reported_and_kept(tmp_path, good_frame):
     assert checked.notes == ["3 duplicated row(s), kept (the first at line 571)"]
 
 
+@pytest.mark.slow
 def test_a_hundred_thousand_row_file_is_accepted(tmp_path):
     batch = synthetic(100_000, 3)
     checked = read_batch_path(write(tmp_path, frame_of(batch)), COLUMNS, 5, 0.2)
@@ -214,3 +217,26 @@ def test_a_query_result_is_refused_in_full_naming_its_origin_and_rows_to_score_n
     assert lines[0] == f"Batch query of visits rejected, {len(refused.value.problems)} problem(s):"
     assert lines[1:] == [f"  - {problem}" for problem in refused.value.problems]
     assert len(lines) >= 3, "the missing label and the text column, each on its line"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([0.0, -0.0, 1.0, 2.0, 1e-300]), st.integers(0, 2), st.integers(0, 1)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_the_repeated_rows_are_every_row_equal_to_an_earlier_one(rows):
+    from ml_pipeline.basics.batch import Batch
+    from ml_pipeline.data_in.validation import repeated_rows
+
+    features = np.asfortranarray([[a, float(b)] for a, b, _ in rows])
+    batch = Batch(features, np.array([label for *_, label in rows], dtype=np.int8), ("a", "b"))
+    seen, expected = set(), []
+    for index, (a, b, label) in enumerate(rows):
+        key = (a + 0.0, b, label)  # -0.0 equals 0.0
+        if key in seen:
+            expected.append(index)
+        seen.add(key)
+    assert repeated_rows(batch).tolist() == expected

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from samples import DATASETS_DIR, ROOT
 
 DAGS = ROOT / "dags"
@@ -28,6 +30,7 @@ def parse_dag_folder(datasets, **env) -> tuple[dict, dict]:
     return dags, errors
 
 
+@pytest.mark.slow
 def test_dag_ids_keep_their_dataset_whatever_the_default(tmp_path):
     dags, errors = parse_dag_folder(DATASETS_DIR, ML_PIPELINE_DATASET="wine")
     assert errors == {}
@@ -37,6 +40,7 @@ def test_dag_ids_keep_their_dataset_whatever_the_default(tmp_path):
     }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_declaration_that_cannot_be_used_is_an_import_error_naming_it_and_the_others_load(tmp_path):
     datasets = tmp_path / "datasets"
     shutil.copytree(DATASETS_DIR, datasets)
@@ -66,12 +70,14 @@ def test_a_declaration_that_cannot_be_used_is_an_import_error_naming_it_and_the_
     assert message[-1].startswith("iris_a.toml and iris_b.toml in ")
 
 
+@pytest.mark.slow
 def test_a_default_dataset_that_is_not_declared_leaves_the_other_dags_standing(tmp_path):
     dags, errors = parse_dag_folder(DATASETS_DIR, ML_PIPELINE_DATASET="churn")
     assert sorted(dags) == ["ml_pipeline", "ml_pipeline_wine", "ml_scoring", "ml_scoring_wine"]
     assert "dataset is 'churn', which is not declared" in errors["ml_pipeline_declarations.py"]
 
 
+@pytest.mark.slow
 def test_values_of_any_type_in_a_declaration_are_named_not_crashed_on(tmp_path):
     datasets = tmp_path / "datasets"
     shutil.copytree(DATASETS_DIR, datasets)

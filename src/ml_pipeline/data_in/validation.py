@@ -96,15 +96,15 @@ def _checked(
 
 def repeated_rows(batch: Batch) -> np.ndarray:
     """The indices of rows that repeat an earlier row exactly, label included."""
-    # One 64-bit fingerprint per row, each value's bits mixed (splitmix64) and weighted a column at a
-    # time, so that whole numbers do not cancel out; then an exact comparison within each run of equal
+    # One 64-bit fingerprint per row, each value's bits folded and weighted a column at a time, so
+    # that whole numbers do not cancel out; then an exact comparison within each run of equal
     # fingerprints, against the run's first row.
     weights = np.random.default_rng(0).integers(1, 2**63, batch.features.shape[1] + 1, dtype=np.uint64) | 1
     keys = _mixed(batch.labels.astype(np.uint64)) * weights[-1]
     for index in range(batch.features.shape[1]):
         values = np.ascontiguousarray(batch.features[:, index]) + 0.0  # -0.0 is 0.0
         keys += _mixed(values.view(np.uint64)) * weights[index]
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
     sorted_keys = keys[order]
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     run_first = order[np.repeat(starts, np.diff(np.r_[starts, len(order)]))]
@@ -112,15 +112,17 @@ def repeated_rows(batch: Batch) -> np.ndarray:
     first, second = run_first[later], order[later]
     exact = (batch.features[first] == batch.features[second]).all(axis=1)
     exact &= batch.labels[first] == batch.labels[second]
-    return np.sort(second[exact])
+    # Each group of equal rows is its run's first row and the rows equal to it: all but its earliest repeat.
+    members = np.concatenate([first[exact], second[exact]])
+    groups, group = np.unique(np.concatenate([first[exact], first[exact]]), return_inverse=True)
+    earliest = np.full(len(groups), len(batch.labels))
+    np.minimum.at(earliest, group, members)
+    return np.unique(members[members != earliest[group]])
 
 
 def _mixed(bits: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: every input bit moves every output bit."""
-    with np.errstate(over="ignore"):
-        bits = (bits ^ (bits >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        bits = (bits ^ (bits >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return bits ^ (bits >> np.uint64(31))
+    """The high bits folded into the low ones: whole numbers' low bits are all zero otherwise."""
+    return bits ^ (bits >> np.uint64(29))
 
 
 def _label_problems(codes: np.ndarray, classes: tuple, folds: int, test_fraction: float) -> list[str]:
