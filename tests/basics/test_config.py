@@ -74,6 +74,11 @@ def test_a_run_cannot_set_where_files_go_nor_any_other_deployment_setting(name):
         ({"force_promote": 1}, "DAG param force_promote is 1; use true or false"),
         ({"source": 3}, "DAG param source is 3, which is not text; fix or unset it"),
         ({"cv_folds": [5]}, "DAG param cv_folds is [5], which is not a valid int; fix or unset it"),
+        ({"cv_folds": "５"}, "DAG param cv_folds is '５', which is not a valid int; fix or unset it"),
+        (
+            {"synthetic_rows": "1_000"},
+            "DAG param synthetic_rows is '1_000', which is not a valid int; fix or unset it",
+        ),
         ({"random_seed": 2**32}, "random_seed is 4294967296; use a value from 0 to 4294967295"),
     ],
 )

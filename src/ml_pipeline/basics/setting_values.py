@@ -29,6 +29,8 @@ def converted(value: Any, kind: type, label: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise invalid
     text = value.strip() if isinstance(value, str) else None
+    if text is not None and (not text.isascii() or "_" in text):  # "５" or "1_000": Python's, no one else's
+        raise invalid
     try:
         if kind is int and (isinstance(value, int) or (text is not None and text.lstrip("+-").isdigit())):
             return int(value if text is None else text)
