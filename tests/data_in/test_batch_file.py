@@ -407,3 +407,13 @@ def test_a_gzip_of_random_bytes_and_an_upper_case_suffix_are_named_for_what_they
     upper = tmp_path / "BATCH.CSV.GZ"
     upper.write_bytes(gzip.compress(good_text.encode()))
     assert len(read_batch_path(upper, COLUMNS, 5, 0.2).batch) == good_text.count("\n") - 1
+
+
+def test_a_problem_after_quoted_line_breaks_is_placed_at_its_own_line(tmp_path):
+    from ml_pipeline.data_in.table_check import Columns
+
+    rows = "".join(f'{row},"{row % 7}\n",{row % 2}\n' for row in range(10))  # each record on two lines
+    path = put(tmp_path, "a,b,y\n" + rows + "\nx,1,0\n")
+    with pytest.raises(BatchRejected) as refused:
+        read_batch_path(path, Columns(("a", "b"), "y", (0, 1)), 2, 0.5)
+    assert refused.value.problems == ["column 'a': 1 row(s) are not numbers (first at line 23: 'x')"]

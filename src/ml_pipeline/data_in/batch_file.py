@@ -92,7 +92,7 @@ class CsvRows(SourceTable):
             numbers.add(normalise(columns.label))
         empty = [pa.array([], pa.float64() if normalise(name) in numbers else pa.string()) for name in header]
         super().__init__(
-            pa.Table.from_arrays(empty, names=header), str(path), file_lines(path),
+            pa.Table.from_arrays(empty, names=header), str(path), file_lines(path, self.quoted),
             "no data rows: the file has a header only",
         )  # fmt: skip
 

@@ -3,7 +3,9 @@ name them; a file is scanned in blocks, so a huge line costs no more memory than
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,5 +67,26 @@ def physical_lines(path: Path, records: np.ndarray) -> dict[int, int]:
     return found
 
 
-def file_lines(path: Path) -> Callable[[np.ndarray], dict[int, str]]:
-    return lambda records: {record: f"line {line}" for record, line in physical_lines(path, records).items()}
+def quoted_lines(path: Path, records: np.ndarray) -> dict[int, int]:
+    """``physical_lines`` of a file whose quoted cells may hold line breaks: a record's first line, as
+    Python's csv module reads the records."""
+    wanted, found, record = {int(r) for r in records}, {}, -2
+    with open_text(path) as stream, io.TextIOWrapper(stream, "utf-8-sig", "replace", newline="") as text:
+        reader = csv.reader(text)
+        try:
+            while wanted - found.keys():
+                start = reader.line_num + 1
+                if (row := next(reader, None)) is None:
+                    break
+                record += bool(row)  # a blank line is no record
+                if row and record in wanted:
+                    found[record] = start
+        except csv.Error:  # a cell past csv's size limit: the lines found so far
+            pass
+    return found
+
+
+def file_lines(path: Path, quoted: bool = False) -> Callable[[np.ndarray], dict[int, str]]:
+    """Where each record is, as ``line N``; ``quoted``: the file's cells may hold line breaks."""
+    lines = quoted_lines if quoted else physical_lines
+    return lambda records: {record: f"line {line}" for record, line in lines(path, records).items()}
