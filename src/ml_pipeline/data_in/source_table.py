@@ -36,7 +36,7 @@ from ml_pipeline.data_in.table_check import (
     table_rows,
 )
 
-RELEASE_BLOCKS = 16  # blocks of rows converted between two hand-backs of their memory
+RELEASE_BLOCKS = 16  # a table's blocks converted between two hand-backs of their memory
 
 
 class NotNumbers(Exception):
@@ -101,9 +101,13 @@ def _values_type(column_type: pa.DataType) -> pa.DataType:
 
 
 def _handed(blocks: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """A table's blocks, each let go once the next is asked for; their memory is handed back now and
+    then, for the batch's arrays to take (a file's blocks, parsed as they are taken, need no such help)."""
     blocks.reverse()
     while blocks:
         yield blocks.pop()
+        if len(blocks) % RELEASE_BLOCKS == 0:
+            pa.default_memory_pool().release_unused()
 
 
 def check_table(rows: SourceTable, columns: Columns, labelled: bool = True) -> FileBatch:
@@ -173,7 +177,7 @@ class _Converter:
     def convert(self, base: int, capacity: int, blocks: Iterator[pa.RecordBatch]) -> _Part:
         part = _Part(found=Problems(self.place, (*self.columns.features, self.columns.label)))
         features, codes = self.features[base : base + capacity], self._codes(base, capacity)
-        for number, block in enumerate(blocks):
+        for block in blocks:
             end = part.count + block.num_rows
             if end > len(features):  # the source's estimate was short: go on in arrays of this part's own
                 features, codes = _grown(features, codes, part.count, 2 * end)
@@ -189,8 +193,6 @@ class _Converter:
             if self.rest_names:
                 part.rest.append(block.select(self.rest_names))
             part.count, block = end, None
-            if number % RELEASE_BLOCKS == RELEASE_BLOCKS - 1:  # the freed blocks' memory, back for the batch
-                pa.default_memory_pool().release_unused()
         return part
 
     def _codes(self, base: int, capacity: int) -> np.ndarray | None:
