@@ -153,11 +153,10 @@ def _column(values: tuple) -> pa.Array:
 
 
 def day_rows(
-    config: PipelineConfig, run_date: date, source: Source, kind: str, columns: Columns
+    config: PipelineConfig, dataset: Dataset, run_date: date, source: Source, kind: str, columns: Columns
 ) -> SourceTable:
-    """The day's rows from ``source`` read as ``kind`` (a run may choose another kind than the declared
-    one); ``columns`` are those the rows must hold, for a file's numbers to be read as such."""
-    dataset = config.declaration()
+    """The day's rows of ``dataset`` from ``source`` read as ``kind`` (a run may choose another kind than
+    the declared one); ``columns`` are those the rows must hold, for a file's numbers to be read as such."""
     if kind == "drop_folder":
         return file_table(drop_file(dataset, config, run_date, source), columns)
     if kind == "sql":
@@ -176,5 +175,5 @@ def fetch_batch(config: PipelineConfig, run_date: date) -> Checked:
     BatchRejected if unusable."""
     dataset = config.declaration()
     columns = columns_of(dataset)
-    rows = day_rows(config, run_date, dataset.source, dataset.source_kind(config.source), columns)
+    rows = day_rows(config, dataset, run_date, dataset.source, dataset.source_kind(config.source), columns)
     return check_rows(rows, columns, config.cv_folds, config.test_fraction)

@@ -43,7 +43,7 @@ def rows_to_score(config: PipelineConfig, run_date: date, columns) -> RowsToScor
     dataset = config.declaration()
     source = dataset.scoring_source
     kind = "synthetic" if config.source == "synthetic" else source.kind  # a load test's choice
-    rows = sources.day_rows(config, run_date, source, kind, columns)
+    rows = sources.day_rows(config, dataset, run_date, source, kind, columns)
     features = check_rows(rows, columns, folds=2, test_fraction=0.5, labelled=False).batch.features
     if dataset.key and kind != "synthetic":
         keys = table_keys(rows.table, dataset.key, rows.origin)
