@@ -41,9 +41,10 @@ from datetime import UTC, datetime, timedelta
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import DAG, Param, TaskGroup
 
-from ml_pipeline.basics.config import PipelineConfig, trigger_form
+from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import load_all
 from ml_pipeline.basics.db import SCHEMA, SQL_DIR
+from ml_pipeline.basics.settings_reference import trigger_form
 from ml_pipeline.tasks import data_in, registry, training, use
 from ml_pipeline.tasks.assets import champion_asset, training_dag_id
 from ml_pipeline.tasks.sensors import BatchFileSensor

@@ -5,6 +5,7 @@
     python -m ml_pipeline summary --run-id RUN_ID [--dataset NAME]
     python -m ml_pipeline scores --date YYYY-MM-DD [--dataset NAME]
     python -m ml_pipeline declare NAME --from sample.csv --label COLUMN [--key COLUMN] [--force]
+    python -m ml_pipeline serve     the scoring service: every dataset's champion over HTTP
 
 --dataset defaults to the configured dataset (ML_PIPELINE_DATASET, else breast_cancer).
 
@@ -163,6 +164,14 @@ def declare_dataset(args, config: PipelineConfig) -> int:
     return 0
 
 
+def serve(args, config: PipelineConfig) -> int:
+    """The scoring service, until stopped."""
+    from ml_pipeline.use.serving.server import serve as serve_champions
+
+    serve_champions(config)
+    return 0
+
+
 def day(text: str) -> date:
     """A date on the command line, YYYY-MM-DD."""
     try:
@@ -209,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     declaring.add_argument("--key", help="the column naming each row (kept with its scores)")
     declaring.add_argument("--force", action="store_true", help="replace a declaration of that name")
     declaring.set_defaults(handler=declare_dataset)
+    serving = commands.add_parser("serve", help="the scoring service (settings: ML_PIPELINE_SERVE_*)")
+    serving.set_defaults(handler=serve)
     args = parser.parse_args(argv)
     try:
         config = PipelineConfig.from_env()

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml_pipeline.basics.config import ConfigError, PipelineConfig, trigger_form
+from ml_pipeline.basics.config import ConfigError, PipelineConfig
+from ml_pipeline.basics.settings_reference import trigger_form
 from samples import DATASETS_DIR
 
 

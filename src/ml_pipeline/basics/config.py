@@ -156,6 +156,28 @@ class PipelineConfig:
     models_dir: str = setting(
         str(PROJECT_ROOT / "models"), "Where models are saved.", form=False, minLength=1
     )
+    serve_host: str = setting(
+        "127.0.0.1", "The address the scoring service (`python -m ml_pipeline serve`) listens on; "
+        "127.0.0.1 keeps it to this machine.",
+        form=False, minLength=1,
+    )  # fmt: skip
+    serve_port: int = setting(8000, "The scoring service's port.", form=False, minimum=1, maximum=65535)
+    serve_token_file: str = setting(
+        str(PROJECT_ROOT / ".airflow" / "model_server_token"), "The file holding the scoring service's "
+        "bearer token: the deployment's own, or one made on first start.",
+        form=False, minLength=1,
+    )  # fmt: skip
+    serve_open_access: bool = setting(
+        False, "Let the scoring service answer requests without the bearer token.", form=False
+    )
+    serve_max_body_mb: float = setting(
+        64.0, "The largest request body the scoring service reads, in MiB (a larger one gets 413).",
+        form=False, exclusiveMinimum=0, maximum=4096,
+    )  # fmt: skip
+    serve_max_rows: int = setting(
+        100_000, "The most rows one scoring request may hold (more get 413).", form=False,
+        minimum=1, maximum=10_000_000,
+    )  # fmt: skip
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, check_dataset: bool = True) -> PipelineConfig:
@@ -268,21 +290,3 @@ def deployment_settings() -> list[str]:
 def available_cores() -> int:
     """Cores this process may run on (respects CPU affinity and container limits)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def trigger_form(config: PipelineConfig) -> dict[str, tuple[Any, dict[str, Any]]]:
-    """Each Trigger-form field: its default (the deployment's configuration) and its JSON schema."""
-    form = {
-        f.name: (
-            getattr(config, f.name),
-            {
-                "type": JSON_TYPES[type(f.default)],
-                **f.metadata["schema"],
-                "description": f.metadata["description"],
-            },
-        )
-        for f in fields(config)
-        if f.metadata["form"]
-    }
-    form["dataset"][1]["enum"] = declared(config.datasets_dir)
-    return form

@@ -96,7 +96,7 @@ class Dataset:
     def as_dict(self) -> dict:
         """What is recorded with each model, to check later input against it."""
         return {"dataset": self.name, "features": list(self.features), "label": self.label,
-                "classes": list(self.classes)}  # fmt: skip
+                "classes": list(self.classes), "key": self.key}  # fmt: skip
 
 
 def declared(datasets_dir: str | Path) -> list[str]:

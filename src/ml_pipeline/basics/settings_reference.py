@@ -9,7 +9,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from ml_pipeline.basics.config import ENV_PREFIX, PROJECT_ROOT, PipelineConfig
+from ml_pipeline.basics.config import ENV_PREFIX, JSON_TYPES, PROJECT_ROOT, PipelineConfig
+from ml_pipeline.basics.datasets import declared
 
 PAGE = PROJECT_ROOT / "docs" / "settings.md"
 
@@ -36,6 +37,24 @@ OUTRO = """
 Point the pipeline at another PostgreSQL by setting `AIRFLOW_CONN_ML_PIPELINE_DB` (for example
 `postgresql://user:password@host:5432/ml_pipeline`); no code changes.
 """
+
+
+def trigger_form(config: PipelineConfig) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Each Trigger-form field: its default (the deployment's configuration) and its JSON schema."""
+    form = {
+        f.name: (
+            getattr(config, f.name),
+            {
+                "type": JSON_TYPES[type(f.default)],
+                **f.metadata["schema"],
+                "description": f.metadata["description"],
+            },
+        )
+        for f in fields(config)
+        if f.metadata["form"]
+    }
+    form["dataset"][1]["enum"] = declared(config.datasets_dir)
+    return form
 
 
 def _shown(value: Any) -> str:

@@ -139,8 +139,11 @@ def _converted(rows: SourceTable, converter: _Converter, problems: list[str]) ->
     parts = rows.take_parts(available_cores())
     bases = np.cumsum([0, *(capacity for capacity, _ in parts)])
     converter.allocate(int(bases[-1]))
-    with ThreadPoolExecutor(len(parts)) as pool:  # NumPy and Arrow let go of the GIL as they copy
-        done = list(pool.map(converter.convert, bases[:-1], *zip(*parts, strict=True)))
+    if len(parts) == 1:  # a few rows (a request's): no threads to start
+        done = [converter.convert(0, *parts[0])]
+    else:
+        with ThreadPoolExecutor(len(parts)) as pool:  # NumPy and Arrow let go of the GIL as they copy
+            done = list(pool.map(converter.convert, bases[:-1], *zip(*parts, strict=True)))
     rows.finish()
     features, codes, found = converter.gathered(bases, done)
     rests = [block for part in done for block in part.rest]

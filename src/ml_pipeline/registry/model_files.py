@@ -3,6 +3,8 @@ metadata, and loaded only if it is the file that was saved."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import platform
 from pathlib import Path
@@ -10,9 +12,11 @@ from pathlib import Path
 import joblib
 import numpy as np
 import sklearn
+from psycopg.types.json import Jsonb
 from sklearn.pipeline import Pipeline
 
 from ml_pipeline.basics.batch import Batch
+from ml_pipeline.basics.db import sql
 from ml_pipeline.basics.files import atomic_writer, sha256_of, write_text_atomically
 from ml_pipeline.training.model import C_PARAM, PCA_PARAM, build_pipeline
 
@@ -92,18 +96,37 @@ def load_model(path: Path, expected_sha256: str) -> Pipeline:
     joblib files are pickles, which run code when loaded: a file changed since it was saved is refused;
     and a pickle from another scikit-learn version may load yet predict differently.
     """
-    actual = sha256_of(path)
+    metadata = json.loads(metadata_path(path).read_text())
+    return model_from_bytes(path.read_bytes(), expected_sha256, metadata, str(path))
+
+
+def model_from_bytes(data: bytes, expected_sha256: str, metadata: dict, origin: str) -> Pipeline:
+    """``load_model`` for a model file's bytes (``origin`` names where they came from)."""
+    actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
         raise ModelIntegrityError(
-            f"Refusing to load {path}: its sha256 is {actual}, but {expected_sha256} was recorded when "
+            f"Refusing to load {origin}: its sha256 is {actual}, but {expected_sha256} was recorded when "
             "it was saved. The file was changed or replaced; retrain (re-run the DAG for its date) "
             "or restore the original file."
         )
-    saved_with = json.loads(metadata_path(path).read_text())["scikit-learn"]
+    saved_with = metadata["scikit-learn"]
     if saved_with != sklearn.__version__:
         raise ModelIntegrityError(
-            f"Refusing to load {path}: it was saved with scikit-learn {saved_with}, and "
+            f"Refusing to load {origin}: it was saved with scikit-learn {saved_with}, and "
             f"{sklearn.__version__} is installed. Retrain it with this version (re-run the DAG), or pin "
             f"scikit-learn=={saved_with} in requirements.txt."
         )
-    return joblib.load(path)
+    return joblib.load(io.BytesIO(data))
+
+
+def store_copy(connection, path: Path, sha256: str, dataset: str) -> None:
+    """Keep the model file at ``path`` and its metadata in the database, where the scoring service loads
+    it from (it may run where the models folder is not), and tell the service."""
+    stored = {
+        "sha256": sha256,
+        "model": path.read_bytes(),
+        "metadata": Jsonb(json.loads(metadata_path(path).read_text())),
+    }
+    with connection.transaction():
+        connection.execute(sql("store_model_file"), stored)
+        connection.execute(sql("notify_champion"), {"dataset": dataset})

@@ -171,6 +171,7 @@ def _crown(cursor, new: dict, old: dict | None, reason: str, promoted_by: str | 
             "promoted_by": promoted_by,
         },
     )
+    cursor.execute(sql("notify_champion"), {"dataset": new["dataset"]})  # delivered on commit
     return Decision(new["version"], new["dataset"], True, reason, new["version"])
 
 

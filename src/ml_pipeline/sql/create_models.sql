@@ -98,3 +98,13 @@ SELECT m.dataset, p.promoted_at, p.from_version, p.to_version, p.reason, p.promo
 FROM promotions p
 JOIN models m ON m.dataset = p.dataset AND m.version = p.to_version
 ORDER BY m.dataset, p.promoted_at DESC, p.promotion_id DESC;
+
+-- Each saved model file's bytes and metadata, by sha256: what the scoring service loads, on a machine
+-- that shares no disk with the workers.
+CREATE TABLE IF NOT EXISTS model_files (
+    sha256     text        PRIMARY KEY,
+    model      bytea       NOT NULL,
+    metadata   jsonb       NOT NULL,
+    stored_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE model_files IS 'Each model file (joblib) with its metadata.json, by sha256: the scoring service loads models from here.';

@@ -174,6 +174,8 @@ def refit_final_model(tuned: dict, **context) -> dict:
     model_files.write_metadata(
         path, training, model_metadata(config, run, tuned, report, sha256), data_sha256=fingerprint
     )
+    with pipeline_connection(config) as connection:
+        model_files.store_copy(connection, path, sha256, dataset.name)
     return {"model_path": str(path), "sha256": sha256, **tested}
 
 

@@ -25,11 +25,16 @@ def recorded_columns(model_path: Path, datasets_dir: str | Path) -> Columns:
 
     Models saved before datasets were declared recorded none: they were all trained on breast cancer.
     """
-    recorded = json.loads(metadata_path(model_path).read_text())
-    if "features" not in recorded:
+    return columns_recorded(json.loads(metadata_path(model_path).read_text()), datasets_dir)
+
+
+def columns_recorded(metadata: dict, datasets_dir: str | Path) -> Columns:
+    """``recorded_columns`` from a model's metadata, its dataset's key column with them."""
+    if "features" not in metadata:
         dataset = load(datasets_dir, "breast_cancer")
-        return Columns(dataset.features, dataset.label, dataset.classes)
-    return Columns(tuple(recorded["features"]), recorded["label"], tuple(recorded["classes"]))
+        return Columns(dataset.features, dataset.label, dataset.classes, dataset.key)
+    features, classes = tuple(metadata["features"]), tuple(metadata["classes"])
+    return Columns(features, metadata["label"], classes, metadata.get("key"))
 
 
 def predict_file(

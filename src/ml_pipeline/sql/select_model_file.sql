@@ -1,0 +1,1 @@
+SELECT model, metadata FROM model_files WHERE sha256 = %(sha256)s;
