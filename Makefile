@@ -11,7 +11,7 @@ EXECUTOR ?= local
 WORKERS ?= 2
 export EXECUTOR WORKERS
 
-.PHONY: help install declare redis run score backfill promote predict up down status psql test test-unit test-e2e test-docker mutants docs lint bench clean
+.PHONY: help install declare redis run score backfill promote predict serve up down status psql test test-unit test-e2e test-docker mutants docs lint bench clean
 
 help:
 	@echo "make declare NAME=churn INPUT=sample.csv LABEL=Outcome [KEY='Customer ID']  datasets/NAME.toml from a sample"
@@ -20,6 +20,7 @@ help:
 	@echo "make promote VERSION=N [DATASET=name]  make the dataset's model version N the champion (or roll back)"
 	@echo "make score [DS=YYYY-MM-DD] [DATASET=name]  the day's rows scored by the champion into predictions"
 	@echo "make predict INPUT=x.csv [OUTPUT=y.csv] [DATASET=name]  score rows with the dataset's champion"
+	@echo "make serve                 the scoring service alone, on http://127.0.0.1:8000 (make up starts it too)"
 	@echo "make up [EXECUTOR=celery WORKERS=2]  the Airflow UI on http://localhost:8080, LocalExecutor or Celery"
 	@echo "make down                  stop everything (Airflow, its workers, Redis, PostgreSQL)"
 	@echo "make psql [ARGS='-c ...']  psql on the pipeline database"
@@ -68,6 +69,9 @@ promote: install
 
 predict: install
 	$(STACK) pipeline predict --input $(INPUT) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(DATASET),--dataset $(DATASET))
+
+serve: install
+	$(STACK) pipeline serve
 
 up: install $(if $(filter celery,$(EXECUTOR)),redis)
 	$(if $(DATASET),@echo "make up serves every dataset's DAGs: DATASET is not used (switch a DAG on in the UI, or make run DATASET=$(DATASET)).")

@@ -24,7 +24,7 @@ def exit_status(argv: list[str]) -> int:
          "YYYY-MM-DD (see --help)"),
         (["retrain"], {},
          "python -m ml_pipeline: argument command: invalid choice: 'retrain' (choose from 'predict', "
-         "'promote', 'summary', 'scores', 'declare') (see --help)"),
+         "'promote', 'summary', 'scores', 'declare', 'serve') (see --help)"),
         (["predict", "--input", "rows.csv", "--dataset", "nope"], {},
          "Invalid pipeline settings: dataset is 'nope', which is not declared in {datasets}; choose one of "
          "breast_cancer, wine, or add nope.toml there."),

@@ -4,6 +4,7 @@ python -m ml_pipeline_stack run [--date YYYY-MM-DD] [--conf JSON]   one complete
 python -m ml_pipeline_stack run --scoring [--date YYYY-MM-DD]        the day's rows scored (ml_scoring)
 python -m ml_pipeline_stack backfill --from D1 --to D2               one run per day, through the scheduler
 python -m ml_pipeline_stack up [--executor celery --workers N] | down | status   the Airflow UI on :8080
+                                                                    and the scoring service on :8000
 python -m ml_pipeline_stack psql [ARGS...]                          psql on the pipeline database
 python -m ml_pipeline_stack env                                     the environment, as shell exports
 python -m ml_pipeline_stack promote | predict ...                   the pipeline's commands, on this stack
@@ -88,10 +89,12 @@ def command_up(layout: Layout, args) -> int:
     if not stack:
         env = services.prepare(layout, scheduled, log=log, executor=args.executor)
         log(f"Starting Airflow ({describe(args.executor, args.workers)}) ...")
-        stack = services.start_services(layout, env, args.executor, args.workers)
+        stack = services.start_services(layout, env, args.executor, args.workers, serving=True)
     Api(stack["port"], logs=str(layout.service_logs)).wait_until_ready()
     password = services.login_password(layout)
     log(f"Airflow UI: http://localhost:{stack['port']}   login: {services.LOGIN_USER} / {password}")
+    if services.MODEL_SERVER in stack["pids"]:
+        log(services.scoring_service(layout))
     log(f"Service logs: {layout.service_logs}.  Stop everything with `make down`.")
     return 0
 

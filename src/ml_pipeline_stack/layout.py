@@ -7,6 +7,7 @@ A second, independent stack (tests, the bench) takes folders of its own under on
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,11 @@ class Layout:
         return self.airflow_home / "jwt_secret"
 
     @property
+    def serve_token_file(self) -> Path:
+        """The scoring service's bearer token, made on its first start."""
+        return self.airflow_home / "model_server_token"
+
+    @property
     def migrated_stamp(self) -> Path:
         """The Airflow version the metadata database was last migrated to."""
         return self.airflow_home / "migrated-version"
@@ -87,5 +93,12 @@ def isolated_environment(base: Path, port: int) -> dict[str, str]:
         ML_PIPELINE_DATA_DIR=str(base / "data"),
         ML_PIPELINE_MODELS_DIR=str(base / "models"),
         AIRFLOW_PORT=str(port),
+        ML_PIPELINE_SERVE_PORT=str(free_port()),
         AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
     )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

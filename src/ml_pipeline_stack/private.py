@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ml_pipeline_stack import postgres, services
 from ml_pipeline_stack.api import Api
-from ml_pipeline_stack.layout import Layout, isolated_environment
+from ml_pipeline_stack.layout import Layout, free_port, isolated_environment
 
 
 class StackCommandFailed(RuntimeError):
@@ -20,7 +20,7 @@ class PrivateStack:
     def __init__(self, base: Path):
         self.base = base
         self.layout = Layout.isolated(base)
-        self.port = services.free_port()
+        self.port = free_port()
         self.env = isolated_environment(base, self.port)
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 3600) -> subprocess.CompletedProcess:

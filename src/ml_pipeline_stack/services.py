@@ -7,10 +7,11 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -21,18 +22,13 @@ from ml_pipeline_stack.layout import ROOT, Layout
 from ml_pipeline_stack.worker_name import WORKER_NAME
 
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+MODEL_SERVER = "model-server"
 LOGIN_USER = "admin"
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
 def api_port() -> int:
     return int(os.environ.get("AIRFLOW_PORT", "8080"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def stack_env(layout: Layout, server, scheduled: bool = True, executor: str = "local") -> dict[str, str]:
@@ -77,6 +73,8 @@ def stack_env(layout: Layout, server, scheduled: bool = True, executor: str = "l
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
+    # The scoring service's token, kept with the UI's login unless the deployment names its own file.
+    env.setdefault("ML_PIPELINE_SERVE_TOKEN_FILE", str(layout.serve_token_file))
     if executor == "celery":
         env.update(
             {
@@ -136,9 +134,11 @@ def running_stack(layout: Layout) -> dict | None:
     return stack if alive else None
 
 
-def start_services(layout: Layout, env: dict[str, str], executor: str = "local", workers: int = 2) -> dict:
+def start_services(
+    layout: Layout, env: dict[str, str], executor: str = "local", workers: int = 2, serving: bool = False
+) -> dict:
     """Airflow's services; for the CeleryExecutor also Redis and ``workers`` Celery workers, each
-    named worker-<n>, with a data folder of its own."""
+    named worker-<n>, with a data folder of its own; with ``serving``, the scoring service."""
     layout.service_logs.mkdir(parents=True, exist_ok=True)
     pids = {}
     if executor == "celery":
@@ -147,6 +147,8 @@ def start_services(layout: Layout, env: dict[str, str], executor: str = "local",
         _wait_for(layout.redis_socket, "Redis", layout.service_logs / "redis.log")
     for service in SERVICES:
         pids[service] = _start(layout, service, env, ["airflow", service])
+    if serving:
+        pids[MODEL_SERVER] = _start(layout, MODEL_SERVER, env, [sys.executable, "-m", "ml_pipeline", "serve"])
     names = [f"worker-{number}" for number in range(1, workers + 1)] if executor == "celery" else []
     logs = {name: layout.service_logs / f"{name}.log" for name in names}
     already_logged = {name: log.stat().st_size if log.exists() else 0 for name, log in logs.items()}
@@ -172,6 +174,29 @@ def start_services(layout: Layout, env: dict[str, str], executor: str = "local",
     for name in names:
         _wait_for_line(logs[name], already_logged[name], " ready.", f"Celery worker {name}")
     return stack
+
+
+def scoring_service(layout: Layout, timeout: float = 30) -> str:
+    """Where the scoring service `up` started answers, and its token, once it answers."""
+    from ml_pipeline.basics.config import PipelineConfig
+
+    config = PipelineConfig.from_env()
+    address = f"http://{config.serve_host}:{config.serve_port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{address}/health", timeout=2)
+            break
+        except urllib.error.HTTPError:  # 503: it answers, and is loading the champions
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                log = layout.service_logs / f"{MODEL_SERVER}.log"
+                return f"The scoring service did not answer on {address}; see {log}."
+            time.sleep(0.2)
+    token = Path(os.environ.get("ML_PIPELINE_SERVE_TOKEN_FILE", layout.serve_token_file))
+    shown = f"token: {token.read_text().strip()}" if token.is_file() else "open access"
+    return f"Scoring service: {address}/datasets/<name>/invocations   {shown}"
 
 
 def redis_command(layout: Layout) -> list[str]:

@@ -23,7 +23,7 @@ import pytest
 
 from docker_engine import Engine
 from ml_pipeline_stack.api import Api
-from ml_pipeline_stack.services import free_port
+from ml_pipeline_stack.layout import free_port
 from samples import FEATURE_COLUMNS, breast_cancer_batch
 
 pytestmark = pytest.mark.docker

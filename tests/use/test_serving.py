@@ -225,7 +225,8 @@ def test_a_champion_that_fails_to_load_never_replaces_the_served_one(served, tmp
     db, champions = served
     second = add_model(db, tmp_path, report, cancer, "run-2", pca=5)
     db.execute(
-        "UPDATE model_files SET model = 'not a model' WHERE sha256 = (SELECT sha256 FROM models WHERE version = %s)",
+        "UPDATE model_files SET model = 'not a model' "
+        "WHERE sha256 = (SELECT sha256 FROM models WHERE version = %s)",
         (second,),
     )
     db.commit()

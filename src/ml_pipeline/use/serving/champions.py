@@ -25,7 +25,6 @@ from ml_pipeline.data_in.table_check import Columns
 from ml_pipeline.registry.model_files import ModelIntegrityError, load_model, metadata_path, model_from_bytes
 from ml_pipeline.use.predict import columns_recorded
 
-CHANNEL = "ml_pipeline_champion"  # notify_champion.sql's
 POLL_SECONDS = 5.0  # a check without a notice, for a change that sent none (a database restored)
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,10 @@ class Champions:
         """Load every champion that is not yet the one served."""
         with self._refreshing, self.open_connection() as connection:
             with connection.cursor(row_factory=dict_row) as cursor:
-                champions = cursor.execute(sql("select_served_champions")).fetchall()
+                try:
+                    champions = cursor.execute(sql("select_served_champions")).fetchall()
+                except psycopg.errors.UndefinedTable:  # no run has made the tables yet: nothing to serve
+                    champions = []
             self.database_problem = None
             for champion in champions:
                 current = self.served.get(champion["dataset"])
@@ -145,7 +147,7 @@ class Champions:
             try:
                 with self.open_connection() as listener:
                     listener.autocommit = True
-                    listener.execute(f"LISTEN {CHANNEL}")
+                    listener.execute(sql("listen_champion"))
                     self.refresh()
                     while not stop.is_set():
                         for _ in listener.notifies(timeout=POLL_SECONDS, stop_after=1):

@@ -1,0 +1,1 @@
+LISTEN ml_pipeline_champion;  -- what notify_champion.sql sends
