@@ -49,7 +49,7 @@ def test_compose_file_is_valid_by_the_compose_specification():
 
 
 def test_services_are_the_local_executor_set(compose):
-    assert set(compose["services"]) == {"postgres"} | AIRFLOW_SERVICES
+    assert set(compose["services"]) == {"postgres", "model-server"} | AIRFLOW_SERVICES
     for name in AIRFLOW_SERVICES:
         environment = compose["services"][name]["environment"]
         assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -112,6 +112,20 @@ def test_no_secret_has_a_fixed_value_in_the_compose_file(compose):
     )
 
 
+def test_the_scoring_service_shares_no_folder_with_the_workers(compose):
+    server = compose["services"]["model-server"]
+    assert server["command"] == ["python", "-m", "ml_pipeline", "serve"]
+    mounted = [volume.split(":")[1] for volume in server["volumes"]]
+    assert mounted == ["/opt/airflow/src", "/opt/airflow/auth"], (
+        "code and its token; models come from the database"
+    )
+    assert server["volumes"][1].endswith(":ro")
+    assert server["environment"]["ML_PIPELINE_SERVE_TOKEN_FILE"] == "/opt/airflow/auth/model_server_token"
+    assert server["ports"] == ["127.0.0.1:${MODEL_SERVER_PORT:-8000}:8000"]
+    assert "localhost:8000/health" in " ".join(server["healthcheck"]["test"])
+    assert "model_server_token" in " ".join(compose["services"]["airflow-init"]["command"])
+
+
 def merged_config(**settings: str) -> dict:
     """The compose files as docker compose merges them under ``settings`` (COMPOSE_FILE, COMPOSE_PROFILES)."""
     import json
@@ -133,7 +147,7 @@ CELERY = "docker-compose.yaml:docker-compose.celery.yaml"
 def test_the_celery_variant_is_one_setting_away():
     check_by_compose_specification("docker-compose.celery.yaml")
     services = merged_config(COMPOSE_FILE=CELERY)["services"]
-    assert set(services) == {"postgres", "redis", "airflow-worker"} | AIRFLOW_SERVICES
+    assert set(services) == {"postgres", "redis", "airflow-worker", "model-server"} | AIRFLOW_SERVICES
     for name in AIRFLOW_SERVICES | {"airflow-worker"}:
         environment = services[name]["environment"]
         assert environment["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
