@@ -128,11 +128,13 @@ def mlflow_python() -> Path | None:
     try:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(MLFLOW_VENV)], check=True)
         pinned = f"scikit-learn=={sklearn.__version__}"
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "mlflow", pinned], check=True, timeout=900
-        )
+        with open(MLFLOW_VENV / "pip.log", "wb") as log:
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "mlflow", pinned],
+                check=True, timeout=900, stdout=log, stderr=log,
+            )  # fmt: skip
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-        print(f"MLflow could not be installed ({error}): its column is left out.", flush=True)
+        print(f"MLflow could not be installed ({error}; see {MLFLOW_VENV}/pip.log): no MLflow column.")
         return None
     stamp.touch()
     return python

@@ -87,7 +87,7 @@ def _checked(
         raise BatchRejected(rows.origin, problems)
     labels = read.codes if read.codes is not None else np.zeros(len(read.features), dtype=np.int8)
     checked = Checked(Batch(read.features, labels, columns.features))
-    repeated = repeated_rows(checked.batch)
+    repeated = repeated_rows(checked.batch) if labelled else []  # a note for a training batch alone
     if len(repeated):
         first = rows.place(repeated[:1])[int(repeated[0])]
         checked.notes.append(f"{len(repeated)} duplicated row(s), kept (the first at {first})")

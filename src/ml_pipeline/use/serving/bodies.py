@@ -7,8 +7,11 @@ from __future__ import annotations
 import io
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 from pyarrow import csv as arrow_csv
+
+from ml_pipeline.basics.declaration_rules import normalise
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 CSV_TYPES = ("text/csv", "application/csv")
@@ -23,10 +26,11 @@ class RequestRefused(Exception):
         self.status, self.problems = status, problems
 
 
-def request_table(body: bytes, content_type: str | None, max_rows: int) -> pa.Table:
-    """The request's rows (RequestRefused if the body is no table, or holds more than ``max_rows``)."""
+def request_table(body: bytes, content_type: str | None, max_rows: int, features=()) -> pa.Table:
+    """The request's rows (RequestRefused if the body is no table, or holds more than ``max_rows``);
+    a CSV's columns named like one of ``features`` are read as numbers straight away."""
     if (content_type or "").split(";")[0].strip().lower() in CSV_TYPES:
-        table = _csv_table(body)
+        table = _csv_table(body, features)
     else:
         table = _json_table(body)
     if table.num_rows > max_rows:
@@ -40,9 +44,17 @@ def request_table(body: bytes, content_type: str | None, max_rows: int) -> pa.Ta
     return table
 
 
-def _csv_table(body: bytes) -> pa.Table:
+def _csv_table(body: bytes, features) -> pa.Table:
+    wanted = set(features)
+    header = body.split(b"\n", 1)[0].decode("utf-8", "replace").strip("\r\ufeff").split(",")
+    numbers = arrow_csv.ConvertOptions(
+        column_types={name: pa.float64() for name in header if normalise(name) in wanted}
+    )
     try:
-        return arrow_csv.read_csv(io.BytesIO(body))
+        try:
+            return arrow_csv.read_csv(io.BytesIO(body), convert_options=numbers)
+        except pa.ArrowInvalid:  # text where a number belongs: read as it is, for the check to name it
+            return arrow_csv.read_csv(io.BytesIO(body))
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         reason = " ".join(str(error).split())[:300]
         raise RequestRefused(400, [f"the body is not CSV with a header row: {reason}"]) from None
@@ -108,8 +120,11 @@ def _split_table(split) -> pa.Table:
                 f"{first + 1} has {len(data[first])} values for {len(columns)} columns"
             ],
         )
-    values = list(zip(*data, strict=True)) if data else [[] for _ in columns]
-    return _table(columns, values)
+    try:  # numbers only, the usual request: one conversion of the whole
+        numbers = np.array(data, dtype=np.float64).reshape(len(data), len(columns))
+        return _table(columns, list(numbers.T))
+    except (TypeError, ValueError):  # text or nulls among them: per column, for the check to name them
+        return _table(columns, list(zip(*data, strict=True)) if data else [[] for _ in columns])
 
 
 def _records_table(records: list[dict]) -> pa.Table:

@@ -25,6 +25,7 @@ from ml_pipeline.data_in.table_check import Columns
 from ml_pipeline.registry.model_files import ModelIntegrityError, load_model, metadata_path, model_from_bytes
 from ml_pipeline.use.predict import columns_recorded
 
+DATABASE_ERRORS = (psycopg.Error, ConnectionError, OSError)  # the database gone: keep serving, retry
 POLL_SECONDS = 5.0  # a check without a notice, for a change that sent none (a database restored)
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,14 @@ class Champions:
             body["problem"] = self.database_problem
         return ready, body
 
+    def first_load(self) -> None:
+        """The champions before the service takes requests; a database not there yet is only noted
+        (``follow`` keeps trying)."""
+        try:
+            self.refresh()
+        except DATABASE_ERRORS as error:
+            self._lost(error)
+
     def follow(self, stop: threading.Event) -> None:
         """Keep the served champions those of the registry until ``stop``: woken by each promotion's
         notice, and every POLL_SECONDS in any case; a lost database is retried, the models kept."""
@@ -153,13 +162,10 @@ class Champions:
                         for _ in listener.notifies(timeout=POLL_SECONDS, stop_after=1):
                             pass
                         self.refresh()
-            except (
-                psycopg.Error,
-                ConnectionError,
-                OSError,
-            ) as error:  # the database gone: keep serving, retry
-                self.database_problem = (
-                    f"the pipeline database cannot be reached: {' '.join(str(error).split())}"
-                )
-                log.warning("%s; trying again in %.0f s", self.database_problem, POLL_SECONDS)
+            except DATABASE_ERRORS as error:
+                self._lost(error)
                 stop.wait(POLL_SECONDS)
+
+    def _lost(self, error: Exception) -> None:
+        self.database_problem = f"the pipeline database cannot be reached: {' '.join(str(error).split())}"
+        log.warning("%s; trying again within %.0f s", self.database_problem, POLL_SECONDS)

@@ -70,6 +70,7 @@ def serve(config: PipelineConfig, say=print) -> None:
 
     @asynccontextmanager
     async def following(app):
+        champions.first_load()  # before uvicorn listens: a client's first answer is a champion's
         threading.Thread(target=champions.follow, args=(stop,), name="champions", daemon=True).start()
         yield
         stop.set()
