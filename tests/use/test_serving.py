@@ -72,8 +72,9 @@ def split_body(rows: np.ndarray, columns=FEATURE_COLUMNS) -> dict:
 
 def test_each_mlflow_body_gets_the_champions_labels_probabilities_and_version(client, served, cancer):
     rows = cancer.features[:5]
-    model = served[1].get("breast_cancer").model
-    expected = model.predict_proba(rows)
+    champion = served[1].get("breast_cancer")
+    assert champion.affine is not None, "scored as one affine map, checked against the model when loaded"
+    expected = champion.model.predict_proba(rows)
     records = [dict(zip(FEATURE_COLUMNS, row, strict=True)) for row in rows.tolist()]
     csv = ",".join(FEATURE_COLUMNS) + "\n" + "\n".join(",".join(map(repr, row)) for row in rows.tolist())
     bodies = [
@@ -92,9 +93,8 @@ def test_each_mlflow_body_gets_the_champions_labels_probabilities_and_version(cl
         assert answer["model_version"] == 1 and answer["dataset"] == "breast_cancer"
         predictions = answer["predictions"]
         assert [p["predicted_label"] for p in predictions] == [CLASSES[i] for i in expected.argmax(axis=1)]
-        assert np.allclose(
-            [[p["probability_malignant"], p["probability_benign"]] for p in predictions], expected
-        )
+        got = np.array([[p["probability_malignant"], p["probability_benign"]] for p in predictions])
+        assert np.abs(got - expected).max() < 1e-12
         assert {p["model_version"] for p in predictions} == {1}
 
 

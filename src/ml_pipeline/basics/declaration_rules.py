@@ -18,6 +18,7 @@ MOST_CLASSES = 127  # class indices are held in 8 bits
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
 
+@lru_cache(maxsize=8192)  # every request to the scoring service folds the same header again
 def normalise(name: str) -> str:
     """A column name folded: lower case, runs of spaces and punctuation made one underscore."""
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 from ml_pipeline.basics.db import sql
 from ml_pipeline.data_in.table_check import Columns
 from ml_pipeline.registry.model_files import ModelIntegrityError, load_model, metadata_path, model_from_bytes
+from ml_pipeline.training.model import affine_form
 from ml_pipeline.use.predict import columns_recorded
 
 DATABASE_ERRORS = (psycopg.Error, ConnectionError, OSError)  # the database gone: keep serving, retry
@@ -42,10 +43,15 @@ class Served:
     model: object
     columns: Columns
     loaded_at: datetime
+    affine: tuple | None = None  # the model as one affine map, when it agrees with it (model.affine_form)
 
     def scores(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each row's predicted class (as declared) and each class's probability."""
-        probabilities = self.model.predict_proba(features)
+        if self.affine is None:
+            probabilities = self.model.predict_proba(features)
+        else:
+            weights, offset, link = self.affine
+            probabilities = link(features @ weights + offset)
         return np.asarray(self.columns.classes, dtype=object)[probabilities.argmax(axis=1)], probabilities
 
     def describe(self) -> dict:
@@ -110,7 +116,7 @@ class Champions:
             return
         self.served[dataset] = Served(
             dataset, version, champion["sha256"], champion["since"], model,
-            columns_recorded(metadata, self.datasets_dir), datetime.now(UTC),
+            columns_recorded(metadata, self.datasets_dir), datetime.now(UTC), affine_form(model),
         )  # fmt: skip
         self.problems.pop(dataset, None)
         log.info("%s: serving champion version %d (sha256 %s)", dataset, version, champion["sha256"][:12])
