@@ -5,7 +5,7 @@ catalog's) and its schedule. Standard library only (and Airflow's cron parser fo
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")  # a plain PostgreSQL identifier, folded, at most 63 bytes
