@@ -737,6 +737,11 @@ def main() -> int:
         help="only the Experiment tab and the Models page (bench_views.py)",
     )
     parser.add_argument("--file-rows", type=int, default=1_000_000, help="rows of the batch file read")
+    parser.add_argument(
+        "--only-serving",
+        action="store_true",
+        help="only the scoring service against MLflow's (bench_serving.py)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     print(
@@ -747,6 +752,8 @@ def main() -> int:
     report, agreement = Report(), {}
     if args.only_views:
         return bench_views()
+    if args.only_serving:
+        return bench_serving()
     if args.only_million or args.only_daily_life:
         with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
             if args.only_million:
@@ -796,13 +803,20 @@ def main() -> int:
             server.cleanup()
     print("\n" + report.table())
     print("\n" + summary(report, agreement))
-    return bench_views()
+    return bench_views() or bench_serving()
 
 
 def bench_views() -> int:
     """The UI's pages on a database of 1,000 runs: a process of its own, with an Airflow home of its own."""
     print("\nThe Experiment tab and the Models page, 1,000 runs of 441 candidates", flush=True)
     return subprocess.run([sys.executable, str(ROOT / "bench" / "bench_views.py")]).returncode
+
+
+def bench_serving() -> int:
+    """The scoring service against MLflow's scoring server: a process of its own, and a virtualenv of
+    its own for MLflow."""
+    print("\nThe scoring service against MLflow's scoring server, the same model", flush=True)
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "bench_serving.py")]).returncode
 
 
 if __name__ == "__main__":
