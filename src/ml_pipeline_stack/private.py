@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,21 @@ class PrivateStack:
         """A client of this stack's API server, logged in."""
         client = Api(self.port, logs=str(self.layout.service_logs))
         return client.login(services.LOGIN_USER, services.login_password(self.layout))
+
+    def score(self, dataset: str, body: dict) -> dict:
+        """A request to this stack's scoring service, with its token; its JSON answer."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.env['ML_PIPELINE_SERVE_PORT']}/datasets/{dataset}/invocations",
+            json.dumps(body).encode(),
+            {
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {self.layout.serve_token_file.read_text().strip()}",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read())
 
     def connect(self, dbname: str = postgres.PIPELINE_DB):
         return postgres.connect(self.layout, dbname)

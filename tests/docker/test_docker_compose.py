@@ -62,12 +62,13 @@ class ComposeStack:
         self.folder = folder
         self.engine = engine
         self.project = project
-        self.api_port, self.postgres_port = free_port(), free_port()
+        self.api_port, self.postgres_port, self.serve_port = free_port(), free_port(), free_port()
         self.env = dict(
             engine.env,
             COMPOSE_PROJECT_NAME=project,
             AIRFLOW_PORT=str(self.api_port),
             POSTGRES_PORT=str(self.postgres_port),
+            MODEL_SERVER_PORT=str(self.serve_port),
             **settings,
         )
         self.command = engine.compose_command()
@@ -305,6 +306,39 @@ def test_predict_scores_a_csv_inside_a_running_service(stack, triggered_run):
         sum(label == truth for label, truth in zip(labels, batch.labels, strict=False)) >= 0.9 * SCORED_ROWS
     )
     assert all(0 <= float(row["probability_1"]) <= 1 for row in scored)
+
+
+def score(port: int, body: dict, token: str | None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/datasets/breast_cancer/invocations", json.dumps(body).encode(), headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_the_scoring_service_serves_the_champion_from_the_database_alone(stack, triggered_run):
+    token = re.search(r"Scoring service: \S+ +token: (\S+)", stack("logs", "airflow-init").stdout).group(1)
+    [[version]] = stack.psql("SELECT version FROM models WHERE status = 'champion'")
+    batch = breast_cancer_batch()
+    body = {
+        "dataframe_split": {"columns": list(FEATURE_COLUMNS), "data": batch.features[:SCORED_ROWS].tolist()}
+    }
+    deadline = time.monotonic() + 30
+    while (answer := score(stack.serve_port, body, token))[0] != 200 and time.monotonic() < deadline:
+        time.sleep(1)
+    status, scored = answer
+    assert status == 200, scored
+    assert scored["model_version"] == int(version) and len(scored["predictions"]) == SCORED_ROWS
+    labels = [prediction["predicted_label"] for prediction in scored["predictions"]]
+    assert sum(label == truth for label, truth in zip(labels, batch.labels, strict=True)) >= 0.9 * SCORED_ROWS
+    assert score(stack.serve_port, body, None)[0] == 401
+    assert stack.services()["model-server"]["Health"] == "healthy"
+    unseen = stack("exec", "-T", "model-server", "ls", "/opt/airflow/models/breast_cancer", check=False)
+    assert unseen.returncode != 0, "the service reads the models from PostgreSQL, not from a shared folder"
 
 
 def trigger_form_default(api: Api, name: str):

@@ -12,7 +12,9 @@ from datetime import date
 from urllib.parse import quote
 
 import pytest
+from sklearn.datasets import load_breast_cancer
 
+from samples import FEATURE_COLUMNS as FEATURES
 from stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -229,12 +231,27 @@ def champion(stack) -> tuple:
     return version, last
 
 
+def served_version(stack, expected: int, within: float = 5.0) -> int:
+    """The version the scoring service answers with, once it is ``expected`` (or ``within`` s pass)."""
+    row = dict(zip(FEATURES, load_breast_cancer().data[0].tolist(), strict=True))
+    deadline = time.monotonic() + within
+    while True:
+        version = stack.score("breast_cancer", {"dataframe_records": [row]})["predictions"][0][
+            "model_version"
+        ]
+        if version == expected or time.monotonic() > deadline:
+            return version
+        time.sleep(0.1)
+
+
 def test_a_roll_back_through_the_models_page_changes_the_champion(stack, page, triggered):
     api = stack.api()
+    assert served_version(stack, 1) == 1, "make up serves the first run's champion"
     second, _ = api.start_run(date(2026, 11, 2), {"force_promote": True, "cv_folds": 3})
     assert api.watch_run(second, timeout=600) == "success"
     first_version = 1  # the run triggered through the form
     assert champion(stack)[0] == 2, "the forced run's model is the champion"
+    assert served_version(stack, 2) == 2, "the run's promotion reached the scoring service"
     page.goto(f"/mlviews/run/ml_pipeline/{quote(second, safe='')}")  # its Experiment tab, whole
     with stack.connect() as db:
         (checked,) = db.execute("SELECT count(*) FROM drift WHERE dag_run_id = %s", (second,)).fetchone()
@@ -262,6 +279,9 @@ def test_a_roll_back_through_the_models_page_changes_the_champion(stack, page, t
     message.wait_for()
     assert message.inner_text().startswith(f"Version {first_version} is the champion"), message.inner_text()
     assert champion(stack) == (first_version, (first_version, "admin"))
+    rolled_back = time.monotonic()
+    assert served_version(stack, first_version) == first_version, "the roll back, without a restart"
+    assert time.monotonic() - rolled_back < 2.0
 
 
 def test_the_models_page_shows_the_newest_scores(stack, page, triggered):
