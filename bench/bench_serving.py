@@ -171,6 +171,36 @@ def start_mlflow(python: Path, model_path: Path, features, base: Path) -> tuple[
     return process, port
 
 
+MLFLOW_CLIENT = """
+import json, sys, pandas as pd
+from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+client = ScoringServerClient("127.0.0.1", int(sys.argv[1]))
+client.wait_server_ready(timeout=30)
+frame = pd.DataFrame(json.loads(sys.argv[3]), columns=sys.argv[2].split(","))
+answer = client.invoke(frame).get_predictions()
+print(len(answer), ",".join(answer.columns))
+"""
+
+
+def mlflow_client_check(python: Path, base: Path, host: str, rows, features) -> bool:
+    """MLflow's own client (ScoringServerClient, which posts to /invocations and sends no token), unchanged,
+    against an instance of ours that a deployment opened to requests without the token."""
+    folder = base / "open"
+    folder.mkdir()
+    opened = Server(folder, host, dict(os.environ, ML_PIPELINE_SERVE_OPEN_ACCESS="true"))
+    try:
+        opened.start()
+        arguments = [str(opened.port), ",".join(features), json.dumps(rows[:5].tolist())]
+        answer = subprocess.run(
+            [str(python), "-c", MLFLOW_CLIENT, *arguments], capture_output=True, text=True, timeout=120
+        )
+    finally:
+        opened.stop()
+    told = answer.stdout.strip() or answer.stderr.strip().splitlines()[-1]
+    print(f"MLflow's own client against ours (open access): {told}", flush=True)
+    return answer.returncode == 0 and told.startswith("5 ")
+
+
 def bodies(rows: np.ndarray, features) -> dict[str, tuple[dict | None, bytes | None, int]]:
     """The requests of the comparison: one row as JSON; 1,000 rows as JSON and as CSV."""
     thousand = rows[np.arange(1000) % len(rows)]
@@ -356,6 +386,7 @@ def measure(base: Path, args) -> int:
         if python:
             mlflow, mlflow_port = start_mlflow(python, model_path, features, base)
         met = compare(ours, token, mlflow_port, rows, features, args.seconds)
+        client_ok = mlflow_client_check(python, base, host, rows, features) if python else None
         swaps_ok = promotions_under_load(ours, token, connect, rows, features)
         restart_ok = restart_under_load(ours, token, rows, features)
         print("\nMalformed requests, each for 1 s:", flush=True)
@@ -368,6 +399,7 @@ def measure(base: Path, args) -> int:
         server.cleanup()
     goals = {
         f"≥ {GOAL_THROUGHPUT:g}× MLflow's throughput at an equal or lower p99": met if mlflow_port else None,
+        "MLflow's own client scores with ours, unchanged": client_ok,
         "100 swaps under load: none failed, old model gone within 1 s": swaps_ok,
         "ready within 5 s of a kill -9": restart_ok,
         "malformed requests: 4xx each, up, memory flat": refused_ok,

@@ -98,6 +98,13 @@ def test_each_mlflow_body_gets_the_champions_labels_probabilities_and_version(cl
         assert {p["model_version"] for p in predictions} == {1}
 
 
+def test_where_mlflows_own_client_posts_the_default_dataset_answers(served, cancer):
+    client = TestClient(create_app(served[1], TOKEN, Limits(1 << 20, 1000), default_dataset="breast_cancer"))
+    response = client.post("/invocations", headers=AUTH, json=split_body(cancer.features[:3]))
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 3
+    assert client.get("/ping").status_code == 200
+
+
 def test_headers_are_folded_like_a_files_and_numbers_as_text_are_read(client, cancer):
     columns = [name.upper().replace("_", " ") for name in FEATURE_COLUMNS]
     body = {"dataframe_split": {"columns": columns, "data": [[str(v) for v in cancer.features[0]]]}}

@@ -3,6 +3,7 @@
 - ``POST /datasets/{name}/invocations``: rows in any of MLflow's scoring bodies (bodies.py), checked by
   the batch rules, answered with ``{"predictions": [...]}``: each row's key (if the dataset declares one
   and the row has it), predicted class as declared, each class's probability, and the model version;
+  ``POST /invocations`` the same for the deployment's default dataset (ML_PIPELINE_DATASET);
 - ``GET /datasets``: each champion served, its version, sha256 and since when;
 - ``GET /health`` (and MLflow's ``/ping``): 200 once every champion is served, else 503 and why.
 
@@ -48,8 +49,11 @@ def refusal(status: int, problems: list[str], headers: dict | None = None) -> Re
     return json_response(body, status, headers)
 
 
-def create_app(champions: Champions, token: str | None, limits: Limits, lifespan=None) -> FastAPI:
-    """The service; ``token`` None answers without one (the deployment said so)."""
+def create_app(
+    champions: Champions, token: str | None, limits: Limits, lifespan=None, default_dataset: str = ""
+) -> FastAPI:
+    """The service; ``token`` None answers without one (the deployment said so). ``POST /invocations``
+    scores with ``default_dataset``'s champion, where MLflow's own client posts."""
     app = FastAPI(title="ml_pipeline scoring service", docs_url=None, redoc_url=None, lifespan=lifespan)
 
     def authorised(request: Request) -> None:
@@ -82,6 +86,10 @@ def create_app(champions: Champions, token: str | None, limits: Limits, lifespan
         ready, health = champions.health()
         served = {name: served.describe() for name, served in sorted(champions.served.items())}
         return json_response({"datasets": served, **{k: v for k, v in health.items() if k != "datasets"}})
+
+    @app.post("/invocations", dependencies=[Depends(authorised)])
+    async def default_invocations(request: Request) -> Response:
+        return await invocations(default_dataset, request)
 
     @app.post("/datasets/{name}/invocations", dependencies=[Depends(authorised)])
     async def invocations(name: str, request: Request) -> Response:

@@ -76,7 +76,7 @@ def serve(config: PipelineConfig, say=print) -> None:
         stop.set()
 
     limits = Limits(int(config.serve_max_body_mb * 2**20), config.serve_max_rows)
-    app = create_app(champions, token, limits, lifespan=following)
+    app = create_app(champions, token, limits, lifespan=following, default_dataset=config.dataset)
     address = f"http://{config.serve_host}:{config.serve_port}"
     say(f"Scoring service on {address}: POST {address}/datasets/<name>/invocations, GET {address}/datasets")
     if token is None:
