@@ -73,8 +73,7 @@ def stack_env(layout: Layout, server, scheduled: bool = True, executor: str = "l
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
-    # The scoring service's token, kept with the UI's login unless the deployment names its own file.
-    env.setdefault("ML_PIPELINE_SERVE_TOKEN_FILE", str(layout.serve_token_file))
+    env.setdefault("ML_PIPELINE_SERVE_TOKEN_FILE", str(layout.serve_token_file))  # beside the UI login's
     if executor == "celery":
         env.update(
             {
