@@ -274,3 +274,114 @@ def test_the_token_is_made_once_readable_by_its_owner_alone(tmp_path):
     (tmp_path / "short").write_text("abc\n")
     with pytest.raises(ConfigError, match="at least 16"):
         bearer_token(replace(config, serve_token_file=str(tmp_path / "short")))
+
+
+def keyed_client(served):
+    champions = served[1]
+    current = champions.served["breast_cancer"]
+    champions.served["breast_cancer"] = replace(current, columns=replace(current.columns, key="patient_id"))
+    return TestClient(create_app(champions, None, Limits(1 << 20, 1000)))
+
+
+def post(client, body: bytes, kind: str = "application/json"):
+    return client.post(
+        "/datasets/breast_cancer/invocations", headers=AUTH | {"Content-Type": kind}, content=body
+    )
+
+
+def test_json_nested_deeper_than_rows_need_is_refused_before_it_is_decoded(served, client):
+    for body in (b"[" * 5000 + b"]" * 5000, b'{"dataframe_split": ' + b"[" * 1100 + b"]" * 1100 + b"}"):
+        response = post(client, body)
+        assert (
+            response.status_code == 413
+            and "JSON lists and objects, more than 1039" in response.json()["message"]
+        )
+    roomy = TestClient(create_app(served[1], TOKEN, Limits(1 << 20, 100_000)))
+    response = post(roomy, b"[" * 5000 + b"]" * 5000)
+    assert response.status_code == 400 and "nested too deeply" in response.json()["message"]
+
+
+@pytest.mark.parametrize("cell", [True, False, "1_7.99", "１７.９９", [17.99], {"v": 1}, 10**400])
+def test_flags_and_lookalikes_of_numbers_are_refused_in_every_body(client, cancer, cell):
+    rows = cancer.features[:2].tolist()
+    rows[1][0] = cell
+    records = [dict(zip(FEATURE_COLUMNS, row, strict=True)) for row in rows]
+    for body in (
+        {"dataframe_split": {"columns": list(FEATURE_COLUMNS), "data": rows}},
+        {"dataframe_records": records},
+        {"inputs": {name: [row[i] for row in rows] for i, name in enumerate(FEATURE_COLUMNS)}},
+    ):
+        response = post(client, json.dumps(body).encode())
+        assert response.status_code == 400, (cell, body.keys(), response.text)
+        assert "'mean_radius'" in response.json()["message"] and "row 2" in response.json()["message"]
+
+
+def test_a_csv_header_that_is_not_utf8_is_a_400(client, cancer):
+    csv = (",".join(FEATURE_COLUMNS) + "\n" + ",".join(map(str, cancer.features[0]))).encode()
+    response = post(client, csv.replace(b"mean_radius", b"mean_radius\xff"), "text/csv")
+    assert response.status_code == 400 and "not UTF-8" in response.json()["message"]
+
+
+def test_the_key_comes_back_as_it_was_sent_in_every_body(served, cancer):
+    client = keyed_client(served)
+    keys = ["00123", "1e3", "9007199254740993", "NA"]
+    rows = cancer.features[: len(keys)].tolist()
+    split = {
+        "dataframe_split": {
+            "columns": ["patient_id", *FEATURE_COLUMNS],
+            "data": [[k, *r] for k, r in zip(keys, rows, strict=True)],
+        }
+    }
+    csv = (
+        "patient_id,"
+        + ",".join(FEATURE_COLUMNS)
+        + "\n"
+        + "\n".join(",".join([k, *map(repr, r)]) for k, r in zip(keys, rows, strict=True))
+    )
+    numbers = {
+        "dataframe_split": {
+            "columns": ["patient_id", *FEATURE_COLUMNS],
+            "data": [[9007199254740993, *rows[0]]],
+        }
+    }
+    for body, kind, expected in (
+        (json.dumps(split).encode(), "application/json", keys),
+        (csv.encode(), "text/csv", keys),
+        (json.dumps(numbers).encode(), "application/json", ["9007199254740993"]),
+    ):
+        response = client.post(
+            "/datasets/breast_cancer/invocations", headers={"Content-Type": kind}, content=body
+        )
+        assert response.status_code == 200, response.text
+        assert [p["patient_id"] for p in response.json()["predictions"]] == expected
+
+
+def test_a_key_that_is_a_list_is_a_400(served, cancer):
+    client = keyed_client(served)
+    record = {"patient_id": [1, 2], **dict(zip(FEATURE_COLUMNS, cancer.features[0].tolist(), strict=True))}
+    response = client.post("/datasets/breast_cancer/invocations", json={"dataframe_records": [record]})
+    assert response.status_code == 400
+    assert response.json()["message"] == "column 'patient_id', row 1: a list where one value belongs"
+
+
+def test_more_columns_than_the_dataset_has_are_refused_before_they_are_read(client):
+    records = [{f"c{i}": 0} for i in range(900)]
+    response = post(client, json.dumps({"dataframe_records": records}).encode())
+    assert response.status_code == 400
+    assert "the request has 32 columns; the dataset has 30 features" in response.json()["message"]
+    wide = ",".join(f"c{i}" for i in range(90_000)) + "\n" + ",".join(["0"] * 90_000)
+    response = post(client, wide.encode(), "text/csv")
+    assert response.status_code == 400 and "the request has 90000 columns" in response.json()["message"]
+
+
+def test_keys_of_mixed_kinds_keep_their_spelling(served, cancer):
+    client = keyed_client(served)
+    features = dict(zip(FEATURE_COLUMNS, cancer.features[0].tolist(), strict=True))
+    records = [{"patient_id": key, **features} for key in (12345678901234567890123, "AbC", True)]
+    response = client.post("/datasets/breast_cancer/invocations", json={"dataframe_records": records})
+    assert response.status_code == 200, response.text
+    assert [p["patient_id"] for p in response.json()["predictions"]] == [
+        "12345678901234567890123",
+        "AbC",
+        "true",
+    ]

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from functools import cache
 
 import msgspec
+import pyarrow as pa
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from ml_pipeline.data_in.source_table import SourceTable
 from ml_pipeline.data_in.validation import BatchRejected, check_rows
 from ml_pipeline.use.predict import table_keys
-from ml_pipeline.use.serving.bodies import RequestRefused, request_table
+from ml_pipeline.use.serving.bodies import RequestRefused, Shape, request_table
 from ml_pipeline.use.serving.champions import Champions, Served
 
 
@@ -97,8 +98,8 @@ def create_app(
         if served is None:
             raise RequestRefused(*_not_served(champions, name))
         body = await _body(request, limits.max_body_bytes)
-        kind = request.headers.get("content-type")
-        table = request_table(body, kind, limits.max_rows, served.columns.features)
+        shape = Shape(served.columns, limits.max_rows)
+        table = request_table(body, request.headers.get("content-type"), shape)
         return json_response(scored(served, table))
 
     return app
@@ -113,11 +114,12 @@ def scored(served: Served, table) -> dict:
         raise RequestRefused(400, rejection.problems) from None
     labels, probabilities = served.scores(batch.features)
     key = served.columns.key
-    keys = (
-        table_keys(rows.table, key, rows.origin).tolist()
-        if key and key in rows.table.column_names
-        else [None] * len(labels)
-    )
+    keys = [None] * len(labels)
+    if key and key in rows.table.column_names:
+        try:
+            keys = table_keys(rows.table, key, rows.origin).tolist()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise RequestRefused(400, [f"key column {key!r}: each key must be text or a number"]) from None
     prediction = prediction_type(served.columns.classes, key)
     columns = zip(
         labels.tolist(), *probabilities.T.tolist(), [served.version] * len(labels), keys, strict=True
