@@ -6,7 +6,7 @@ import threading
 import time
 from contextlib import closing
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +15,15 @@ from fastapi.testclient import TestClient
 
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.errors import ConfigError
+from ml_pipeline.data_in.table_check import Columns
 from ml_pipeline.registry.experiments import RunRecord, save_experiment
 from ml_pipeline.registry.model_files import refit, save_model, store_copy, write_metadata
 from ml_pipeline.registry.promotion import choose_champion, promote_if_better, register_model
-from ml_pipeline.training.model import C_PARAM, PCA_PARAM
+from ml_pipeline.training.model import C_PARAM, PCA_PARAM, affine_form
 from ml_pipeline.training.split import split_batch
 from ml_pipeline.training.tuning import tune
 from ml_pipeline.use.serving.app import Limits, create_app
-from ml_pipeline.use.serving.champions import Champions
+from ml_pipeline.use.serving.champions import Champions, Served
 from ml_pipeline.use.serving.server import bearer_token
 from samples import BREAST_CANCER, DATASETS_DIR, FEATURE_COLUMNS
 
@@ -62,17 +63,31 @@ def served(connect, tmp_path, report, cancer):
 
 
 @pytest.fixture
-def client(served):
-    return TestClient(create_app(served[1], TOKEN, Limits(1 << 20, 1000)))
+def champions(cancer) -> Champions:
+    """The champion as the service holds it once loaded, without a database: for what a request meets."""
+    model = refit(cancer, {PCA_PARAM: 3, C_PARAM: 1.0})
+    champions = Champions(None, Path("no-models"), DATASETS_DIR)
+    columns = Columns(FEATURE_COLUMNS, BREAST_CANCER.label, CLASSES)
+    now = datetime.now(UTC)
+    champions.served["breast_cancer"] = Served(
+        "breast_cancer", 1, "f" * 64, now, model, columns, now, affine_form(model)
+    )
+    champions.database_problem = None
+    return champions
+
+
+@pytest.fixture
+def client(champions):
+    return TestClient(create_app(champions, TOKEN, Limits(1 << 20, 1000)))
 
 
 def split_body(rows: np.ndarray, columns=FEATURE_COLUMNS) -> dict:
     return {"dataframe_split": {"columns": list(columns), "data": rows.tolist()}}
 
 
-def test_each_mlflow_body_gets_the_champions_labels_probabilities_and_version(client, served, cancer):
+def test_each_mlflow_body_gets_the_champions_labels_probabilities_and_version(client, champions, cancer):
     rows = cancer.features[:5]
-    champion = served[1].get("breast_cancer")
+    champion = champions.get("breast_cancer")
     assert champion.affine is not None, "scored as one affine map, checked against the model when loaded"
     expected = champion.model.predict_proba(rows)
     records = [dict(zip(FEATURE_COLUMNS, row, strict=True)) for row in rows.tolist()]
@@ -98,8 +113,8 @@ def test_each_mlflow_body_gets_the_champions_labels_probabilities_and_version(cl
         assert {p["model_version"] for p in predictions} == {1}
 
 
-def test_where_mlflows_own_client_posts_the_default_dataset_answers(served, cancer):
-    client = TestClient(create_app(served[1], TOKEN, Limits(1 << 20, 1000), default_dataset="breast_cancer"))
+def test_where_mlflows_own_client_posts_the_default_dataset_answers(champions, cancer):
+    client = TestClient(create_app(champions, TOKEN, Limits(1 << 20, 1000), default_dataset="breast_cancer"))
     response = client.post("/invocations", headers=AUTH, json=split_body(cancer.features[:3]))
     assert response.status_code == 200 and len(response.json()["predictions"]) == 3
     assert client.get("/ping").status_code == 200
@@ -154,8 +169,7 @@ def test_cells_that_are_no_finite_numbers_are_named_with_their_row(client, cance
         assert response.status_code == 400 and "not JSON" in response.json()["message"], word
 
 
-def test_a_key_column_is_passed_through_to_each_prediction(served, cancer):
-    champions = served[1]
+def test_a_key_column_is_passed_through_to_each_prediction(champions, cancer):
     current = champions.served["breast_cancer"]
     champions.served["breast_cancer"] = replace(current, columns=replace(current.columns, key="patient_id"))
     client = TestClient(create_app(champions, None, Limits(1 << 20, 1000)))
@@ -167,8 +181,8 @@ def test_a_key_column_is_passed_through_to_each_prediction(served, cancer):
     assert [p["patient_id"] for p in response.json()["predictions"]] == ["p-1", "p-2"]
 
 
-def test_too_large_a_body_or_too_many_rows_is_413(served, cancer):
-    client = TestClient(create_app(served[1], TOKEN, Limits(20_000, 10)))
+def test_too_large_a_body_or_too_many_rows_is_413(champions, cancer):
+    client = TestClient(create_app(champions, TOKEN, Limits(20_000, 10)))
     many = client.post(
         "/datasets/breast_cancer/invocations", headers=AUTH, json=split_body(cancer.features[:11])
     )
@@ -185,7 +199,7 @@ def test_too_large_a_body_or_too_many_rows_is_413(served, cancer):
     )
 
 
-def test_without_the_token_only_the_health_check_answers(client, served):
+def test_without_the_token_only_the_health_check_answers(client, champions):
     body = {"dataframe_records": []}
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
         response = client.post("/datasets/breast_cancer/invocations", headers=headers, json=body)
@@ -246,6 +260,11 @@ def test_a_champion_that_fails_to_load_never_replaces_the_served_one(served, tmp
     problem = health.json()["datasets"]["breast_cancer"]["problem"]
     assert "champion version 2 could not be loaded" in problem and "sha256" in problem
     assert "still serving version 1" in problem
+    listed = client.get("/datasets").json()
+    assert (
+        listed["datasets"]["breast_cancer"]["version"] == 1 and listed["datasets"]["breast_cancer"]["since"]
+    )
+    assert listed["status"] == "not ready"
     scored = client.post("/datasets/breast_cancer/invocations", json=split_body(cancer.features[:1]))
     assert scored.json()["model_version"] == 1
 
@@ -276,8 +295,7 @@ def test_the_token_is_made_once_readable_by_its_owner_alone(tmp_path):
         bearer_token(replace(config, serve_token_file=str(tmp_path / "short")))
 
 
-def keyed_client(served):
-    champions = served[1]
+def keyed_client(champions):
     current = champions.served["breast_cancer"]
     champions.served["breast_cancer"] = replace(current, columns=replace(current.columns, key="patient_id"))
     return TestClient(create_app(champions, None, Limits(1 << 20, 1000)))
@@ -289,14 +307,14 @@ def post(client, body: bytes, kind: str = "application/json"):
     )
 
 
-def test_json_nested_deeper_than_rows_need_is_refused_before_it_is_decoded(served, client):
+def test_json_nested_deeper_than_rows_need_is_refused_before_it_is_decoded(champions, client):
     for body in (b"[" * 5000 + b"]" * 5000, b'{"dataframe_split": ' + b"[" * 1100 + b"]" * 1100 + b"}"):
         response = post(client, body)
         assert (
             response.status_code == 413
             and "JSON lists and objects, more than 1039" in response.json()["message"]
         )
-    roomy = TestClient(create_app(served[1], TOKEN, Limits(1 << 20, 100_000)))
+    roomy = TestClient(create_app(champions, TOKEN, Limits(1 << 20, 100_000)))
     response = post(roomy, b"[" * 5000 + b"]" * 5000)
     assert response.status_code == 400 and "nested too deeply" in response.json()["message"]
 
@@ -322,8 +340,8 @@ def test_a_csv_header_that_is_not_utf8_is_a_400(client, cancer):
     assert response.status_code == 400 and "not UTF-8" in response.json()["message"]
 
 
-def test_the_key_comes_back_as_it_was_sent_in_every_body(served, cancer):
-    client = keyed_client(served)
+def test_the_key_comes_back_as_it_was_sent_in_every_body(champions, cancer):
+    client = keyed_client(champions)
     keys = ["00123", "1e3", "9007199254740993", "NA"]
     rows = cancer.features[: len(keys)].tolist()
     split = {
@@ -356,8 +374,8 @@ def test_the_key_comes_back_as_it_was_sent_in_every_body(served, cancer):
         assert [p["patient_id"] for p in response.json()["predictions"]] == expected
 
 
-def test_a_key_that_is_a_list_is_a_400(served, cancer):
-    client = keyed_client(served)
+def test_a_key_that_is_a_list_is_a_400(champions, cancer):
+    client = keyed_client(champions)
     record = {"patient_id": [1, 2], **dict(zip(FEATURE_COLUMNS, cancer.features[0].tolist(), strict=True))}
     response = client.post("/datasets/breast_cancer/invocations", json={"dataframe_records": [record]})
     assert response.status_code == 400
@@ -374,8 +392,8 @@ def test_more_columns_than_the_dataset_has_are_refused_before_they_are_read(clie
     assert response.status_code == 400 and "the request has 90000 columns" in response.json()["message"]
 
 
-def test_keys_of_mixed_kinds_keep_their_spelling(served, cancer):
-    client = keyed_client(served)
+def test_keys_of_mixed_kinds_keep_their_spelling(champions, cancer):
+    client = keyed_client(champions)
     features = dict(zip(FEATURE_COLUMNS, cancer.features[0].tolist(), strict=True))
     records = [{"patient_id": key, **features} for key in (12345678901234567890123, "AbC", True)]
     response = client.post("/datasets/breast_cancer/invocations", json={"dataframe_records": records})
