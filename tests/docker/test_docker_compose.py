@@ -334,7 +334,10 @@ def test_the_scoring_service_serves_the_champion_from_the_database_alone(stack, 
     assert status == 200, scored
     assert scored["model_version"] == int(version) and len(scored["predictions"]) == SCORED_ROWS
     labels = [prediction["predicted_label"] for prediction in scored["predictions"]]
-    assert sum(label == truth for label, truth in zip(labels, batch.labels[:SCORED_ROWS], strict=True)) >= 0.9 * SCORED_ROWS
+    assert (
+        sum(label == truth for label, truth in zip(labels, batch.labels[:SCORED_ROWS], strict=True))
+        >= 0.9 * SCORED_ROWS
+    )
     assert score(stack.serve_port, body, None)[0] == 401
     assert stack.services()["model-server"]["Health"] == "healthy"
     unseen = stack("exec", "-T", "model-server", "ls", "/opt/airflow/models/breast_cancer", check=False)
