@@ -22,7 +22,7 @@ from psycopg.rows import dict_row
 
 from ml_pipeline.basics.db import sql
 from ml_pipeline.data_in.table_check import Columns
-from ml_pipeline.registry.model_files import ModelIntegrityError, load_model, metadata_path, model_from_bytes
+from ml_pipeline.registry.model_files import metadata_path, model_from_bytes
 from ml_pipeline.training.model import affine_form
 from ml_pipeline.use.predict import columns_recorded
 
@@ -106,7 +106,10 @@ class Champions:
         dataset, version = champion["dataset"], champion["version"]
         try:
             model, metadata = self._model(connection, champion)
-        except (OSError, ValueError, KeyError, ModelIntegrityError) as error:
+            columns, affine = columns_recorded(metadata, self.datasets_dir), affine_form(model)
+        # Whatever stops a model from loading (a changed file, a pickle of another library) keeps the
+        # one served, and must not end the thread that follows the registry.
+        except Exception as error:  # noqa: BLE001
             kept = self.served.get(dataset)
             self.problems[dataset] = f"champion version {version} could not be loaded: {error}" + (
                 f" (still serving version {kept.version})" if kept else ""
@@ -115,8 +118,8 @@ class Champions:
             self._failed[dataset] = (version, champion["sha256"])
             return
         self.served[dataset] = Served(
-            dataset, version, champion["sha256"], champion["since"], model,
-            columns_recorded(metadata, self.datasets_dir), datetime.now(UTC), affine_form(model),
+            dataset, version, champion["sha256"], champion["since"], model, columns,
+            datetime.now(UTC), affine,
         )  # fmt: skip
         self.problems.pop(dataset, None)
         log.info("%s: serving champion version %d (sha256 %s)", dataset, version, champion["sha256"][:12])
@@ -134,7 +137,8 @@ class Champions:
                 f"the database holds no copy of it (it was saved before the scoring service kept one) and "
                 f"{path} is not on this machine: re-run its date, or promote a newer version"
             )
-        return load_model(path, champion["sha256"]), json.loads(metadata_path(path).read_text())
+        metadata = json.loads(metadata_path(path).read_text())
+        return model_from_bytes(path.read_bytes(), champion["sha256"], metadata, str(path)), metadata
 
     def health(self) -> tuple[bool, dict]:
         """Whether every champion is being served, and each dataset's state."""
