@@ -38,7 +38,7 @@ from ml_pipeline.data_in.batch_store import load_batches, replace_batch
 from ml_pipeline.data_in.batch_table import create_batch_table
 from ml_pipeline.data_in.sources import sklearn_batch, synthetic_batch
 from ml_pipeline.data_in.validation import columns_of, read_batch_path
-from ml_pipeline.training.fast_cv import FIT_COST_OFFSET, cross_validate_grid, grid_chunks, score_chunk
+from ml_pipeline.training.fast_cv import cross_validate_grid
 from ml_pipeline.training.model import build_pipeline, param_grid
 from ml_pipeline.training.split import split_batch
 from ml_pipeline.training.tuning import tune
@@ -401,7 +401,7 @@ def bench_whole_runs(report: Report, base: Path, repeats: int) -> None:
 
 MILLION = 1_000_000
 PEAK_MEMORY = re.compile(r"Peak memory: (\d+) MiB resident \((\d+) MiB when the task began\)")
-CHUNK_TIMES = re.compile(r"(\d+) train rows read in ([\d.]+) s, scored in ([\d.]+) s")
+CHUNK_TIMES = re.compile(r"(\d+) rows read in ([\d.]+) s, projections ([\d.]+) s, fits ([\d.]+) s")
 
 
 class MillionStack(BenchStack):
@@ -441,7 +441,8 @@ class MillionStack(BenchStack):
                     "peak_mib": int(memory.group(1)) if memory else None,
                     "start_mib": int(memory.group(2)) if memory else None,
                     "read": float(chunk.group(2)) if chunk else None,
-                    "scored": float(chunk.group(3)) if chunk else None,
+                    "projections": float(chunk.group(3)) if chunk else None,
+                    "fits": float(chunk.group(4)) if chunk else None,
                 }
             )  # fmt: skip
         cv = [t for t in tasks if t["task"].startswith(("cross_validate_chunk", "pick_best_model"))]
@@ -494,9 +495,9 @@ def bench_million(report: Report, base: Path) -> None:
     chunks = [t for t in chunked["tasks"] if t["task"].startswith("cross_validate_chunk")]
     for t in [t for t in single["tasks"] if t["task"].startswith("cross_validate_chunk")] + chunks:
         print(
-            f"  {t['task']:<26} on {t['host']:<10} {t['seconds']:6.1f} s: start "
-            f"{t['seconds'] - t['read'] - t['scored']:.1f} s, read {t['read']:.1f} s, "
-            f"scored {t['scored']:.1f} s"
+            f"  {t['task']:<26} on {t['host']:<10} {t['seconds']:6.1f} s: start and the rest "
+            f"{t['seconds'] - t['read'] - t['projections'] - t['fits']:.1f} s, read {t['read']:.1f} s, "
+            f"projections {t['projections']:.1f} s, fits {t['fits']:.1f} s"
         )
     print(
         f"  CV as one task (LocalExecutor) {single['cv_span']:.1f} s, as 2 chunks on 2 Celery workers "
@@ -508,7 +509,6 @@ def bench_million(report: Report, base: Path) -> None:
          f"{ratio:.2f}x the time", f"chunks on {', '.join(sorted({t['host'] for t in chunks}))}; "
          f"max score diff {gap:.1e}, same pick {same_pick}")
     )  # fmt: skip
-    print_scaling(single, chunks)
 
 
 SCORE_LINE = re.compile(r"(\d+) rows of .* scored by model version \d+ in ([\d.]+) s")
@@ -591,50 +591,6 @@ def bench_daily_life(report: Report, base: Path) -> None:
         ("scoring: make predict (CSV) vs score_rows (table)", MILLION, predict_seconds, scored_seconds,
          f"{into_table / into_csv:.2f}x the rows/s", f"{into_table:,.0f} rows/s into predictions")
     )  # fmt: skip
-
-
-def print_scaling(single: dict, chunks: list[dict]) -> None:
-    """The expected CV time with more workers of this machine's size, from the measured figures.
-
-    A chunk costs a start, a read of the batch, the folds' projections (the same for every chunk),
-    and its share of the fits; pick_best_model gathers (reading no rows). Fits cost k + FIT_COST_OFFSET
-    per PCA size k. All but the start and the gather grow with the rows (10M: the 1M figures x 10).
-    """
-    (whole,) = [t for t in single["tasks"] if t["task"].startswith("cross_validate_chunk")]
-    gather = next(t for t in single["tasks"] if t["task"] == "pick_best_model")["seconds"]
-    start = whole["seconds"] - whole["read"] - whole["scored"]
-    sizes = CONFIG.pca_sizes(len(BREAST_CANCER.features))
-    projection = projection_seconds()
-    fits = whole["scored"] - projection
-    print(
-        f"  on paper: start {start:.1f} s, read {whole['read']:.1f} s, fold projections {projection:.1f} s, "
-        f"fits {fits:.1f} s, gather {gather:.1f} s per chunk at 1M rows"
-    )
-    print("  | workers | CV at 1M rows | speed-up | CV at 10M rows | speed-up |")
-    print("  |---:|---:|---:|---:|---:|")
-    scaling: dict[int, list[float]] = {}
-    for scale_rows in (1, 10):
-        baseline = None
-        for workers in (1, 2, 4, 8, 16):
-            parts = grid_chunks(sizes, workers)
-            share = max(sum(k + FIT_COST_OFFSET for k in part) for part in parts) / sum(
-                k + FIT_COST_OFFSET for k in sizes
-            )
-            seconds = start + scale_rows * (whole["read"] + projection + fits * share) + gather
-            baseline = baseline or seconds
-            scaling.setdefault(workers, []).extend([seconds, baseline / seconds])
-    for workers, (one, up_one, ten, up_ten) in scaling.items():
-        print(f"  | {workers} | {one:.0f} s | {up_one:.2f}x | {ten:.0f} s | {up_ten:.2f}x |")
-
-
-def projection_seconds() -> float:
-    """One chunk's fixed compute at 1M rows: standardising and projecting every fold, with one tiny fit."""
-    train, _ = split_batch(
-        synthetic_batch(BREAST_CANCER, MILLION, CONFIG.random_seed), 0.2, CONFIG.random_seed
-    )
-    started = time.perf_counter()
-    score_chunk(train, [max(CONFIG.pca_sizes(30))], [CONFIG.c_min], CONFIG.cv_folds, CONFIG.random_seed)
-    return time.perf_counter() - started
 
 
 _servers = []

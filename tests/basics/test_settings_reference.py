@@ -18,7 +18,7 @@ def test_the_page_names_each_setting_with_its_variable_default_and_range():
         match[1]: match[0]
         for match in re.finditer(r"^\| `(\w+)` \(`ML_PIPELINE_\w+`\) \|.*$", reference(), re.M)
     }
-    assert len(rows) == 34
+    assert len(rows) == 37
     assert rows["cv_folds"] == (
         "| `cv_folds` (`ML_PIPELINE_CV_FOLDS`) | int | 5 | 2 to 20 | yes "
         "| Stratified folds of the cross-validation. |"

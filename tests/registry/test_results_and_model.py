@@ -7,9 +7,11 @@ import joblib
 import numpy as np
 import pytest
 
+from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.registry.experiments import RunRecord, record_model_file, save_best_params, save_experiment
 from ml_pipeline.registry.model_files import refit, save_model
+from ml_pipeline.training.model import C_PARAM, PCA_PARAM
 from ml_pipeline.training.split import split_batch
 from ml_pipeline.training.tuning import tune
 
@@ -162,15 +164,24 @@ def test_a_model_from_another_scikit_learn_is_refused(tmp_path, cancer, report):
         load_model(path, sha256)
 
 
-def test_a_refit_that_overwrites_its_rows_gives_the_same_model(cancer, report):
-    from ml_pipeline.basics.batch import Batch
+def test_the_refit_in_blocks_is_the_pipeline_fit_and_leaves_its_rows_alone(cancer, report):
+    from ml_pipeline.training.model import build_pipeline
 
-    spent = Batch(cancer.features.copy(), cancer.labels, cancer.feature_names)
-    lean = refit(spent, report.best_params, overwrite=True)
-    usual = refit(cancer, report.best_params)
-    assert not np.array_equal(spent.features, cancer.features), "the rows were standardised in place"
-    np.testing.assert_allclose(lean.predict_proba(cancer.features), usual.predict_proba(cancer.features))
-    assert lean.named_steps["scaler"].copy, "the saved model does not overwrite what it scores"
+    rows = cancer.features.copy()
+    rows.setflags(write=False)  # as the hand-off file's mapped rows are
+    blocked = refit(Batch(rows, cancer.labels, cancer.feature_names), report.best_params)
+    usual = build_pipeline(report.best_params[PCA_PARAM], report.best_params[C_PARAM])
+    usual.fit(cancer.features, cancer.labels)
+    np.testing.assert_array_equal(rows, cancer.features)
+    np.testing.assert_allclose(
+        blocked.predict_proba(cancer.features), usual.predict_proba(cancer.features), atol=1e-9
+    )
+    fitted, expected = blocked.named_steps["pca"], usual.named_steps["pca"]
+    np.testing.assert_allclose(fitted.components_, expected.components_, atol=1e-9)  # the same signs
+    for name in ("mean_", "explained_variance_", "explained_variance_ratio_", "singular_values_"):
+        np.testing.assert_allclose(getattr(fitted, name), getattr(expected, name), rtol=1e-9, atol=1e-12)
+    assert (fitted.n_samples_, fitted.n_components_) == (expected.n_samples_, expected.n_components_)
+    assert blocked.named_steps["scaler"].copy, "the saved model does not overwrite what it scores"
 
 
 def test_a_saved_model_is_kept_only_for_the_same_rows_parameters_and_file(tmp_path, cancer, report):

@@ -1,4 +1,5 @@
-"""Tasks read the run's training data from the pipeline database: the same rows on any worker."""
+"""Tasks read the run's training data from the hand-off files, or the pipeline database where a file is
+missing: the same rows on any worker."""
 
 from datetime import date, timedelta
 
@@ -7,7 +8,13 @@ import pytest
 
 from ml_pipeline.basics.run import RunKey
 from ml_pipeline.data_in.batch_store import COPY_BLOCK_BYTES, load_batches, replace_batch
-from ml_pipeline.training.training_data import BatchReplaced, split_sizes, train_and_test, training_window
+from ml_pipeline.data_in.handoff import batch_path, handoff_root, publish, run_folder
+from ml_pipeline.training.training_data import (
+    BatchReplaced,
+    dated_training_window,
+    split_window,
+    training_window,
+)
 from samples import BREAST_CANCER, synthetic
 
 DAY = date(2026, 4, 5)
@@ -25,28 +32,57 @@ def test_the_training_window_puts_earlier_days_before_today(db, config, cancer, 
     assert len(training_window(db, config, RUN)) == len(cancer)
 
 
-def test_every_task_gets_the_same_split_and_its_sizes_are_known_from_the_counts(db, config, cancer):
+def test_every_task_gets_the_same_split(db, config, cancer):
     replace_batch(db, BREAST_CANCER, cancer, DAY, RUN.run_id, "test")
-    train, test = train_and_test(db, config, RUN)
-    again_train, again_test = train_and_test(db, config, RUN)  # another task, another read
-    assert again_train.features.tobytes() == train.features.tobytes()
-    assert again_test.labels.tobytes() == test.labels.tobytes()
+    window = training_window(db, config, RUN)
+    train, test = split_window(window, config)
+    again_train, again_test = split_window(training_window(db, config, RUN), config)  # another task
+    assert again_train.tobytes() == train.tobytes() and again_test.tobytes() == test.tobytes()
     # Stratified: a fifth of each class held out (212 malignant, 357 benign: 42 and 71), every row once.
-    assert np.bincount(test.labels).tolist() == [42, 71]
-    every_row = np.vstack([train.features, test.features])
-    assert np.array_equal(np.unique(every_row, axis=0), np.unique(cancer.features, axis=0))
-    assert len(every_row) == len(cancer)
-    assert split_sizes(db, config, RUN) == {
-        "training_rows": len(cancer), "train_rows": len(train), "test_rows": len(test)
-    }  # fmt: skip
+    assert np.bincount(window.labels[test]).tolist() == [42, 71]
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(len(cancer)))
 
 
 def test_a_batch_stored_by_another_run_meanwhile_is_refused(db, config, cancer):
     replace_batch(db, BREAST_CANCER, cancer, DAY, "scheduled__2026-04-05", "test")
     with pytest.raises(BatchReplaced, match="run scheduled__2026-04-05 stored another since.*Clear this run"):
-        train_and_test(db, config, RUN)
+        training_window(db, config, RUN)
     with pytest.raises(BatchReplaced, match="it is missing"):
-        split_sizes(db, config, RunKey(DAY + timedelta(days=1), "manual__x"))
+        training_window(db, config, RunKey(DAY + timedelta(days=1), "manual__x"))
+
+
+def test_the_window_is_read_from_the_hand_off_file_once_published(db, config, cancer):
+    sha256 = cancer.sha256()
+    replace_batch(db, BREAST_CANCER, cancer, DAY, RUN.run_id, "test", sha256)
+    publish(config, BREAST_CANCER, cancer, DAY, sha256)
+    path = batch_path(handoff_root(config), BREAST_CANCER, DAY, sha256)
+    assert path.exists() and path.path.startswith(config.data_dir)
+    db.execute(f"DELETE FROM {BREAST_CANCER.table}")  # the rows now come from the file alone
+    db.commit()
+    window, days = dated_training_window(db, config, RUN)
+    assert window.features.tobytes() == cancer.features.tobytes()
+    assert window.labels.tobytes() == cancer.labels.tobytes() and days == [(DAY, len(cancer))]
+
+
+def test_a_day_without_its_file_is_read_from_the_database_and_its_file_written(db, config, cancer):
+    replace_batch(db, BREAST_CANCER, cancer, DAY, RUN.run_id, "test")  # stored, never published
+    path = batch_path(handoff_root(config), BREAST_CANCER, DAY, cancer.sha256())
+    assert not path.exists()
+    assert training_window(db, config, RUN).features.tobytes() == cancer.features.tobytes()
+    assert path.exists(), "the next task reads the file"
+    path.write_bytes(b"not an arrow file")  # a damaged file is read around, not trusted
+    assert training_window(db, config, RUN).features.tobytes() == cancer.features.tobytes()
+
+
+def test_a_replaced_batch_takes_its_files_and_its_runs_files_with_it(db, config, cancer, small_synthetic):
+    root = handoff_root(config)
+    publish(config, BREAST_CANCER, cancer, DAY, cancer.sha256())
+    left = run_folder(root, BREAST_CANCER, DAY, RUN.run_id) / "projections.npz"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"x")
+    publish(config, BREAST_CANCER, small_synthetic, DAY, small_synthetic.sha256())
+    names = [entry.name for entry in (root / BREAST_CANCER.name / DAY.isoformat()).iterdir()]
+    assert names == [f"{small_synthetic.sha256()}.arrow"]
 
 
 def test_rows_split_across_copy_blocks_are_read_whole(db):

@@ -153,6 +153,13 @@ class PipelineConfig:
         str(PROJECT_ROOT / "data"), "Where drop-folder files arrive and rejected ones are kept.", form=False,
         minLength=1,
     )  # fmt: skip
+    data_conn_id: str = setting("", "The Airflow connection to data_dir's store if it is a URL.", form=False)
+    handoff_dir: str = setting(
+        "", "Where each stored batch is also written as an Arrow file, which the training tasks read instead "
+        "of PostgreSQL: a folder, or an object-store URL every worker reaches (s3://bucket/prefix); empty: "
+        "the handoff folder in data_dir.", form=False,
+    )  # fmt: skip
+    handoff_conn_id: str = setting("", "The Airflow connection to handoff_dir's store.", form=False)
     models_dir: str = setting(
         str(PROJECT_ROOT / "models"), "Where models are saved.", form=False, minLength=1
     )

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ml_pipeline.basics.bundled_tables import BUNDLED_TABLES, BundledTable
 from ml_pipeline.basics.declaration_rules import (
@@ -26,6 +27,10 @@ from ml_pipeline.basics.declaration_rules import (
     table_problems,
 )
 from ml_pipeline.basics.errors import ConfigError
+from ml_pipeline.basics.storage import within
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
 
 SOURCE_KINDS = ("sklearn", "drop_folder", "sql", "synthetic")
 DROP_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -83,15 +88,21 @@ class Dataset:
         """The kind of source a run reads: the declared one, unless the run chose another (``chosen``)."""
         return self.source.kind if chosen == "declared" else chosen
 
-    def drop_files(self, data_dir: str | Path, run_date: date, source: Source | None = None) -> list[Path]:
+    def drop_files(
+        self, data_dir: str | Path, run_date: date, source: Source | None = None, conn_id: str = ""
+    ) -> list[Path | ObjectStoragePath]:
         """The names the day's file may have in the drop folder (of ``source``, else the batch's
-        source), one per accepted format."""
-        folder = Path(data_dir) / (source or self.source).folder
+        source), one per accepted format. With an object-store URL as ``data_dir``, a relative folder
+        is in the store: ``ObjectStoragePath``'s through the Airflow connection ``conn_id``."""
+        folder = within(data_dir, (source or self.source).folder, conn_id)
         return [folder / f"{run_date.isoformat()}{suffix}" for suffix in DROP_FILE_SUFFIXES]
 
-    def rejected_dir(self, data_dir: str | Path, run_date: date) -> Path:
-        """Where a rejected file of ``run_date`` goes, with its reasons beside it."""
-        return Path(data_dir) / "rejected" / self.name / run_date.isoformat()
+    def rejected_dir(
+        self, data_dir: str | Path, run_date: date, conn_id: str = ""
+    ) -> Path | ObjectStoragePath:
+        """Where a rejected file of ``run_date`` goes, with its reasons beside it (in the store, if
+        ``data_dir`` is a URL)."""
+        return within(data_dir, f"rejected/{self.name}/{run_date.isoformat()}", conn_id)
 
     def as_dict(self) -> dict:
         """What is recorded with each model, to check later input against it."""

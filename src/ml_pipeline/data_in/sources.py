@@ -6,9 +6,11 @@ checked by the same rules (``validation.check_rows``)."""
 from __future__ import annotations
 
 import math
-import os
+import shutil
+import tempfile
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -17,9 +19,20 @@ from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import Dataset, Source
 from ml_pipeline.basics.db import sql
+from ml_pipeline.basics.storage import StoreError, move, present, shown, store_errors
 from ml_pipeline.data_in.source_table import SourceTable
 from ml_pipeline.data_in.table_check import Columns
-from ml_pipeline.data_in.validation import BatchRejected, Checked, check_rows, columns_of, file_table
+from ml_pipeline.data_in.validation import (
+    BatchRejected,
+    Checked,
+    check_rows,
+    columns_of,
+    file_table,
+    reject_file,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
 
 
 def sklearn_table(dataset: Dataset) -> pa.Table:
@@ -52,6 +65,8 @@ def synthetic_table(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) 
 
     n_features, n_classes = len(dataset.features), len(dataset.classes)
     informative = max(math.ceil(n_features / 3), math.ceil(math.log2(2 * n_classes)))
+    # Unshuffled, then each column drawn in a shuffled order of rows and of columns: make_classification's
+    # own shuffle would hold two more copies of the rows, and a column of a row-major matrix a third.
     features, labels = make_classification(
         n_samples=rows,
         n_features=n_features,
@@ -59,13 +74,19 @@ def synthetic_table(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) 
         n_redundant=min(informative, n_features - min(informative, n_features)),
         n_classes=n_classes,
         class_sep=1.0,
+        shuffle=False,
         random_state=seed,
     )
-    if shift:
-        shifted = features[:, : shifted_features(n_features)]
-        shifted += shift * shifted.std(axis=0)
-    columns = {name: features[:, index] for index, name in enumerate(dataset.features)}
-    return pa.table({**columns, dataset.label: np.asarray(dataset.classes)[labels]})
+    generator = np.random.default_rng(seed)
+    order, column_order = generator.permutation(rows), generator.permutation(n_features)
+    columns = {}
+    for index, name in enumerate(dataset.features):
+        column = features[order, column_order[index]]
+        if shift and index < shifted_features(n_features):
+            column += shift * column.std()
+        columns[name] = column
+    del features
+    return pa.table({**columns, dataset.label: np.asarray(dataset.classes)[labels[order]]})
 
 
 def shifted_features(n_features: int) -> int:
@@ -73,27 +94,110 @@ def shifted_features(n_features: int) -> int:
     return max(1, n_features // 3)
 
 
-def drop_file(dataset: Dataset, config: PipelineConfig, run_date: date, source: Source | None = None) -> Path:
-    """The day's file in the drop folder (of ``source``, else the dataset's); BatchRejected if there is
-    none, or more than one."""
-    expected = dataset.drop_files(config.data_dir, run_date, source)
+class StoreUnreadable(BatchRejected):
+    """The drop folder's object store cannot be read (StoreError): no file was judged, none is moved."""
+
+    def __init__(self, error: StoreError):
+        super().__init__(error.location, [str(error)])
+        self.args = (str(error),)
+
+
+def drop_file(
+    dataset: Dataset, config: PipelineConfig, run_date: date, source: Source | None = None
+) -> Path | ObjectStoragePath:
+    """The day's file in the drop folder (of ``source``, else the dataset's): a local path, or an
+    ``ObjectStoragePath`` if the folder is in an object store; BatchRejected if there is none, or more
+    than one, StoreUnreadable if the store cannot be read."""
+    expected = dataset.drop_files(config.data_dir, run_date, source, config.data_conn_id)
     folder, data = expected[0].parent, Path(config.data_dir)
-    if not Path((source or dataset.source).folder).is_absolute() and not folder.resolve().is_relative_to(
-        data.resolve()
+    if (
+        isinstance(folder, Path)
+        and not Path((source or dataset.source).folder).is_absolute()
+        and not folder.resolve().is_relative_to(data.resolve())
     ):
         raise BatchRejected(
             str(folder),
             [f"the drop folder leads to {folder.resolve()}, outside the data folder {data} (a link): declare "
              "that folder by its absolute path if it is meant, or replace the link by a folder"],
         )  # fmt: skip
-    found = [path for path in expected if os.path.lexists(path)]
+    try:
+        found = present(expected)
+    except StoreError as error:
+        raise StoreUnreadable(error) from None
     if len(found) == 1:
         return found[0]
     if not found:
         problem = f"there is no file {expected[0].name} (nor {', '.join(p.name for p in expected[1:])})"
     else:
         problem = f"{len(found)} files for the day: {', '.join(p.name for p in found)}; leave one"
-    raise BatchRejected(str(expected[0].parent), [problem])
+    raise BatchRejected(shown(expected[0].parent), [problem])
+
+
+def stored_table(path: ObjectStoragePath, columns: Columns) -> SourceTable:
+    """The rows of a file in an object store, read by the same strict reader as a local file's, from a
+    temporary copy (removed with the rows it gives), and named by the file's URL."""
+    url, copy = shown(path), tempfile.TemporaryDirectory(prefix="ml_pipeline_drop_")
+    local = Path(copy.name) / path.name
+    try:
+        with store_errors(path):
+            if is_file := path.is_file():
+                with path.open("rb") as stream, open(local, "wb") as written:
+                    shutil.copyfileobj(stream, written, 1 << 22)
+        if not is_file:  # named by the folder, as two files for a day are: nothing is moved aside
+            problem = f"{path.name} is a folder (a prefix of other objects), not a file"
+            raise BatchRejected(shown(path.parent), [problem])
+        rows = file_table(local, columns)
+    except StoreError as error:
+        copy.cleanup()
+        raise StoreUnreadable(error) from None
+    except BatchRejected as rejection:
+        copy.cleanup()
+        if rejection.source != str(local):
+            raise
+        problems = [problem.replace(str(local), url) for problem in rejection.problems]
+        raise BatchRejected(url, problems) from None
+    rows.origin = url
+    rows.local_copy = copy  # removed once read (fetch_batch), else once nothing holds the rows
+    return rows
+
+
+def set_aside(config: PipelineConfig, dataset: Dataset, run_date: date, rejection: BatchRejected) -> str:
+    """The day's drop-folder file moved to the dataset's rejected folder with its reasons beside it, if
+    it was refused for what it holds (not one behind a link out of the data folder, nor a store that
+    cannot be read); what to tell the user, else ''."""
+    if isinstance(rejection, StoreUnreadable):
+        return ""
+    try:
+        found = present(dataset.drop_files(config.data_dir, run_date, conn_id=config.data_conn_id))
+        if len(found) != 1 or rejection.source != shown(found[0]):
+            return ""
+        incoming = found[0]
+        rejected_dir = dataset.rejected_dir(config.data_dir, run_date, config.data_conn_id)
+        if isinstance(incoming, Path) and isinstance(rejected_dir, Path):
+            moved = reject_file(incoming, rejected_dir, rejection)
+        else:
+            moved = reject_stored(incoming, rejected_dir, rejection)
+    except StoreError as error:
+        return f"\nThe file stays where it is: {error}"
+    return (
+        f"\nThe file was moved to {shown(moved)}, its reasons to {shown(moved)}.reason.txt. Put a corrected "
+        f"file at {shown(incoming)} and clear wait_for_batch_file to retry."
+    )
+
+
+def reject_stored(
+    path: Path | ObjectStoragePath, rejected_dir: ObjectStoragePath, rejection: BatchRejected
+) -> ObjectStoragePath:
+    """``reject_file`` where the file or the rejected folder is in an object store."""
+    with store_errors(rejected_dir):
+        rejected_dir.mkdir(parents=True, exist_ok=True)
+        target, attempt = rejected_dir / path.name, 1
+        while target.exists():  # an earlier rejection of the same day keeps its file
+            attempt += 1
+            target = rejected_dir / f"{path.stem}.{attempt}{path.suffix}"
+        move(path, target)
+        target.with_name(target.name + ".reason.txt").write_text(str(rejection) + "\n")
+    return target
 
 
 def query_table(dataset: Dataset, run_date: date, timeout: float, source: Source | None = None) -> pa.Table:
@@ -158,7 +262,8 @@ def day_rows(
     """The day's rows of ``dataset`` from ``source`` read as ``kind`` (a run may choose another kind than
     the declared one); ``columns`` are those the rows must hold, for a file's numbers to be read as such."""
     if kind == "drop_folder":
-        return file_table(drop_file(dataset, config, run_date, source), columns)
+        path = drop_file(dataset, config, run_date, source)
+        return file_table(path, columns) if isinstance(path, Path) else stored_table(path, columns)
     if kind == "sql":
         table = query_table(dataset, run_date, config.query_timeout_seconds, source)
         return SourceTable(table, f"query of dataset {dataset.name}")
@@ -176,4 +281,8 @@ def fetch_batch(config: PipelineConfig, run_date: date) -> Checked:
     dataset = config.declaration()
     columns = columns_of(dataset)
     rows = day_rows(config, dataset, run_date, dataset.source, dataset.source_kind(config.source), columns)
-    return check_rows(rows, columns, config.cv_folds, config.test_fraction)
+    try:
+        return check_rows(rows, columns, config.cv_folds, config.test_fraction)
+    finally:
+        if copy := getattr(rows, "local_copy", None):  # a stored file's copy: gone now, even if refused
+            copy.cleanup()

@@ -18,22 +18,14 @@ from sklearn.pipeline import Pipeline
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.db import sql
 from ml_pipeline.basics.files import atomic_writer, sha256_of, write_text_atomically
-from ml_pipeline.training.model import C_PARAM, PCA_PARAM, build_pipeline
+from ml_pipeline.training.final_fit import fit_in_blocks
+from ml_pipeline.training.model import C_PARAM, PCA_PARAM
 
 
-def refit(batch: Batch, best_params: dict, overwrite: bool = False) -> Pipeline:
-    """The model with ``best_params`` fitted on ``batch``.
-
-    With ``overwrite`` the scaler standardises ``batch.features`` in place instead of copying them
-    (the batch is then spent), so the fit holds one batch-sized array fewer; the model saved scales
-    a copy of its input, as usual.
-    """
-    model = build_pipeline(best_params[PCA_PARAM], best_params[C_PARAM])
-    scaler = model.named_steps["scaler"]
-    scaler.copy = not overwrite
-    model.fit(batch.features, batch.labels)
-    scaler.copy = True
-    return model
+def refit(batch: Batch, best_params: dict) -> Pipeline:
+    """The model with ``best_params`` fitted on ``batch``, a block of rows at a time (``final_fit``):
+    the rows are read, never written, and held once."""
+    return fit_in_blocks(batch.features, batch.labels, best_params[PCA_PARAM], best_params[C_PARAM])
 
 
 def metadata_path(model_path: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from ml_pipeline.tasks.common import pipeline_task, settings_and_run
 
@@ -32,13 +31,15 @@ def create_batch_table(**context) -> str:
 @pipeline_task
 def fetch_batch(**context) -> dict:
     """The day's batch from the configured source, validated, stored in the dataset's table (replacing
-    the date's previous batch in one transaction): where every later task reads it, on any worker."""
+    the date's previous batch in one transaction), then written to the hand-off, from which the
+    training tasks read it on any worker (from the table, where they cannot see the file)."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from ml_pipeline.basics.db import pipeline_connection
-    from ml_pipeline.data_in import sources
+    from ml_pipeline.basics.memory import release_freed_memory
+    from ml_pipeline.data_in import handoff, sources
     from ml_pipeline.data_in.batch_store import replace_batch
-    from ml_pipeline.data_in.validation import BatchRejected, reject_file
+    from ml_pipeline.data_in.validation import BatchRejected
 
     config, run = settings_and_run(context)
     dataset = config.declaration()
@@ -47,21 +48,17 @@ def fetch_batch(**context) -> dict:
         checked = sources.fetch_batch(config, run.run_date)
     except BatchRejected as rejection:
         message = str(rejection)
-        present = [p for p in dataset.drop_files(config.data_dir, run.run_date) if os.path.lexists(p)]
-        # Only a file refused for what it holds is moved aside: not one behind a link out of the data folder.
-        if source == "drop_folder" and len(present) == 1 and rejection.source == str(present[0]):
-            incoming = present[0]
-            moved = reject_file(incoming, dataset.rejected_dir(config.data_dir, run.run_date), rejection)
-            message += (
-                f"\nThe file was moved to {moved}, its reasons to {moved}.reason.txt. Put a corrected "
-                f"file at {incoming} and clear wait_for_batch_file to retry."
-            )
+        # Only a file refused for what it holds is moved aside (in its object store, if data_dir is one).
+        if source == "drop_folder":
+            message += sources.set_aside(config, dataset, run.run_date, rejection)
         # Nothing was written; retrying the same input cannot help.
         raise AirflowFailException(message) from None
+    release_freed_memory()  # the source's table, converted into the batch
     for note in checked.notes:
         log.warning("Batch %s: %s", run.run_date, note)
     batch = checked.batch
     sha256 = batch.sha256()
     with pipeline_connection(config) as connection:
         rows = replace_batch(connection, dataset, batch, run.run_date, run.run_id, source, sha256)
+    handoff.publish(config, dataset, batch, run.run_date, sha256)
     return {"batch_date": run.run_date.isoformat(), "rows": rows, "sha256": sha256, "source": source}

@@ -18,48 +18,45 @@ log = logging.getLogger(__name__)
 
 @pipeline_task
 def split_batch(fetched: dict, **context) -> list[dict]:
-    """How the training window (today's batch, or the last N days') splits stratified into train and
-    test, worked out from the stored class counts; as the CV chunks to map over, one per run of
-    consecutive PCA sizes, each with the split's sizes.
+    """The training window (today's batch, or the last N days') split stratified into train and test,
+    and the train split into the CV's folds; each fold's standardisation and projection fitted once,
+    for every chunk; the CV chunks to map over: runs of (fold, PCA sizes) units of similar cost.
 
-    Each task that needs the rows reads the window from the database and splits it the same way
-    (``training_data.split_window``): no task depends on another's disk.
+    Each task that needs the rows reads the window from the hand-off files, or from the database
+    where it cannot see them (``training_data``), and splits it the same way.
     """
     from ml_pipeline.basics.db import pipeline_connection
-    from ml_pipeline.training.fast_cv import grid_chunks
-    from ml_pipeline.training.training_data import split_sizes
+    from ml_pipeline.training import cv_work
+    from ml_pipeline.training.training_data import dated_training_window
 
     config, run = settings_and_run(context)
     with pipeline_connection(config) as connection:
-        sizes = split_sizes(connection, config, run)
-    log.info("Training window of %s: %s", run.run_date, sizes)
-    pca_sizes = config.pca_sizes(len(config.declaration().features))
-    return [{"pca_sizes": part, **sizes} for part in grid_chunks(pca_sizes, config.cv_chunks)]
+        window, _ = dated_training_window(connection, config, run)
+    chunks = cv_work.plan(window, config, run)
+    log.info("Training window of %s: %d rows, %d CV chunks", run.run_date, len(window), len(chunks))
+    return chunks
 
 
 @pipeline_task
 def cross_validate_chunk(chunk: dict, **context) -> dict:
-    """One chunk of the k-fold CV: every fold x C for a run of consecutive PCA sizes, on the train split."""
+    """One chunk of the k-fold CV: every C for its units' folds and runs of PCA sizes, on the train split."""
     import time
 
     from ml_pipeline.basics.db import pipeline_connection
-    from ml_pipeline.training.fast_cv import score_chunk
-    from ml_pipeline.training.training_data import train_and_test
+    from ml_pipeline.training import cv_work
+    from ml_pipeline.training.training_data import dated_training_window
 
     config, run = settings_and_run(context)
     started_at, started = now(), time.monotonic()
     with pipeline_connection(config) as connection:
-        train, _ = train_and_test(connection, config, run)
-    read = time.monotonic()
-    pca_sizes = chunk["pca_sizes"]
-    scores = score_chunk(
-        train, pca_sizes, config.c_values(), config.cv_folds, config.random_seed, config.n_jobs
-    )
+        window, _ = dated_training_window(connection, config, run)
+    read = time.monotonic() - started
+    tables, clock = cv_work.score_chunk(window, config, run, chunk["units"])
     log.info(
-        "PCA sizes %s: %d train rows read in %.1f s, scored in %.1f s",
-        pca_sizes, len(train), read - started, time.monotonic() - read,
+        "%d units: %d rows read in %.1f s, projections %.1f s, fits %.1f s",
+        len(chunk["units"]), len(window), read, clock["projections"], clock["fits"],
     )  # fmt: skip
-    return {"pca_sizes": pca_sizes, "scores": scores.tolist(), "started_at": started_at}
+    return {"units": chunk["units"], "scores": tables, "started_at": started_at}
 
 
 @task.branch
@@ -95,15 +92,12 @@ def pick_best_model(chunks: list[dict] | None, **context) -> dict:
     dataset = config.declaration()
     chunks = list(chunks or [])
     if chunks:
-        import numpy as np
-
         from ml_pipeline.training.fast_cv import gather_scores
         from ml_pipeline.training.model import param_grid
 
         grid = param_grid(config, len(dataset.features))
-        search = gather_scores(
-            grid, [c["pca_sizes"] for c in chunks], [np.array(c["scores"]) for c in chunks]
-        )
+        units = [unit for chunk in chunks for unit in chunk["units"]]
+        search = gather_scores(grid, config.cv_folds, units, [t for chunk in chunks for t in chunk["scores"]])
         started_at = datetime.fromisoformat(min(chunk["started_at"] for chunk in chunks))
         return grid_pick(search, grid, config.cv_folds, started_at)
 
@@ -123,11 +117,9 @@ def pick_best_model(chunks: list[dict] | None, **context) -> dict:
 @pipeline_task
 def refit_final_model(tuned: dict, **context) -> dict:
     """The pick, from one read of the training window: fitted on the train split and scored on the
-    test split, beside the champion on the same rows (for promote_model); and meanwhile refit on the
-    whole window (train and test), saved atomically with joblib in the model store. promote_model
+    test split, beside the champion on the same rows (for promote_model); then refit on the whole
+    window (train and test), saved atomically with joblib in the model store. promote_model
     registers it once save_results has written the run's scores."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import numpy as np
 
     from ml_pipeline.basics.db import pipeline_connection
@@ -143,12 +135,14 @@ def refit_final_model(tuned: dict, **context) -> dict:
         # What the champion trained on, to judge it only on rows it has not seen (judging.py).
         seen = champion and judging.seen_by_champion(connection, config, run, champion)
         training, days = dated_training_window(connection, config, run)
-    train, test = split_window(training, config)
+    train_rows, test_rows = split_window(training, config)
+    test = training.take(test_rows)
     if seen:
-        unseen = judging.unseen_rows(test, judging.row_keys(train), *seen.keys(training, days))
+        train_keys = judging.row_keys(training)[train_rows]
+        unseen = judging.unseen_rows(test, train_keys, *seen.keys(training, days))
 
     def scored_on_test() -> tuple:
-        report, decision = tuning.test_pick(tuned, train, test)
+        report, decision = tuning.test_pick(tuned, training, test, train_rows)
         return report, {
             "report": report.as_dict(),
             "curves": plots.held_out_curves(np.asarray(test.labels), decision, dataset.classes),
@@ -156,19 +150,15 @@ def refit_final_model(tuned: dict, **context) -> dict:
             and judging.judge(Path(config.models_dir), champion, test, decision, unseen),
         }
 
-    fingerprint = training.sha256()  # before the refit standardises the rows in place
+    fingerprint = training.sha256()
     path = model_path(config, run)
     sha256 = model_files.unchanged_model(path, fingerprint, tuned["best_params"])
+    # The test fit, then the refit: each holds one projection of the rows, never both at once.
+    report, tested = scored_on_test()
     if sha256:
         log.info("Keeping %s: this run saved it from the same rows and parameters.", path)
-        report, tested = scored_on_test()
     else:
-        # The two fits side by side: NumPy's and SciPy's number crunching lets go of the GIL.
-        with ThreadPoolExecutor(max_workers=1) as beside:
-            testing = beside.submit(scored_on_test)
-            model = model_files.refit(training, tuned["best_params"], overwrite=True)
-            report, tested = testing.result()
-        sha256 = model_files.save_model(model, path)
+        sha256 = model_files.save_model(model_files.refit(training, tuned["best_params"]), path)
         with pipeline_connection(config) as connection:
             record_refit(connection, dataset.name, run.run_id, path.relative_to(config.models_dir), sha256)
     model_files.write_metadata(

@@ -64,7 +64,7 @@ class LogisticObjective:
 
     def minimise(self, C: float, start: np.ndarray) -> np.ndarray:
         """Weights and intercept at the optimum for C, with LogisticRegression's L-BFGS settings."""
-        self.l2 = 1.0 / (C * len(self.target))
+        self.l2 = 1.0 / (C * len(self.features))
         if self._converged_at(start):
             return start
         return minimize(
@@ -94,13 +94,18 @@ class MultinomialObjective(LogisticObjective):
     intercept per class, the softmax cross-entropy, and the L2 penalty on the weights.
 
     Parameters are flattened from a (components + 1) x classes array whose last row is the intercepts.
+    The row-sized work is laid out class by class (classes x rows): the softmax's max and sum over
+    classes are then sums of whole rows, not reductions along a short axis.
     """
 
     def __init__(self, features: np.ndarray, labels: np.ndarray, classes: int):
+        rows = len(labels)
         self.features, self.classes = features, classes
-        self.target = np.zeros((len(labels), classes))
-        self.target[np.arange(len(labels)), labels] = 1.0
-        self.raw = np.empty((len(labels), classes))
+        self.columns = features.T  # contiguous rows when the projection is column-major
+        self.target = np.zeros((classes, rows))
+        self.target[labels, np.arange(rows)] = 1.0
+        self.raw = np.empty((classes, rows))
+        self.largest, self.total = np.empty(rows), np.empty(rows)
         self.l2 = 0.0
         self.last_point, self.last_data_gradient = None, None
 
@@ -108,20 +113,22 @@ class MultinomialObjective(LogisticObjective):
         return parameters.reshape(self.features.shape[1] + 1, self.classes)
 
     def __call__(self, parameters: np.ndarray) -> tuple[float, np.ndarray]:
-        rows = len(self.target)
+        rows = self.raw.shape[1]
         shaped = self._shaped(parameters)
         weights = shaped[:-1]
-        raw = np.matmul(self.features, weights, out=self.raw)
-        raw += shaped[-1]
-        largest = raw.max(axis=1, keepdims=True)
+        raw = np.matmul(weights.T, self.columns, out=self.raw)
+        raw += shaped[-1][:, None]
+        chosen = float(np.vdot(self.target, raw))  # each row's raw score for its own class, summed
+        largest = np.max(raw, axis=0, out=self.largest)
         raw -= largest
-        log_sum = np.log(np.exp(raw).sum(axis=1))
-        loss = (log_sum - (raw * self.target).sum(axis=1)).mean()
-        residual = np.exp(raw - log_sum[:, None], out=raw)  # the class probabilities
-        residual -= self.target
+        np.exp(raw, out=raw)
+        total = np.sum(raw, axis=0, out=self.total)
+        loss = (largest.sum() + np.log(total, out=largest).sum() - chosen) / rows
+        raw /= total  # the class probabilities
+        raw -= self.target
         gradient = np.empty_like(shaped)
-        gradient[:-1] = self.features.T @ residual / rows
-        gradient[-1] = residual.mean(axis=0)
+        gradient[:-1] = self.columns @ raw.T / rows
+        gradient[-1] = raw.sum(axis=1) / rows
         self.last_point, self.last_data_gradient = parameters.copy(), gradient.ravel().copy()
         gradient[:-1] += self.l2 * weights
         return loss + 0.5 * self.l2 * float((weights * weights).sum()), gradient.ravel()

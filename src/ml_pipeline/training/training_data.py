@@ -1,21 +1,24 @@
-"""A run's training data, as each of its tasks reads it: from the pipeline database.
+"""A run's training data, as each of its tasks reads it: the stored batches of its window.
 
 fetch_batch stores the day's batch in the dataset's table before anything else happens to it, and
-every later task reads it back from there. Workers share nothing but the database (and the model
-store): a task may run on another machine than the one before it.
+writes it to the hand-off (``data_in.handoff``); every later task reads the window's days from their
+hand-off files, or from the database where a file is missing. Workers need share nothing but the
+database (and the model store): a task may run on another machine than the one before it.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
+
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import Dataset
 from ml_pipeline.basics.db import sql
 from ml_pipeline.basics.run import RunKey
-from ml_pipeline.data_in.batch_store import load_batches
-from ml_pipeline.training.split import held_out_count, split_batch
+from ml_pipeline.data_in.handoff import handoff_root, read_window
+from ml_pipeline.training.split import split_rows
 
 
 class BatchReplaced(RuntimeError):
@@ -41,21 +44,6 @@ def run_window(config: PipelineConfig, run: RunKey) -> tuple[date, date]:
     return run.run_date - timedelta(days=config.training_window_days - 1), run.run_date + timedelta(days=1)
 
 
-def split_sizes(connection, config: PipelineConfig, run: RunKey) -> dict[str, int]:
-    """The rows of the training window, and of its train and test splits, from the stored class counts."""
-    dataset = config.declaration()
-    first_date, after = run_window(config, run)
-    with connection.transaction():
-        check_stored_by_run(connection, dataset, run)
-        counts = connection.execute(
-            sql("select_window_class_counts"),
-            {"dataset": dataset.name, "first_date": first_date, "before_date": after},
-        ).fetchall()
-    training = sum(rows for _, rows in counts)
-    test = sum(held_out_count(rows, config.test_fraction) for _, rows in counts)
-    return {"training_rows": training, "train_rows": training - test, "test_rows": test}
-
-
 def training_window(connection, config: PipelineConfig, run: RunKey) -> Batch:
     """The stored batches of the last ``training_window_days`` days up to the run's date, in date order.
 
@@ -65,29 +53,30 @@ def training_window(connection, config: PipelineConfig, run: RunKey) -> Batch:
     return dated_training_window(connection, config, run)[0]
 
 
-def window_days(connection, dataset: Dataset, first: date, after: date) -> list[tuple[date, int]]:
-    """Each stored day of [first, after) and its rows, in the order a window's rows are read."""
+def window_batches(connection, dataset: Dataset, first: date, after: date) -> list[tuple[date, int, str]]:
+    """Each stored day of [first, after), its rows and fingerprint, in the order a window's rows are read."""
     params = {"dataset": dataset.name, "first_date": first, "before_date": after}
     return [tuple(row) for row in connection.execute(sql("select_window_days"), params).fetchall()]
 
 
+def window_days(connection, dataset: Dataset, first: date, after: date) -> list[tuple[date, int]]:
+    """Each stored day of [first, after) and its rows, in the order a window's rows are read."""
+    return [(day, rows) for day, rows, _ in window_batches(connection, dataset, first, after)]
+
+
 def dated_training_window(connection, config: PipelineConfig, run: RunKey) -> tuple[Batch, list]:
     """The training window, and each of its days with its rows (in the window's order), from one
-    snapshot."""
+    snapshot; the rows from the hand-off files, or PostgreSQL for a day without one."""
     dataset = config.declaration()
     # The check and the rows from one snapshot, though another run may store a batch meanwhile.
     with connection.transaction():
         connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         check_stored_by_run(connection, dataset, run)
-        window = run_window(config, run)
-        return load_batches(connection, dataset, *window), window_days(connection, dataset, *window)
+        batches = window_batches(connection, dataset, *run_window(config, run))
+        window = read_window(connection, handoff_root(config), dataset, batches)
+    return window, [(day, rows) for day, rows, _ in batches]
 
 
-def split_window(window: Batch, config: PipelineConfig) -> tuple[Batch, Batch]:
-    """The training window split stratified into train and test, the same way in every task."""
-    return split_batch(window, config.test_fraction, config.random_seed)
-
-
-def train_and_test(connection, config: PipelineConfig, run: RunKey) -> tuple[Batch, Batch]:
-    """The run's training window, read and split into train and test."""
-    return split_window(training_window(connection, config, run), config)
+def split_window(window: Batch, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The training window's rows split stratified into train and test, the same way in every task."""
+    return split_rows(window.labels, config.test_fraction, config.random_seed)

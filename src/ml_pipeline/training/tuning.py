@@ -12,34 +12,35 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
-from ml_pipeline.training.fast_cv import (
-    apply_projection,
-    cross_validate_grid,
-    fit_projection,
-    objective_for,
-)
+from ml_pipeline.training.fast_cv import cross_validate_grid
+from ml_pipeline.training.folds import apply_projection, fit_projection
 from ml_pipeline.training.model import C_PARAM, PCA_PARAM, param_grid
+from ml_pipeline.training.objectives import objective_for
 from ml_pipeline.training.tuning_report import TuningReport, grid_pick
 
 
-def evaluate_on_test(train: Batch, test: Batch, params: dict) -> tuple[dict[str, float], np.ndarray]:
-    """The candidate ``params`` fitted on the whole training split, scored on the test split.
+def evaluate_on_test(
+    train: Batch, test: Batch, params: dict, train_rows: np.ndarray | None = None
+) -> tuple[dict[str, float], np.ndarray]:
+    """The candidate ``params`` fitted on the training split (``train_rows`` of ``train``, every row by
+    default: a window need not be copied to split it), scored on the test split.
 
     The model is ``build_pipeline(**params)`` fitted the way the cross-validation fits candidates, so
     this step holds no more than the two projections (``Pipeline.fit`` holds several full copies of
     the training rows at once). Returns the scores and the decision function on the test rows.
     """
     k, C = params[PCA_PARAM], params[C_PARAM]
-    train_rows, test_rows = np.arange(len(train)), np.arange(len(test))
+    train_rows = np.arange(len(train)) if train_rows is None else train_rows
+    test_rows = np.arange(len(test))
     projection = fit_projection(train.features, train_rows, k)
     projected_train = apply_projection(
-        train.features, train_rows, projection, np.empty((len(train), k), order="F")
+        train.features, train_rows, projection, np.empty((len(train_rows), k), order="F")
     )
     projected_test = apply_projection(
         test.features, test_rows, projection, np.empty((len(test), k), order="F")
     )
     classes = int(max(train.labels.max(), test.labels.max())) + 1
-    objective = objective_for(projected_train, np.asarray(train.labels), classes)
+    objective = objective_for(projected_train, np.asarray(train.labels)[train_rows], classes)
     solution = objective.minimise(C, objective.widen(None))
     decision = objective.decision(projected_test, solution)
     return test_metrics(np.asarray(test.labels), decision), decision
@@ -75,14 +76,16 @@ def tune(train: Batch, test: Batch, config: PipelineConfig) -> tuple[TuningRepor
     return test_pick(grid_pick(search, grid, config.cv_folds, started_at), train, test)
 
 
-def test_pick(pick: dict, train: Batch, test: Batch) -> tuple[TuningReport, np.ndarray]:
-    """The picked parameters fitted on the training split and scored on the test split: the whole
-    report, and the decision function on the test rows."""
-    metrics, decision = evaluate_on_test(train, test, pick["best_params"])
+def test_pick(
+    pick: dict, train: Batch, test: Batch, train_rows: np.ndarray | None = None
+) -> tuple[TuningReport, np.ndarray]:
+    """The picked parameters fitted on the training split (``train_rows`` of ``train``, else all of it)
+    and scored on the test split: the whole report, and the decision function on the test rows."""
+    metrics, decision = evaluate_on_test(train, test, pick["best_params"], train_rows)
     report = TuningReport(
         **pick,
         test_metrics=metrics,
-        train_rows=len(train),
+        train_rows=len(train) if train_rows is None else len(train_rows),
         test_rows=len(test),
         finished_at=datetime.now(UTC).isoformat(),
     )

@@ -1,0 +1,200 @@
+"""Each stored batch written once more, as an Arrow IPC file, for the tasks that read the training window.
+
+PostgreSQL stays the record of the batch: ``fetch_batch`` stores it there, then writes
+``<handoff>/<dataset>/<date>/<data_sha256>.arrow`` (the folder of the ``handoff_dir`` setting: a local
+folder, or an object store every worker reaches). A task that needs the window reads these files
+instead of the rows through PostgreSQL's row protocol, a block of rows at a time straight into the
+window's matrix: a task holds the rows once, read at the speed of the disk (or the store). Each block's
+features are one fixed-size list column, row after row, as the training steps read them.
+
+A day whose file is missing (a worker on another machine with a local hand-off, a batch stored before
+hand-off files existed) or does not match the stored row count is read from PostgreSQL and its file
+written then. When a run replaces a date's batch, the date's other files go (``remove_replaced``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+from pyarrow import ipc
+
+from ml_pipeline.basics.batch import Batch
+from ml_pipeline.basics.config import PipelineConfig
+from ml_pipeline.basics.datasets import Dataset
+from ml_pipeline.basics.storage import is_local, storage_path
+from ml_pipeline.data_in.batch_store import load_batches
+
+log = logging.getLogger(__name__)
+SUFFIX = ".arrow"
+BLOCK_ROWS = 65536
+
+
+def handoff_root(config: PipelineConfig):
+    """The hand-off folder as an ``ObjectStoragePath``: ``handoff_dir``, else ``handoff`` in data_dir."""
+    if config.handoff_dir:
+        return storage_path(config.handoff_dir, config.handoff_conn_id)
+    return storage_path(config.data_dir.rstrip("/") + "/handoff", config.data_conn_id)
+
+
+def day_folder(root, dataset: Dataset, batch_date: date):
+    return root / dataset.name / batch_date.isoformat()
+
+
+def batch_path(root, dataset: Dataset, batch_date: date, sha256: str):
+    return day_folder(root, dataset, batch_date) / f"{sha256}{SUFFIX}"
+
+
+def record_batches(batch: Batch, rows: int = BLOCK_ROWS):
+    """The batch as Arrow record batches of ``rows`` rows: each block's features, row-major, as one
+    fixed-size list column (a block-sized copy when the batch's features are column-major)."""
+    for first in range(0, max(len(batch), 1), rows):
+        features = np.ascontiguousarray(batch.features[first : first + rows], dtype=np.float64)
+        values = pa.FixedSizeListArray.from_arrays(pa.array(features.reshape(-1)), features.shape[1])
+        labels = pa.array(np.asarray(batch.labels[first : first + rows], dtype=np.int8))
+        yield pa.record_batch({"features": values, "label": labels})
+
+
+def schema(n_features: int) -> pa.Schema:
+    return pa.schema({"features": pa.list_(pa.float64(), n_features), "label": pa.int8()})
+
+
+def write_batch(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str):
+    """The batch's file, written unless it is there already (its name is its content's fingerprint).
+
+    Arrow writes it from the batch's own memory, to a local file: renamed into place, or uploaded to
+    the store, so the file appears whole or not at all."""
+    path = batch_path(root, dataset, batch_date, sha256)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent.path if is_local(path) else None
+    handle, partial = tempfile.mkstemp(dir=staging, suffix=".partial")
+    os.close(handle)
+    try:
+        with pa.OSFile(partial, "wb") as sink, ipc.new_file(sink, schema(batch.features.shape[1])) as writer:
+            for block in record_batches(batch):
+                writer.write_batch(block)
+        if is_local(path):
+            os.replace(partial, path.path)
+        else:
+            path.fs.put_file(partial, path.path)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return path
+
+
+def publish(config: PipelineConfig, dataset: Dataset, batch: Batch, batch_date: date, sha256: str) -> None:
+    """The stored batch's file written, and the date's other files removed: what ``fetch_batch`` does
+    once the batch is stored. A store that cannot be written leaves the tasks reading PostgreSQL."""
+    root = handoff_root(config)
+    if _write_quietly(root, dataset, batch, batch_date, sha256):
+        remove_replaced(root, dataset, batch_date, sha256)
+
+
+def write_bytes(path, data: bytes) -> None:
+    """``data`` as the file ``path``, whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not is_local(path):
+        path.write_bytes(data)
+        return
+    handle, partial = tempfile.mkstemp(dir=path.parent.path, suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            sink.write(data)
+        os.replace(partial, path.path)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
+def remove_replaced(root, dataset: Dataset, batch_date: date, kept_sha256: str) -> None:
+    """Every file of the date but the stored batch's own: the replaced batch's, and what runs on it
+    left there (``run_folder``)."""
+    folder = day_folder(root, dataset, batch_date)
+    if not folder.exists():
+        return
+    for entry in folder.iterdir():
+        if entry.name == f"{kept_sha256}{SUFFIX}":
+            continue
+        if is_local(entry):
+            shutil.rmtree(entry.path) if entry.is_dir() else os.unlink(entry.path)
+        else:
+            entry.rmdir(recursive=True) if entry.is_dir() else entry.unlink()
+
+
+def run_folder(root, dataset: Dataset, run_date: date, run_id: str):
+    """Where a run keeps what its tasks share besides the rows (the folds' projections), under its
+    date: removed with the date's batch when another run replaces it."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+    return day_folder(root, dataset, run_date) / f"run_{safe}"
+
+
+def read_day(path, features: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether the day's file filled ``features`` and ``labels`` (its rows, exactly): False if it is
+    missing, damaged or of another shape. Read a block at a time: the rows are held once."""
+    try:
+        if is_local(path):
+            return _fill(pa.OSFile(path.path), features, labels)
+        handle, local = tempfile.mkstemp(suffix=SUFFIX)
+        os.close(handle)
+        try:
+            path.fs.get_file(path.path, local)
+            return _fill(pa.OSFile(local), features, labels)
+        finally:
+            os.unlink(local)
+    except (FileNotFoundError, pa.ArrowInvalid, KeyError):
+        return False
+
+
+def _fill(source, features: np.ndarray, labels: np.ndarray) -> bool:
+    with source, ipc.open_file(source) as reader:
+        if reader.schema != schema(features.shape[1]):
+            return False
+        first = 0
+        for index in range(reader.num_record_batches):
+            block = reader.get_batch(index)
+            last = first + block.num_rows
+            if last > len(labels):
+                return False
+            values = block.column("features").values.to_numpy(zero_copy_only=True)
+            features[first:last] = values.reshape(block.num_rows, features.shape[1])
+            labels[first:last] = block.column("label").to_numpy(zero_copy_only=True)
+            first = last
+    return first == len(labels)
+
+
+def read_window(connection, root, dataset: Dataset, days: list[tuple[date, int, str]]) -> Batch:
+    """The window's batches (``days``: each date, its rows and fingerprint, in order) from their files,
+    into one matrix; a day without a good file from PostgreSQL, its file written for the next task."""
+    features = np.empty((sum(rows for _, rows, _ in days), len(dataset.features)))
+    labels = np.empty(len(features), dtype=np.int8)
+    first = 0
+    for batch_date, rows, sha256 in days:
+        path = batch_path(root, dataset, batch_date, sha256)
+        day = slice(first, first + rows)
+        if not read_day(path, features[day], labels[day]):
+            log.info("%s is not in the hand-off: reading the %s batch from PostgreSQL", path, batch_date)
+            stored = load_batches(connection, dataset, batch_date, batch_date + timedelta(days=1))
+            _write_quietly(root, dataset, stored, batch_date, sha256)
+            features[day], labels[day] = stored.features, stored.labels
+        first += rows
+    return Batch(features, labels, dataset.features)
+
+
+def _write_quietly(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str) -> bool:
+    """Write the day's file, or say why not: the rows are read from PostgreSQL either way."""
+    try:
+        write_batch(root, dataset, batch, batch_date, sha256)
+        return True
+    except OSError as error:
+        log.warning(
+            "Could not write the hand-off file of %s (%s): tasks read it from PostgreSQL", batch_date, error
+        )
+        return False
