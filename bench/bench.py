@@ -49,12 +49,13 @@ CONFIG = PipelineConfig()
 BREAST_CANCER = load(CONFIG.datasets_dir, "breast_cancer")
 TARGETS = {
     "cv": 8.0,
-    "cv_multiclass": 3.0,
+    "cv_multiclass": 4.0,
     "load": 20.0,
-    "whole_run": 0.25,
+    "whole_run": 0.2,
     "cv_memory": 3.0,
     "validation": 3.0,
     "validation_memory": 2.0,
+    "million_memory": 2.5,
 }
 
 
@@ -478,6 +479,8 @@ def bench_million(report: Report, base: Path) -> None:
         print(f"  {t['task']:<42} {t['seconds']:7.1f} {shown}")
     print(f"  the batch: {batch_mib:.0f} MiB in memory; the most any task grew: {worst:.2f}x that")
     report.ratios["million_memory"] = worst
+    verdict = "PASS" if worst <= TARGETS["million_memory"] else "FAIL"
+    print(f"  {verdict}: every task's growth <= {TARGETS['million_memory']}x the batch")
     report.rows.append(
         ("whole run, LocalExecutor, synthetic", MILLION, float("nan"), single["wall"], "",
          f"largest task growth {worst:.2f}x the batch's {batch_mib:.0f} MiB")
@@ -626,7 +629,7 @@ def summary(report: Report, agreement: dict) -> str:
             ratios.get("cv_multiclass"),
             ratios.get("cv_multiclass", 0) >= TARGETS["cv_multiclass"]
             and agreement.get("multiclass_agrees", False),
-            f"3-class CV {ratios.get('cv_multiclass', float('nan')):.1f}x GridSearchCV (>= 3x, agreeing)",
+            f"3-class CV {ratios.get('cv_multiclass', float('nan')):.1f}x GridSearchCV (>= 4x, agreeing)",
         ),
         (
             "load",
@@ -638,7 +641,7 @@ def summary(report: Report, agreement: dict) -> str:
             "whole_run",
             ratios.get("whole_run"),
             ratios.get("whole_run", 9) < TARGETS["whole_run"],
-            f"whole run {ratios.get('whole_run', float('nan')):.2f}x the seed script (< 0.25x)",
+            f"whole run {ratios.get('whole_run', float('nan')):.2f}x the seed script (< 0.2x)",
         ),
         (
             "memory",
@@ -698,6 +701,11 @@ def main() -> int:
         action="store_true",
         help="only the scoring service against MLflow's (bench_serving.py)",
     )
+    parser.add_argument(
+        "--only-scale",
+        action="store_true",
+        help="only the window's read and the CV's scaling (bench_scale.py)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     print(
@@ -710,6 +718,8 @@ def main() -> int:
         return bench_views()
     if args.only_serving:
         return bench_serving()
+    if args.only_scale:
+        return bench_scale()
     if args.only_million or args.only_daily_life:
         with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
             if args.only_million:
@@ -759,7 +769,14 @@ def main() -> int:
             server.cleanup()
     print("\n" + report.table())
     print("\n" + summary(report, agreement))
-    return bench_views() or bench_serving()
+    return bench_scale() or bench_views() or bench_serving()
+
+
+def bench_scale() -> int:
+    """The training window's read (PostgreSQL against the hand-off) and the CV's stages and scaling at
+    1,000,000 rows: a process of its own."""
+    print("\nThe training window's read and the CV with more workers, 1,000,000 rows", flush=True)
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "bench_scale.py")]).returncode
 
 
 def bench_views() -> int:

@@ -14,17 +14,16 @@ gather grows with the rows).
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 import psycopg
 
+from bench import timed
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import load
 from ml_pipeline.basics.db import create_tables
@@ -48,19 +47,10 @@ DAY = date(2026, 1, 1)
 WORKERS = (1, 2, 4, 8, 16)
 
 
-def median_seconds(function, repeats: int = 3) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
-
-
 def task_start_seconds() -> float:
     """A CV task's process start: Python with the modules a chunk imports, median of 3."""
     code = "import ml_pipeline.training.cv_work, ml_pipeline.tasks.training, sklearn.model_selection"
-    return median_seconds(lambda: subprocess.run([sys.executable, "-c", code], check=True))[0]
+    return timed(lambda: subprocess.run([sys.executable, "-c", code], check=True), 3)[0]
 
 
 def measure(rows: int, folder: Path) -> dict:
@@ -76,14 +66,14 @@ def measure(rows: int, folder: Path) -> dict:
             batch = synthetic_batch(dataset, rows, config.random_seed)
             sha256 = batch.sha256()
             replace_batch(connection, dataset, batch, DAY, "bench", "bench", sha256)
-            publish(config, dataset, batch, DAY, sha256)
+            publish(config, dataset, batch, DAY, sha256, "bench")
             megabytes = batch.features.nbytes / 1e6 + len(batch) / 1e6
             del batch
             after = DAY + timedelta(days=1)
-            pg, _ = median_seconds(lambda: load_batches(connection, dataset, DAY, after))
+            pg, _ = timed(lambda: load_batches(connection, dataset, DAY, after), 3)
             days = [(DAY, rows, sha256)]
             root = handoff_root(config)
-            handoff, window = median_seconds(lambda: read_window(connection, root, dataset, days))
+            handoff, window = timed(lambda: read_window(connection, root, dataset, days), 3)
     finally:
         server.cleanup()
     return {"megabytes": megabytes, "pg": pg, "handoff": handoff, **stages(window, config)}
@@ -97,13 +87,13 @@ def stages(window, config: PipelineConfig) -> dict:
     sizes, folds = grid["pca__n_components"], config.cv_folds
     train_rows, _ = split_rows(window.labels, config.test_fraction, config.random_seed)
     rows = fold_rows(window.labels, train_rows, folds, config.random_seed)
-    fitted, projections = median_seconds(lambda: fit_projections(window.features, rows, max(sizes)), 1)
+    fitted, projections = timed(lambda: fit_projections(window.features, rows, max(sizes)), 1)
     units = [unit for part in grid_chunks(sizes, folds, 1) for unit in part]
     clock: dict = {}
     tables = score_units(
         window.features, window.labels, rows, projections, units, grid["classifier__C"], 1, clock
     )
-    gather, search = median_seconds(lambda: gather_scores(grid, folds, units, tables))
+    gather, search = timed(lambda: gather_scores(grid, folds, units, tables), 3)
     return {
         "split": fitted,
         "apply_per_fold": clock["projections"] / folds,

@@ -239,3 +239,25 @@ def test_refused_credentials_end_with_one_message_of_what_to_check(store):
     message = str(caught.value)
     assert message.startswith(f"Cannot read {store.url}/data/incoming/churn: access denied (Forbidden). ")
     assert f"the credentials of the Airflow connection {conn_id!r}" in message
+
+
+def test_the_training_window_is_handed_off_through_the_store(store):
+    from ml_pipeline.basics.batch import Batch
+    from ml_pipeline.data_in.handoff import handoff_root, publish, read_window, run_folder, write_bytes
+
+    config = PipelineConfig.from_env()
+    dataset = config.declaration()
+    rng = np.random.default_rng(0)
+    rows = 70_000  # more than one block of the file
+    batch = Batch(rng.normal(size=(rows, len(dataset.features))), rng.integers(0, 2, rows, dtype=np.int8),
+                  dataset.features)  # fmt: skip
+    older = Batch(batch.features[:10], batch.labels[:10], dataset.features)
+    publish(config, dataset, older, DAY, older.sha256(), "manual__t")
+    write_bytes(run_folder(handoff_root(config), dataset, DAY, "manual__t") / "projections.npz", b"x")
+    publish(config, dataset, batch, DAY, batch.sha256(), "manual__t")
+    # The replaced batch's file and its run's files are gone; the new one is in the store.
+    assert keys(store) == {f"data/handoff/churn/{DAY}/{batch.sha256()}.arrow"}
+    window = read_window(None, handoff_root(config), dataset, [(DAY, rows, batch.sha256())])
+    assert window.features.tobytes() == batch.features.tobytes()
+    assert window.labels.tobytes() == batch.labels.tobytes()
+    assert not list(store.tmp.iterdir()), "the downloaded copy is removed"

@@ -54,7 +54,7 @@ def test_a_batch_stored_by_another_run_meanwhile_is_refused(db, config, cancer):
 def test_the_window_is_read_from_the_hand_off_file_once_published(db, config, cancer):
     sha256 = cancer.sha256()
     replace_batch(db, BREAST_CANCER, cancer, DAY, RUN.run_id, "test", sha256)
-    publish(config, BREAST_CANCER, cancer, DAY, sha256)
+    publish(config, BREAST_CANCER, cancer, DAY, sha256, RUN.run_id)
     path = batch_path(handoff_root(config), BREAST_CANCER, DAY, sha256)
     assert path.exists() and path.path.startswith(config.data_dir)
     db.execute(f"DELETE FROM {BREAST_CANCER.table}")  # the rows now come from the file alone
@@ -74,15 +74,30 @@ def test_a_day_without_its_file_is_read_from_the_database_and_its_file_written(d
     assert training_window(db, config, RUN).features.tobytes() == cancer.features.tobytes()
 
 
-def test_a_replaced_batch_takes_its_files_and_its_runs_files_with_it(db, config, cancer, small_synthetic):
+def test_a_replaced_batch_takes_its_files_and_its_runs_files_with_it(config, cancer, small_synthetic):
     root = handoff_root(config)
-    publish(config, BREAST_CANCER, cancer, DAY, cancer.sha256())
-    left = run_folder(root, BREAST_CANCER, DAY, RUN.run_id) / "projections.npz"
-    left.parent.mkdir(parents=True)
-    left.write_bytes(b"x")
-    publish(config, BREAST_CANCER, small_synthetic, DAY, small_synthetic.sha256())
-    names = [entry.name for entry in (root / BREAST_CANCER.name / DAY.isoformat()).iterdir()]
-    assert names == [f"{small_synthetic.sha256()}.arrow"]
+
+    def names(day=DAY) -> list[str]:
+        return sorted(entry.name for entry in (root / BREAST_CANCER.name / day.isoformat()).iterdir())
+
+    publish(config, BREAST_CANCER, cancer, DAY, cancer.sha256(), RUN.run_id)
+    for run_id in (RUN.run_id, "scheduled__other"):
+        (run_folder(root, BREAST_CANCER, DAY, run_id) / "projections.npz").parent.mkdir(parents=True)
+    # The same rows stored again by the same run (a cleared fetch_batch): its own folder stays valid.
+    publish(config, BREAST_CANCER, cancer, DAY, cancer.sha256(), RUN.run_id)
+    assert names() == [f"{cancer.sha256()}.arrow", run_folder(root, BREAST_CANCER, DAY, RUN.run_id).name]
+    publish(config, BREAST_CANCER, small_synthetic, DAY, small_synthetic.sha256(), RUN.run_id)
+    assert names() == [f"{small_synthetic.sha256()}.arrow"]
+
+
+def test_days_before_the_window_and_a_week_leave_the_hand_off(config, cancer):
+    root, window = handoff_root(config), config.training_window_days
+    old, kept = DAY - timedelta(days=window + 8), DAY - timedelta(days=window + 7)
+    for day in (old, kept, DAY):
+        publish(config, BREAST_CANCER, cancer, day, cancer.sha256(), RUN.run_id)
+    assert sorted(entry.name for entry in (root / BREAST_CANCER.name).iterdir()) == [
+        kept.isoformat(), DAY.isoformat()
+    ]  # fmt: skip
 
 
 def test_rows_split_across_copy_blocks_are_read_whole(db):

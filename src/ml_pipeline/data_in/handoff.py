@@ -9,7 +9,8 @@ features are one fixed-size list column, row after row, as the training steps re
 
 A day whose file is missing (a worker on another machine with a local hand-off, a batch stored before
 hand-off files existed) or does not match the stored row count is read from PostgreSQL and its file
-written then. When a run replaces a date's batch, the date's other files go (``remove_replaced``).
+written then. When a run replaces a date's batch, the date's other files go (``publish``), and so do days
+older than the training window and a week.
 """
 
 from __future__ import annotations
@@ -90,12 +91,27 @@ def write_batch(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: 
     return path
 
 
-def publish(config: PipelineConfig, dataset: Dataset, batch: Batch, batch_date: date, sha256: str) -> None:
-    """The stored batch's file written, and the date's other files removed: what ``fetch_batch`` does
-    once the batch is stored. A store that cannot be written leaves the tasks reading PostgreSQL."""
+def publish(
+    config: PipelineConfig, dataset: Dataset, batch: Batch, batch_date: date, sha256: str, run_id: str
+) -> None:
+    """The stored batch's file written, once ``fetch_batch`` has stored the batch; then the date's other
+    files removed (the replaced batch's, what other runs left there, and this run's own unless it stored
+    the same rows again, as a cleared fetch_batch does), and the days before the training window and a
+    week's slack (PostgreSQL keeps them: a task that needs one reads it from there). The hand-off only
+    saves time: if the store cannot be written, the tasks read PostgreSQL and the log says why."""
     root = handoff_root(config)
-    if _write_quietly(root, dataset, batch, batch_date, sha256):
-        remove_replaced(root, dataset, batch_date, sha256)
+    try:
+        same_rows = batch_path(root, dataset, batch_date, sha256).exists()
+        write_batch(root, dataset, batch, batch_date, sha256)
+        kept = {f"{sha256}{SUFFIX}"} | (
+            {run_folder(root, dataset, batch_date, run_id).name} if same_rows else set()
+        )
+        _remove_except(day_folder(root, dataset, batch_date), kept)
+        _remove_days_before(root / dataset.name, batch_date - timedelta(days=config.training_window_days + 7))
+    except Exception as error:  # any store's failure: the rows are in PostgreSQL anyway
+        log.warning(
+            "The hand-off of the %s batch failed (%s): tasks read it from PostgreSQL", batch_date, error
+        )
 
 
 def write_bytes(path, data: bytes) -> None:
@@ -114,19 +130,31 @@ def write_bytes(path, data: bytes) -> None:
             os.unlink(partial)
 
 
-def remove_replaced(root, dataset: Dataset, batch_date: date, kept_sha256: str) -> None:
-    """Every file of the date but the stored batch's own: the replaced batch's, and what runs on it
-    left there (``run_folder``)."""
-    folder = day_folder(root, dataset, batch_date)
+def _remove_except(folder, kept: set[str]) -> None:
     if not folder.exists():
         return
     for entry in folder.iterdir():
-        if entry.name == f"{kept_sha256}{SUFFIX}":
+        if entry.name not in kept:
+            _remove(entry)
+
+
+def _remove_days_before(folder, first_kept: date) -> None:
+    if not folder.exists():
+        return
+    for entry in folder.iterdir():
+        try:
+            old = date.fromisoformat(entry.name) < first_kept
+        except ValueError:  # not a day's folder: not ours to remove
             continue
-        if is_local(entry):
-            shutil.rmtree(entry.path) if entry.is_dir() else os.unlink(entry.path)
-        else:
-            entry.rmdir(recursive=True) if entry.is_dir() else entry.unlink()
+        if old:
+            _remove(entry)
+
+
+def _remove(entry) -> None:
+    if is_local(entry):
+        shutil.rmtree(entry.path) if entry.is_dir() else os.unlink(entry.path)
+    else:
+        entry.rmdir(recursive=True) if entry.is_dir() else entry.unlink()
 
 
 def run_folder(root, dataset: Dataset, run_date: date, run_id: str):
@@ -149,7 +177,10 @@ def read_day(path, features: np.ndarray, labels: np.ndarray) -> bool:
             return _fill(pa.OSFile(local), features, labels)
         finally:
             os.unlink(local)
-    except (FileNotFoundError, pa.ArrowInvalid, KeyError):
+    except FileNotFoundError:
+        return False
+    except Exception as error:  # a damaged file, a store that fails: PostgreSQL has the rows
+        log.warning("Could not read %s (%s): reading the rows from PostgreSQL", path, error)
         return False
 
 
@@ -188,13 +219,9 @@ def read_window(connection, root, dataset: Dataset, days: list[tuple[date, int, 
     return Batch(features, labels, dataset.features)
 
 
-def _write_quietly(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str) -> bool:
+def _write_quietly(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str) -> None:
     """Write the day's file, or say why not: the rows are read from PostgreSQL either way."""
     try:
         write_batch(root, dataset, batch, batch_date, sha256)
-        return True
-    except OSError as error:
-        log.warning(
-            "Could not write the hand-off file of %s (%s): tasks read it from PostgreSQL", batch_date, error
-        )
-        return False
+    except Exception as error:  # any store's failure: the rows are in hand
+        log.warning("Could not write the hand-off file of %s (%s)", batch_date, error)

@@ -60,5 +60,5 @@ def fetch_batch(**context) -> dict:
     sha256 = batch.sha256()
     with pipeline_connection(config) as connection:
         rows = replace_batch(connection, dataset, batch, run.run_date, run.run_id, source, sha256)
-    handoff.publish(config, dataset, batch, run.run_date, sha256)
+    handoff.publish(config, dataset, batch, run.run_date, sha256, run.run_id)
     return {"batch_date": run.run_date.isoformat(), "rows": rows, "sha256": sha256, "source": source}

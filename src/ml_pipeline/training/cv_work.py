@@ -44,7 +44,7 @@ def plan(window: Batch, config: PipelineConfig, run: RunKey) -> list[dict]:
     path = projections_path(config, run, max(sizes))
     try:
         write_bytes(path, projections_bytes(projections))
-    except OSError as error:
+    except Exception as error:  # any store's failure: each chunk can fit them
         log.warning("Could not keep the folds' projections at %s (%s): each chunk fits them", path, error)
     counts = {"training_rows": len(window), "train_rows": len(train_rows), "test_rows": len(test_rows)}
     return [{"units": part, **counts} for part in grid_chunks(sizes, config.cv_folds, config.cv_chunks)]
@@ -69,6 +69,6 @@ def _shared_projections(config, run, window: Batch, rows: list, components: int)
     path = projections_path(config, run, components)
     try:
         return projections_from_bytes(path.read_bytes())
-    except (OSError, ValueError) as error:
+    except Exception as error:  # missing, damaged, or a store that fails: fit them
         log.info("The folds' projections are not at %s (%s): fitting them", path, error)
         return fit_projections(window.features, rows, components)
