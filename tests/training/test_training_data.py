@@ -90,16 +90,6 @@ def test_a_replaced_batch_takes_its_files_and_its_runs_files_with_it(config, can
     assert names() == [f"{small_synthetic.sha256()}.arrow"]
 
 
-def test_days_before_the_window_and_a_week_leave_the_hand_off(config, cancer):
-    root, window = handoff_root(config), config.training_window_days
-    old, kept = DAY - timedelta(days=window + 8), DAY - timedelta(days=window + 7)
-    for day in (old, kept, DAY):
-        publish(config, BREAST_CANCER, cancer, day, cancer.sha256(), RUN.run_id)
-    assert sorted(entry.name for entry in (root / BREAST_CANCER.name).iterdir()) == [
-        kept.isoformat(), DAY.isoformat()
-    ]  # fmt: skip
-
-
 def test_rows_split_across_copy_blocks_are_read_whole(db):
     rows_per_block = COPY_BLOCK_BYTES // (2 + 30 * 12 + 4 + 2)
     big = synthetic(3 * rows_per_block + 17, 3)

@@ -9,8 +9,8 @@ features are one fixed-size list column, row after row, as the training steps re
 
 A day whose file is missing (a worker on another machine with a local hand-off, a batch stored before
 hand-off files existed) or does not match the stored row count is read from PostgreSQL and its file
-written then. When a run replaces a date's batch, the date's other files go (``publish``), and so do days
-older than the training window and a week.
+written then. When a run replaces a date's batch, the date's other files go (``publish``). Old days'
+folders may be deleted at will: a task that needs one reads the day from PostgreSQL, and writes it again.
 """
 
 from __future__ import annotations
@@ -96,9 +96,8 @@ def publish(
 ) -> None:
     """The stored batch's file written, once ``fetch_batch`` has stored the batch; then the date's other
     files removed (the replaced batch's, what other runs left there, and this run's own unless it stored
-    the same rows again, as a cleared fetch_batch does), and the days before the training window and a
-    week's slack (PostgreSQL keeps them: a task that needs one reads it from there). The hand-off only
-    saves time: if the store cannot be written, the tasks read PostgreSQL and the log says why."""
+    the same rows again, as a cleared fetch_batch does). The hand-off only saves time: if the store
+    cannot be written, the tasks read PostgreSQL and the log says why."""
     root = handoff_root(config)
     try:
         same_rows = batch_path(root, dataset, batch_date, sha256).exists()
@@ -107,7 +106,6 @@ def publish(
             {run_folder(root, dataset, batch_date, run_id).name} if same_rows else set()
         )
         _remove_except(day_folder(root, dataset, batch_date), kept)
-        _remove_days_before(root / dataset.name, batch_date - timedelta(days=config.training_window_days + 7))
     except Exception as error:  # any store's failure: the rows are in PostgreSQL anyway
         log.warning(
             "The hand-off of the %s batch failed (%s): tasks read it from PostgreSQL", batch_date, error
@@ -135,18 +133,6 @@ def _remove_except(folder, kept: set[str]) -> None:
         return
     for entry in folder.iterdir():
         if entry.name not in kept:
-            _remove(entry)
-
-
-def _remove_days_before(folder, first_kept: date) -> None:
-    if not folder.exists():
-        return
-    for entry in folder.iterdir():
-        try:
-            old = date.fromisoformat(entry.name) < first_kept
-        except ValueError:  # not a day's folder: not ours to remove
-            continue
-        if old:
             _remove(entry)
 
 
