@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +29,7 @@ from pyarrow import ipc
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import Dataset
+from ml_pipeline.basics.files import atomic_writer
 from ml_pipeline.basics.storage import is_local, storage_path
 from ml_pipeline.data_in.batch_store import load_batches
 
@@ -68,27 +70,27 @@ def schema(n_features: int) -> pa.Schema:
 def write_batch(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str):
     """The batch's file, written unless it is there already (its name is its content's fingerprint).
 
-    Arrow writes it from the batch's own memory, to a local file: renamed into place, or uploaded to
-    the store, so the file appears whole or not at all."""
+    Arrow writes it a block at a time, to a local file: renamed into place, or uploaded to the store,
+    so the file appears whole or not at all."""
     path = batch_path(root, dataset, batch_date, sha256)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.parent.path if is_local(path) else None
-    handle, partial = tempfile.mkstemp(dir=staging, suffix=".partial")
-    os.close(handle)
-    try:
-        with pa.OSFile(partial, "wb") as sink, ipc.new_file(sink, schema(batch.features.shape[1])) as writer:
-            for block in record_batches(batch):
-                writer.write_batch(block)
-        if is_local(path):
-            os.replace(partial, path.path)
-        else:
-            path.fs.put_file(partial, path.path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+    if is_local(path):
+        with atomic_writer(Path(path.path)) as sink:
+            _write_blocks(sink, batch)
+    else:
+        with tempfile.NamedTemporaryFile(suffix=SUFFIX) as staged:
+            _write_blocks(staged, batch)
+            staged.flush()
+            path.fs.put_file(staged.name, path.path)
     return path
+
+
+def _write_blocks(sink, batch: Batch) -> None:
+    with ipc.new_file(sink, schema(batch.features.shape[1])) as writer:
+        for block in record_batches(batch):
+            writer.write_batch(block)
 
 
 def publish(
@@ -114,18 +116,12 @@ def publish(
 
 def write_bytes(path, data: bytes) -> None:
     """``data`` as the file ``path``, whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not is_local(path):
-        path.write_bytes(data)
-        return
-    handle, partial = tempfile.mkstemp(dir=path.parent.path, suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as sink:
+    if is_local(path):
+        with atomic_writer(Path(path.path)) as sink:
             sink.write(data)
-        os.replace(partial, path.path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 def _remove_except(folder, kept: set[str]) -> None:
