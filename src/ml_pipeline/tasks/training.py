@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 
 from airflow.sdk import task
 
-from ml_pipeline.basics.config import PipelineConfig
-from ml_pipeline.basics.run import RunKey, model_path
+from ml_pipeline.basics.run import model_path
 from ml_pipeline.tasks.common import now, pipeline_task, settings_and_run
 
 log = logging.getLogger(__name__)
@@ -120,69 +118,10 @@ def refit_final_model(tuned: dict, **context) -> dict:
     test split, beside the champion on the same rows (for promote_model); then refit on the whole
     window (train and test), saved atomically with joblib in the model store. promote_model
     registers it once save_results has written the run's scores."""
-    import numpy as np
-
-    from ml_pipeline.basics.db import pipeline_connection
-    from ml_pipeline.registry import judging, model_files, promotion
-    from ml_pipeline.registry.experiments import record_refit
-    from ml_pipeline.training import plots, tuning
-    from ml_pipeline.training.training_data import dated_training_window, split_window
+    from ml_pipeline.registry.candidate import test_and_refit
 
     config, run = settings_and_run(context)
-    dataset = config.declaration()
-    with pipeline_connection(config) as connection:
-        champion = promotion.champion(connection, dataset.name)
-        # What the champion trained on, to judge it only on rows it has not seen (judging.py).
-        seen = champion and judging.seen_by_champion(connection, config, run, champion)
-        training, days = dated_training_window(connection, config, run)
-    train_rows, test_rows = split_window(training, config)
-    test = training.take(test_rows)
-    if seen:
-        train_keys = judging.row_keys(training)[train_rows]
-        unseen = judging.unseen_rows(test, train_keys, *seen.keys(training, days))
-
-    def scored_on_test() -> tuple:
-        report, decision = tuning.test_pick(tuned, training, test, train_rows)
-        return report, {
-            "report": report.as_dict(),
-            "curves": plots.held_out_curves(np.asarray(test.labels), decision, dataset.classes),
-            "champion_today": seen
-            and judging.judge(Path(config.models_dir), champion, test, decision, unseen),
-        }
-
-    fingerprint = training.sha256()
-    path = model_path(config, run)
-    sha256 = model_files.unchanged_model(path, fingerprint, tuned["best_params"])
-    # The test fit, then the refit: each holds one projection of the rows, never both at once.
-    report, tested = scored_on_test()
-    if sha256:
-        log.info("Keeping %s: this run saved it from the same rows and parameters.", path)
-    else:
-        sha256 = model_files.save_model(model_files.refit(training, tuned["best_params"]), path)
-        with pipeline_connection(config) as connection:
-            record_refit(connection, dataset.name, run.run_id, path.relative_to(config.models_dir), sha256)
-    model_files.write_metadata(
-        path, training, model_metadata(config, run, tuned, report, sha256), data_sha256=fingerprint
-    )
-    with pipeline_connection(config) as connection:
-        model_files.store_copy(connection, path, sha256, dataset.name)
-    return {"model_path": str(path), "sha256": sha256, **tested}
-
-
-def model_metadata(config: PipelineConfig, run: RunKey, tuned: dict, report, sha256: str) -> dict:
-    """What metadata.json records of the run beside its model file."""
-    return {
-        "dag_run_id": run.run_id,
-        "run_date": run.run_date.isoformat(),
-        "params": tuned["best_params"],
-        "cv_mean_score": tuned["cv_mean_score"],
-        "test_metrics": report.test_metrics,
-        "tuning": tuned["tuning"],
-        "params_from_version": tuned.get("params_from_version"),
-        "model_sha256": sha256,
-        "settings": config.as_dict(),
-        **config.declaration().as_dict(),
-    }
+    return test_and_refit(config, run, tuned)
 
 
 @pipeline_task

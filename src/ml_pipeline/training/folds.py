@@ -55,15 +55,7 @@ def fit_projections(features: np.ndarray, folds: list[tuple], components: int) -
     held_out = [test for _, test in folds]
     count = sum(len(rows) for rows in held_out)
     shift = sum(block.sum(axis=0) for rows in held_out for block in row_blocks(features, rows)) / count
-    sums, products = [], []
-    for rows in held_out:
-        total, product = np.zeros(features.shape[1]), np.zeros((features.shape[1],) * 2)
-        for block in row_blocks(features, rows):
-            block -= shift
-            total += block.sum(axis=0)
-            product += block.T @ block
-        sums.append(total)
-        products.append(product)
+    sums, products = zip(*(_shifted_sums(features, rows, shift) for rows in held_out), strict=True)
     all_sums, all_products = sum(sums), sum(products)
     fitted = [
         _projection(all_sums - sums[fold], all_products - products[fold], count - len(test), components)
@@ -79,13 +71,18 @@ def fit_projections(features: np.ndarray, folds: list[tuple], components: int) -
 def fit_projection(features: np.ndarray, rows: np.ndarray, components: int) -> tuple:
     """StandardScaler then ``PCA(components)`` fitted on ``rows``: mean, scale and PCA axes."""
     shift = sum(block.sum(axis=0) for block in row_blocks(features, rows)) / len(rows)
+    mean, scale, axes = _projection(*_shifted_sums(features, rows, shift), len(rows), components)
+    return shift + mean, scale, axes
+
+
+def _shifted_sums(features: np.ndarray, rows: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sum and the cross-products of ``features[rows] - shift``, a block of rows at a time."""
     total, product = np.zeros(features.shape[1]), np.zeros((features.shape[1],) * 2)
     for block in row_blocks(features, rows):
         block -= shift
         total += block.sum(axis=0)
         product += block.T @ block
-    mean, scale, axes = _projection(total, product, len(rows), components)
-    return shift + mean, scale, axes
+    return total, product
 
 
 def _projection(total: np.ndarray, product: np.ndarray, rows: int, components: int) -> tuple:
