@@ -12,7 +12,7 @@ import pytest
 from ml_pipeline.basics.run import RunKey
 from ml_pipeline.data_in.batch_store import replace_batch
 from ml_pipeline.data_in.handoff import publish
-from ml_pipeline.registry.candidate import test_and_refit
+from ml_pipeline.registry.candidate import judged_candidate
 from ml_pipeline.registry.model_files import load_model, metadata_path
 from ml_pipeline.training.model import C_PARAM, PCA_PARAM
 from ml_pipeline.training.tuning_report import reused_pick
@@ -39,10 +39,10 @@ def test_the_candidate_is_scored_on_the_test_split_then_refit_on_every_row_and_s
     db, settings, cancer, fetch_rows
 ):
     pick = reused_pick(PARAMS, 1, settings.cv_folds, datetime.now(UTC))
-    made = test_and_refit(settings, RUN, pick)
+    made = judged_candidate(settings, RUN, pick)
 
     assert made["champion_today"] is None, "no champion to judge yet"
-    assert (made["report"]["train_rows"], made["report"]["test_rows"]) == (455, 114)
+    assert (made["report"]["train_rows"], made["report"]["test_rows"]) == (456, 113)
     assert made["report"]["test_metrics"]["accuracy"] > 0.9
     path = Path(made["model_path"])
     assert path.is_relative_to(settings.models_dir) and path.exists()
@@ -58,9 +58,9 @@ def test_the_candidate_is_scored_on_the_test_split_then_refit_on_every_row_and_s
 
 def test_a_cleared_refit_keeps_the_model_it_saved_from_the_same_rows(settings, caplog):
     pick = reused_pick(PARAMS, 1, settings.cv_folds, datetime.now(UTC))
-    first = test_and_refit(settings, RUN, pick)
+    first = judged_candidate(settings, RUN, pick)
     with caplog.at_level(logging.INFO, logger="ml_pipeline.registry.candidate"):
-        again = test_and_refit(settings, RUN, pick)
+        again = judged_candidate(settings, RUN, pick)
     assert again["sha256"] == first["sha256"] and again["report"] == {
         **first["report"],
         "finished_at": again["report"]["finished_at"],

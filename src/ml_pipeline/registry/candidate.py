@@ -23,7 +23,7 @@ from ml_pipeline.training.tuning_report import TuningReport
 log = logging.getLogger(__name__)
 
 
-def test_and_refit(config: PipelineConfig, run: RunKey, tuned: dict) -> dict:
+def judged_candidate(config: PipelineConfig, run: RunKey, tuned: dict) -> dict:
     """The pick ``tuned`` tested and refit: the model file, its test report and curves, and the champion's
     score on the test rows neither model has seen (None without a champion)."""
     dataset = config.declaration()

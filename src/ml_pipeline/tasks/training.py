@@ -118,10 +118,10 @@ def refit_final_model(tuned: dict, **context) -> dict:
     test split, beside the champion on the same rows (for promote_model); then refit on the whole
     window (train and test), saved atomically with joblib in the model store. promote_model
     registers it once save_results has written the run's scores."""
-    from ml_pipeline.registry.candidate import test_and_refit
+    from ml_pipeline.registry.candidate import judged_candidate
 
     config, run = settings_and_run(context)
-    return test_and_refit(config, run, tuned)
+    return judged_candidate(config, run, tuned)
 
 
 @pipeline_task
