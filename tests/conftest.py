@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -75,6 +76,15 @@ def config(tmp_path) -> PipelineConfig:
     return PipelineConfig(
         data_dir=str(tmp_path / "data"), models_dir=str(tmp_path / "models"), datasets_dir=str(DATASETS_DIR)
     )
+
+
+@pytest.fixture
+def db_config(db, config, monkeypatch) -> PipelineConfig:
+    """``config`` whose Airflow connection (``conn_id``) reaches the test's own database ``db``."""
+    info = db.info
+    description = {"conn_type": "postgres", "host": info.host, "login": "postgres", "schema": info.dbname}
+    monkeypatch.setenv("AIRFLOW_CONN_PIPELINE_TEST", json.dumps(description))
+    return config.with_overrides({"conn_id": "pipeline_test"})
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import socket
 import tempfile
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
@@ -244,6 +245,8 @@ def test_refused_credentials_end_with_one_message_of_what_to_check(store):
 def test_the_training_window_is_handed_off_through_the_store(store):
     from ml_pipeline.basics.batch import Batch
     from ml_pipeline.data_in.handoff import handoff_root, publish, read_window, run_folder, write_bytes
+    from ml_pipeline.data_in.window_files import open_window_files
+    from ml_pipeline.training.folds import row_blocks
 
     config = PipelineConfig.from_env()
     dataset = config.declaration()
@@ -261,3 +264,11 @@ def test_the_training_window_is_handed_off_through_the_store(store):
     assert window.features.tobytes() == batch.features.tobytes()
     assert window.labels.tobytes() == batch.labels.tobytes()
     assert not list(store.tmp.iterdir()), "the downloaded copy is removed"
+    # The CV tasks' way: the store's file copied once, then read by blocks of rows as often as needed.
+    with tempfile.TemporaryDirectory() as folder:
+        days = [(DAY, rows, batch.sha256())]
+        with open_window_files(None, handoff_root(config), dataset, days, Path(folder)) as files:
+            picked = np.arange(3, rows, 7)
+            read = np.vstack(list(row_blocks(files, picked, 4096)))
+    assert read.tobytes() == batch.features[picked].tobytes()
+    assert files.labels.tobytes() == batch.labels.tobytes()

@@ -23,12 +23,9 @@ PARAMS = {PCA_PARAM: 8, C_PARAM: 1.0}
 
 
 @pytest.fixture
-def settings(db, config, cancer, monkeypatch):
+def settings(db, db_config, cancer):
     """The pipeline's settings on the test's own database, which holds the run's batch."""
-    host, database = db.info.host, db.info.dbname
-    description = {"conn_type": "postgres", "host": host, "login": "postgres", "schema": database}
-    monkeypatch.setenv("AIRFLOW_CONN_CANDIDATE_TEST", json.dumps(description))
-    settings = config.with_overrides({"conn_id": "candidate_test"})
+    settings = db_config
     sha256 = cancer.sha256()
     replace_batch(db, BREAST_CANCER, cancer, RUN.run_date, RUN.run_id, "test", sha256)
     publish(settings, BREAST_CANCER, cancer, RUN.run_date, sha256, RUN.run_id)

@@ -61,7 +61,7 @@ def test_only_test_rows_the_champion_never_saw_are_judged_a_file_sent_again_incl
     assert seen_by_champion(db, settings, RUN, {"version": version + 1}) is None, "another champion since"
     window, days = dated_training_window(db, settings, RUN)
     train, test = split_batch(window, settings.test_fraction, settings.random_seed)
-    unseen = unseen_rows(test, row_keys(train), *seen.keys(window, days))
+    unseen = unseen_rows(test, row_keys(train), *seen.keys(row_keys(window), days))
 
     known = set(as_rows(yesterday)) | set(as_rows(train))
     expected = [row not in known for row in as_rows(test)]

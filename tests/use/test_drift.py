@@ -12,7 +12,8 @@ from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.run import RunKey
 from ml_pipeline.data_in.batch_store import StoredBatches, replace_batch
 from ml_pipeline.data_in.sketch import LEVELS, feature_quantiles
-from ml_pipeline.data_in.sources import shifted_features, synthetic_batch
+from ml_pipeline.data_in.sources import synthetic_batch
+from ml_pipeline.data_in.synthetic import shifted_features
 from ml_pipeline.registry.experiments import RunRecord, save_experiment
 from ml_pipeline.registry.promotion import promote_if_better, register_model
 from ml_pipeline.training.split import split_batch

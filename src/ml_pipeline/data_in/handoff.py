@@ -78,16 +78,16 @@ def write_batch(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: 
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_local(path):
         with atomic_writer(Path(path.path)) as sink:
-            _write_blocks(sink, batch)
+            write_blocks(sink, batch)
     else:
         with tempfile.NamedTemporaryFile(suffix=SUFFIX) as staged:
-            _write_blocks(staged, batch)
+            write_blocks(staged, batch)
             staged.flush()
             path.fs.put_file(staged.name, path.path)
     return path
 
 
-def _write_blocks(sink, batch: Batch) -> None:
+def write_blocks(sink, batch: Batch) -> None:
     with ipc.new_file(sink, schema(batch.features.shape[1])) as writer:
         for block in record_batches(batch):
             writer.write_batch(block)
@@ -195,13 +195,13 @@ def read_window(connection, root, dataset: Dataset, days: list[tuple[date, int, 
         if not read_day(path, features[day], labels[day]):
             log.info("%s is not in the hand-off: reading the %s batch from PostgreSQL", path, batch_date)
             stored = load_batches(connection, dataset, batch_date, batch_date + timedelta(days=1))
-            _write_quietly(root, dataset, stored, batch_date, sha256)
+            write_quietly(root, dataset, stored, batch_date, sha256)
             features[day], labels[day] = stored.features, stored.labels
         first += rows
     return Batch(features, labels, dataset.features)
 
 
-def _write_quietly(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str) -> None:
+def write_quietly(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str) -> None:
     """Write the day's file, or say why not: the rows are read from PostgreSQL either way."""
     try:
         write_batch(root, dataset, batch, batch_date, sha256)

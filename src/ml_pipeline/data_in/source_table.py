@@ -21,6 +21,7 @@ import pyarrow as pa
 from pyarrow import parquet
 
 from ml_pipeline.basics.config import available_cores
+from ml_pipeline.basics.memory import release_freed_memory
 from ml_pipeline.data_in.table_check import (
     NUMBER_TYPES,
     TEXT_TYPES,
@@ -108,6 +109,7 @@ def _handed(blocks: list[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         yield blocks.pop()
         if len(blocks) % RELEASE_BLOCKS == 0:
             pa.default_memory_pool().release_unused()
+            release_freed_memory()
 
 
 def check_table(rows: SourceTable, columns: Columns, labelled: bool = True) -> FileBatch:

@@ -5,14 +5,12 @@ checked by the same rules (``validation.check_rows``)."""
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
 
 from ml_pipeline.basics.batch import Batch
@@ -21,6 +19,7 @@ from ml_pipeline.basics.datasets import Dataset, Source
 from ml_pipeline.basics.db import sql
 from ml_pipeline.basics.storage import StoreError, move, present, shown, store_errors
 from ml_pipeline.data_in.source_table import SourceTable
+from ml_pipeline.data_in.synthetic import synthetic_table
 from ml_pipeline.data_in.table_check import Columns
 from ml_pipeline.data_in.validation import (
     BatchRejected,
@@ -55,43 +54,6 @@ def synthetic_batch(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) 
     """``synthetic_table`` as the dataset's batch."""
     table = SourceTable(synthetic_table(dataset, rows, seed, shift), "synthetic")
     return check_rows(table, columns_of(dataset), 2, 0.5).batch
-
-
-def synthetic_table(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) -> pa.Table:
-    """A seeded table shaped like ``dataset``: its features, its classes as declared. With ``shift``,
-    the first third of its features are moved by that many of their standard deviations: a batch
-    from a drifted distribution."""
-    from sklearn.datasets import make_classification
-
-    n_features, n_classes = len(dataset.features), len(dataset.classes)
-    informative = max(math.ceil(n_features / 3), math.ceil(math.log2(2 * n_classes)))
-    # Unshuffled, then each column drawn in a shuffled order of rows and of columns: make_classification's
-    # own shuffle would hold two more copies of the rows, and a column of a row-major matrix a third.
-    features, labels = make_classification(
-        n_samples=rows,
-        n_features=n_features,
-        n_informative=min(informative, n_features),
-        n_redundant=min(informative, n_features - min(informative, n_features)),
-        n_classes=n_classes,
-        class_sep=1.0,
-        shuffle=False,
-        random_state=seed,
-    )
-    generator = np.random.default_rng(seed)
-    order, column_order = generator.permutation(rows), generator.permutation(n_features)
-    columns = {}
-    for index, name in enumerate(dataset.features):
-        column = features[order, column_order[index]]
-        if shift and index < shifted_features(n_features):
-            column += shift * column.std()
-        columns[name] = column
-    del features
-    return pa.table({**columns, dataset.label: np.asarray(dataset.classes)[labels[order]]})
-
-
-def shifted_features(n_features: int) -> int:
-    """How many of the first features ``synthetic_shift`` moves."""
-    return max(1, n_features // 3)
 
 
 class StoreUnreadable(BatchRejected):

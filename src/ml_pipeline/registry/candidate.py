@@ -17,7 +17,7 @@ from ml_pipeline.basics.run import RunKey, model_path
 from ml_pipeline.registry import judging, model_files, promotion
 from ml_pipeline.registry.experiments import record_refit
 from ml_pipeline.training import plots, tuning
-from ml_pipeline.training.training_data import dated_training_window, split_window
+from ml_pipeline.training.training_data import split_window, streamed_training_window
 from ml_pipeline.training.tuning_report import TuningReport
 
 log = logging.getLogger(__name__)
@@ -31,16 +31,17 @@ def judged_candidate(config: PipelineConfig, run: RunKey, tuned: dict) -> dict:
         champion = promotion.champion(connection, dataset.name)
         # What the champion trained on, to judge it only on rows it has not seen (judging.py).
         seen = champion and judging.seen_by_champion(connection, config, run, champion)
-        training, days = dated_training_window(connection, config, run)
-    train_rows, test_rows = split_window(training, config)
-    test = training.take(test_rows)
-    if seen:
-        train_keys = judging.row_keys(training)[train_rows]
-        unseen = judging.unseen_rows(test, train_keys, *seen.keys(training, days))
-    # The test fit, then the refit: each holds one projection of the rows, never both at once.
-    report, decision = tuning.test_pick(tuned, training, test, train_rows)
-    champion_today = seen and judging.judge(Path(config.models_dir), champion, test, decision, unseen)
-    path, sha256 = saved_model(config, run, tuned, training, report)
+    # The window's rows are read from its files as each step needs them: held once, a test split's worth.
+    with streamed_training_window(config, run) as (training, days):
+        train_rows, test_rows = split_window(training, config)
+        test = training.take(test_rows)
+        if seen:
+            keys = judging.row_keys(training)
+            unseen = judging.unseen_rows(test, keys[train_rows], *seen.keys(keys, days))
+        # The test fit, then the refit: each holds one projection of the rows, never both at once.
+        report, decision = tuning.test_pick(tuned, training, test, train_rows)
+        champion_today = seen and judging.judge(Path(config.models_dir), champion, test, decision, unseen)
+        path, sha256 = saved_model(config, run, tuned, training, report)
     return {
         "model_path": str(path),
         "sha256": sha256,

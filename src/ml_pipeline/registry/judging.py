@@ -58,9 +58,10 @@ class SeenByChampion:
     after: date
     outside: np.ndarray
 
-    def keys(self, window: Batch, days: list[tuple[date, int]]) -> tuple[np.ndarray, np.ndarray]:
+    def keys(self, window_keys: np.ndarray, days: list[tuple[date, int]]) -> tuple[np.ndarray, np.ndarray]:
         """Every fingerprint of the champion's rows: those outside, and those of the window's days
-        (``days``: each day of the window and its rows, in order) that the champion's window holds."""
+        (``window_keys``: its rows' ``row_keys``; ``days``: each day of the window and its rows, in
+        order) that the champion's window holds."""
         offsets = np.cumsum([0, *(rows for _, rows in days)])
         chosen = [
             np.arange(offsets[i], offsets[i + 1])
@@ -68,7 +69,7 @@ class SeenByChampion:
             if self.first <= day < self.after
         ]
         rows = np.concatenate([np.empty(0, dtype=np.int64), *chosen])
-        return self.outside, row_keys(window.take(rows))
+        return self.outside, window_keys[rows]
 
 
 def seen_by_champion(

@@ -21,16 +21,15 @@ def split_batch(fetched: dict, **context) -> list[dict]:
     for every chunk; the CV chunks to map over: runs of (fold, PCA sizes) units of similar cost.
 
     Each task that needs the rows reads the window from the hand-off files, or from the database
-    where it cannot see them (``training_data``), and splits it the same way.
+    where it cannot see them (``training_data``), and splits it the same way; this one and the CV
+    chunks read the files a block of rows at a time, as often as they need, rather than hold them.
     """
-    from ml_pipeline.basics.db import pipeline_connection
     from ml_pipeline.training import cv_work
-    from ml_pipeline.training.training_data import dated_training_window
+    from ml_pipeline.training.training_data import streamed_training_window
 
     config, run = settings_and_run(context)
-    with pipeline_connection(config) as connection:
-        window, _ = dated_training_window(connection, config, run)
-    chunks = cv_work.plan(window, config, run)
+    with streamed_training_window(config, run) as (window, _):
+        chunks = cv_work.plan(window, config, run)
     log.info("Training window of %s: %d rows, %d CV chunks", run.run_date, len(window), len(chunks))
     return chunks
 
@@ -40,16 +39,14 @@ def cross_validate_chunk(chunk: dict, **context) -> dict:
     """One chunk of the k-fold CV: every C for its units' folds and runs of PCA sizes, on the train split."""
     import time
 
-    from ml_pipeline.basics.db import pipeline_connection
     from ml_pipeline.training import cv_work
-    from ml_pipeline.training.training_data import dated_training_window
+    from ml_pipeline.training.training_data import streamed_training_window
 
     config, run = settings_and_run(context)
     started_at, started = now(), time.monotonic()
-    with pipeline_connection(config) as connection:
-        window, _ = dated_training_window(connection, config, run)
-    read = time.monotonic() - started
-    tables, clock = cv_work.score_chunk(window, config, run, chunk["units"])
+    with streamed_training_window(config, run) as (window, _):
+        read = time.monotonic() - started
+        tables, clock = cv_work.score_chunk(window, config, run, chunk["units"])
     log.info(
         "%d units: %d rows read in %.1f s, projections %.1f s, fits %.1f s",
         len(chunk["units"]), len(window), read, clock["projections"], clock["fits"],

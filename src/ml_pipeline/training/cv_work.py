@@ -1,9 +1,10 @@
 """The cross-validation as the DAG divides it: planned once per run, scored in chunks, gathered.
 
-``plan`` (split_batch) fits every fold's standardisation and projection once, keeps them in the run's
-hand-off folder, and divides the (fold, chain) units into chunks of similar cost; ``score_chunk``
-(each cross_validate_chunk) applies its folds' projections and fits its units. A chunk on a machine
-that cannot see the run's folder fits the projections again, the same way: the same numbers.
+``plan`` (split_batch) draws the folds and fits every fold's standardisation and projection once, keeps
+them in the run's hand-off folder, and divides the (fold, chain) units into chunks of similar cost;
+``score_chunk`` (each cross_validate_chunk) reads them, applies its folds' projections and fits its
+units. A chunk on a machine that cannot see the run's folder draws and fits them again, the same way:
+the same numbers.
 """
 
 from __future__ import annotations
@@ -52,23 +53,27 @@ def plan(window: Batch, config: PipelineConfig, run: RunKey) -> list[dict]:
 
 def score_chunk(window: Batch, config: PipelineConfig, run: RunKey, units: list) -> tuple[list, dict]:
     """Every unit's [C][size] held-out accuracies, and the seconds spent on the projections (read or
-    fitted, and applied) and on the fits."""
+    fitted, and applied) and on the fits. ``window``'s features may be its ``WindowFiles``."""
     started = time.monotonic()
     train_rows, _ = split_window(window, config)
-    rows = fold_rows(window.labels, train_rows, config.cv_folds, config.random_seed)
     components = max(config.pca_sizes(len(window.feature_names)))
-    projections = _shared_projections(config, run, window, rows, components)
+    projections = _shared_projections(config, run, window, train_rows, components)
     clock = {"projections": time.monotonic() - started}
+    rows = projections.fold_rows(train_rows)
     tables = score_units(
         window.features, window.labels, rows, projections, units, config.c_values(), config.n_jobs, clock
     )
     return tables, clock
 
 
-def _shared_projections(config, run, window: Batch, rows: list, components: int) -> Projections:
+def _shared_projections(config, run, window: Batch, train_rows, components: int) -> Projections:
     path = projections_path(config, run, components)
     try:
-        return projections_from_bytes(path.read_bytes())
+        projections = projections_from_bytes(path.read_bytes())
+        if len(projections.held_out_by) == len(train_rows):
+            return projections
+        log.info("The folds' projections at %s are of another split: fitting them", path)
     except Exception as error:  # missing, damaged, or a store that fails: fit them
         log.info("The folds' projections are not at %s (%s): fitting them", path, error)
-        return fit_projections(window.features, rows, components)
+    rows = fold_rows(window.labels, train_rows, config.cv_folds, config.random_seed)
+    return fit_projections(window.features, rows, components)

@@ -8,7 +8,10 @@ Every fold's projection comes from one pass over the rows: the sums and cross-pr
 fold's held-out rows (the folds' held-out rows partition the split), from which the sums of any
 fold's training rows are the whole minus its own. Rows are shifted by the split's mean first, so
 the cross-products subtract no large numbers. ``split_batch`` computes them once per run; every CV
-chunk reads them (``save_projections``, ``load_projections``) and applies them to its folds' rows.
+chunk reads them, with the folds themselves (``projections_bytes``), and applies them to its folds' rows.
+
+The rows may be a matrix or the window's hand-off files (``WindowFiles``): ``row_blocks`` reads either a
+block at a time, the same blocks, so the numbers do not depend on which.
 """
 
 from __future__ import annotations
@@ -17,25 +20,37 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 BLOCK_ROWS = 4096
 
 
 @dataclass(frozen=True)
 class Projections:
-    """Each fold's StandardScaler (means, scales) and PCA axes at the largest size searched."""
+    """Each fold's StandardScaler (means, scales) and PCA axes at the largest size searched, and the fold
+    that holds out each row of the split."""
 
     means: np.ndarray  # folds x features
     scales: np.ndarray  # folds x features
     axes: np.ndarray  # folds x features x components
+    held_out_by: np.ndarray  # a fold number per row of the split
 
     def of_fold(self, fold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.means[fold], self.scales[fold], self.axes[fold]
 
+    def fold_rows(self, split_rows: np.ndarray) -> list[tuple]:
+        """``fold_rows``'s folds of ``split_rows`` again, without drawing them."""
+        return [
+            (split_rows[self.held_out_by != fold], split_rows[self.held_out_by == fold])
+            for fold in range(len(self.means))
+        ]
+
 
 def fold_rows(labels: np.ndarray, split_rows: np.ndarray, folds: int, seed: int) -> list[tuple]:
     """Each fold's (training rows, held-out rows) of the split ``split_rows``, as rows of the window."""
+    # Imported here: CV chunks read their folds (Projections.fold_rows) and so run without scikit-learn,
+    # whose import is about 70 MiB of a task's memory.
+    from sklearn.model_selection import StratifiedKFold
+
     split_labels = np.asarray(labels)[split_rows]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [
@@ -44,8 +59,12 @@ def fold_rows(labels: np.ndarray, split_rows: np.ndarray, folds: int, seed: int)
     ]
 
 
-def row_blocks(features: np.ndarray, rows: np.ndarray, size: int = BLOCK_ROWS):
-    """``features[rows]`` as blocks of ``size`` rows: never a copy of all the rows at once."""
+def row_blocks(features, rows: np.ndarray, size: int = BLOCK_ROWS):
+    """``features[rows]`` as blocks of ``size`` rows, from a matrix or from ``WindowFiles`` (``rows``
+    ascending): never a copy of all the rows at once."""
+    if not isinstance(features, np.ndarray):
+        yield from features.blocks(rows, size)
+        return
     for first in range(0, len(rows), size):
         yield np.asarray(features[rows[first : first + size]], dtype=np.float64)
 
@@ -61,10 +80,15 @@ def fit_projections(features: np.ndarray, folds: list[tuple], components: int) -
         _projection(all_sums - sums[fold], all_products - products[fold], count - len(test), components)
         for fold, (_, test) in enumerate(folds)
     ]
+    split_rows = np.sort(np.concatenate(held_out))
+    held_out_by = np.empty(count, dtype=np.int8)
+    for fold, rows in enumerate(held_out):
+        held_out_by[np.searchsorted(split_rows, rows)] = fold
     return Projections(
         means=np.array([shift + mean for mean, _, _ in fitted]),
         scales=np.array([scale for _, scale, _ in fitted]),
         axes=np.array([axes for _, _, axes in fitted]),
+        held_out_by=held_out_by,
     )
 
 
@@ -112,10 +136,10 @@ def apply_projection(
 
 def projections_bytes(projections: Projections) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, means=projections.means, scales=projections.scales, axes=projections.axes)
+    np.savez(buffer, **vars(projections))
     return buffer.getvalue()
 
 
 def projections_from_bytes(data: bytes) -> Projections:
     with np.load(io.BytesIO(data)) as arrays:
-        return Projections(arrays["means"], arrays["scales"], arrays["axes"])
+        return Projections(**{name: arrays[name] for name in Projections.__dataclass_fields__})

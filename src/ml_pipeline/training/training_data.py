@@ -8,16 +8,21 @@ database (and the model store): a task may run on another machine than the one b
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 
 from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import Dataset
-from ml_pipeline.basics.db import sql
+from ml_pipeline.basics.db import pipeline_connection, sql
 from ml_pipeline.basics.run import RunKey
 from ml_pipeline.data_in.handoff import handoff_root, read_window
+from ml_pipeline.data_in.window_files import open_window_files
 from ml_pipeline.training.split import split_rows
 
 
@@ -75,6 +80,21 @@ def dated_training_window(connection, config: PipelineConfig, run: RunKey) -> tu
         batches = window_batches(connection, dataset, *run_window(config, run))
         window = read_window(connection, handoff_root(config), dataset, batches)
     return window, [(day, rows) for day, rows, _ in batches]
+
+
+@contextmanager
+def streamed_training_window(config: PipelineConfig, run: RunKey) -> Iterator[tuple[Batch, list]]:
+    """The training window and its days, as ``dated_training_window`` reads them in one snapshot, but
+    the features left in the hand-off files (``WindowFiles``), read by rows while the context lasts."""
+    dataset = config.declaration()
+    with tempfile.TemporaryDirectory(prefix="ml_pipeline_window_") as folder:
+        with pipeline_connection(config) as connection, connection.transaction():
+            connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            check_stored_by_run(connection, dataset, run)
+            batches = window_batches(connection, dataset, *run_window(config, run))
+            files = open_window_files(connection, handoff_root(config), dataset, batches, Path(folder))
+        with files:
+            yield Batch(files, files.labels, dataset.features), [(day, rows) for day, rows, _ in batches]
 
 
 def split_window(window: Batch, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
