@@ -683,6 +683,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="569,10000,100000")
     parser.add_argument("--skip-whole-run", action="store_true")
     parser.add_argument(
+        "--only-whole-run", action="store_true", help="only the whole runs (569, 100,000 rows) and the seed's"
+    )
+    parser.add_argument(
         "--skip-million", action="store_true", help="no 1,000,000-row runs (LocalExecutor, Celery chunks)"
     )
     parser.add_argument("--only-million", action="store_true", help="only the 1,000,000-row runs")
@@ -720,6 +723,13 @@ def main() -> int:
         return bench_serving()
     if args.only_scale:
         return bench_scale()
+    if args.only_whole_run:
+        with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
+            bench_whole_runs(report, Path(workdir), args.repeats)
+        for server in _servers:
+            server.cleanup()
+        print("\n" + report.table())
+        return 0
     if args.only_million or args.only_daily_life:
         with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
             if args.only_million:

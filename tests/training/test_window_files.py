@@ -66,6 +66,16 @@ def test_files_removed_while_a_task_reads_them_stay_readable(db, db_config, canc
     assert read.tobytes() == cancer.features.tobytes()
 
 
+def test_a_hand_off_that_cannot_be_written_leaves_the_task_a_copy_of_its_own(db, db_config, cancer, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the hand-off folder should be")
+    settings = db_config.with_overrides({"handoff_dir": str(blocked)})
+    replace_batch(db, BREAST_CANCER, cancer, DAY, RUN.run_id, "test", cancer.sha256())
+    with streamed_training_window(settings, RUN) as (window, days):
+        read = window.features[np.arange(len(cancer))]
+    assert read.tobytes() == cancer.features.tobytes() and days == [(DAY, len(cancer))]
+
+
 def test_a_chunk_scores_the_same_bits_from_the_files_as_from_the_window_held_whole(db, three_days, caplog):
     settings = three_days.with_overrides({"max_pca_components": 6, "c_count": 3, "cv_folds": 3})
     whole = training_window(db, settings, RUN)

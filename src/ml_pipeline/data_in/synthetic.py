@@ -35,7 +35,8 @@ def synthetic_table(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) 
     # make_classification's own shuffle would hold two more copies of the rows.
     generator, replay = np.random.default_rng(seed), np.random.default_rng(seed)
     order = generator.permutation(rows)
-    replay.shuffle(features)
+    # Each row as one 240-byte item (for 30 features): the same swaps, in C rather than row by row.
+    replay.shuffle(features.view(np.dtype((np.void, features.shape[1] * 8)))[:, 0])
     column_order = generator.permutation(n_features)
     moved = shifted_features(n_features) if shift else 0
     offsets = [shift * features[:, column_order[index]].std() for index in range(moved)]

@@ -88,21 +88,27 @@ def open_window_files(connection, root, dataset: Dataset, days: list[tuple[date,
     """The window's days (each date, its rows and fingerprint, in order) as ``WindowFiles``: local files
     opened where they are, others copied into ``folder`` (which must outlast the ``WindowFiles``)."""
     opened, labels = [], []
+    width = len(dataset.features)
     for batch_date, rows, sha256 in days:
-        path = batch_path(root, dataset, batch_date, sha256)
-        day = _opened_day(path, rows, len(dataset.features), folder / batch_date.isoformat())
+        path, copy = batch_path(root, dataset, batch_date, sha256), folder / batch_date.isoformat()
+        day = _opened_day(path, rows, width, copy)
         if day is None:
             log.info("%s is not in the hand-off: reading the %s batch from PostgreSQL", path, batch_date)
             stored = load_batches(connection, dataset, batch_date, batch_date + timedelta(days=1))
             write_quietly(root, dataset, stored, batch_date, sha256)
-            local = folder / f"{batch_date.isoformat()}-stored{SUFFIX}"
-            with pa.OSFile(str(local), "wb") as sink:
-                write_blocks(sink, stored)
-            del stored
-            day = _opened_day(local, rows, len(dataset.features), folder)
+            day = _opened_day(path, rows, width, copy)
+            day = day or _opened_day(_written(stored, copy), rows, width, copy)
         opened.append(day[0])
         labels.append(day[1])
-    return WindowFiles(opened, np.concatenate(labels), len(dataset.features))
+    return WindowFiles(opened, np.concatenate(labels), width)
+
+
+def _written(batch, copy: Path) -> Path:
+    """The rows as a local file of this task's own, where the hand-off could not take them."""
+    local = copy.with_name(f"{copy.name}-stored{SUFFIX}")
+    with pa.OSFile(str(local), "wb") as sink:
+        write_blocks(sink, batch)
+    return local
 
 
 def _opened_day(path, rows: int, n_features: int, copy: Path) -> tuple | None:
