@@ -724,10 +724,12 @@ def main() -> int:
     if args.only_scale:
         return bench_scale()
     if args.only_whole_run:
-        with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
-            bench_whole_runs(report, Path(workdir), args.repeats)
-        for server in _servers:
-            server.cleanup()
+        try:
+            with tempfile.TemporaryDirectory(prefix="ml_pipeline_bench_") as workdir:
+                bench_whole_runs(report, Path(workdir), args.repeats)
+        finally:
+            for server in _servers:
+                server.cleanup()
         print("\n" + report.table())
         return 0
     if args.only_million or args.only_daily_life:

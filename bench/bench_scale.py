@@ -24,13 +24,15 @@ import numpy as np
 import psycopg
 
 from bench import timed
+from ml_pipeline.basics.batch import Batch
 from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import load
 from ml_pipeline.basics.db import create_tables
 from ml_pipeline.data_in.batch_store import load_batches, replace_batch
 from ml_pipeline.data_in.batch_table import create_batch_table
-from ml_pipeline.data_in.handoff import handoff_root, publish, read_window
+from ml_pipeline.data_in.handoff import handoff_root, publish
 from ml_pipeline.data_in.sources import synthetic_batch
+from ml_pipeline.data_in.window_files import open_window_files
 from ml_pipeline.training.fast_cv import (
     FIT_COST_OFFSET,
     _contiguous_ranges,
@@ -73,10 +75,16 @@ def measure(rows: int, folder: Path) -> dict:
             pg, _ = timed(lambda: load_batches(connection, dataset, DAY, after), 3)
             days = [(DAY, rows, sha256)]
             root = handoff_root(config)
-            handoff, window = timed(lambda: read_window(connection, root, dataset, days), 3)
+            handoff, window = timed(lambda: read_through(connection, root, dataset, days, folder), 3)
     finally:
         server.cleanup()
     return {"megabytes": megabytes, "pg": pg, "handoff": handoff, **stages(window, config)}
+
+
+def read_through(connection, root, dataset, days, folder: Path) -> Batch:
+    """The window's hand-off files checked and opened, then every row read once, as a task does."""
+    with open_window_files(connection, root, dataset, days, folder) as files:
+        return Batch(files[:], files.labels, dataset.features)
 
 
 def stages(window, config: PipelineConfig) -> dict:

@@ -51,3 +51,12 @@ def churn_frame(rows: int = 120, seed: int = 0):
             "SUPPORT CALLS": calls,
         }
     )
+
+
+def whole_window(config, run):
+    """The run's training window as one matrix, and its days: what its tasks read a block at a time."""
+    from ml_pipeline.basics.batch import Batch
+    from ml_pipeline.training.training_data import training_window
+
+    with training_window(config, run) as (window, days):
+        return Batch(window.features[:], window.labels, window.feature_names), days

@@ -14,9 +14,8 @@ from ml_pipeline.registry.experiments import RunRecord, save_experiment
 from ml_pipeline.registry.judging import BLOCK_ROWS, row_keys, seen_by_champion, unseen_rows
 from ml_pipeline.registry.promotion import promote_if_better, register_model
 from ml_pipeline.training.split import split_batch
-from ml_pipeline.training.training_data import dated_training_window
 from ml_pipeline.training.tuning import tune
-from samples import BREAST_CANCER, synthetic
+from samples import BREAST_CANCER, synthetic, whole_window
 
 DAY = date(2026, 5, 10)
 RUN = RunKey(DAY, "manual__2026-05-10")
@@ -45,7 +44,7 @@ def as_rows(batch: Batch) -> list[tuple]:
 
 @pytest.mark.parametrize("window_days", [1, 2])
 def test_only_test_rows_the_champion_never_saw_are_judged_a_file_sent_again_included(
-    db, config, report, window_days
+    db, db_config, report, window_days
 ):
     yesterday, today_new = synthetic(300, 1), synthetic(200, 2)
     resent = yesterday.take(np.arange(150))  # half of yesterday's file, sent again today
@@ -56,10 +55,10 @@ def test_only_test_rows_the_champion_never_saw_are_judged_a_file_sent_again_incl
     replace_batch(db, BREAST_CANCER, today, DAY, RUN.run_id, "test")
     version = crown(db, report, "yesterday", DAY - timedelta(days=1), window_days=1)
 
-    settings = config.with_overrides({"training_window_days": window_days})
+    settings = db_config.with_overrides({"training_window_days": window_days})
     seen = seen_by_champion(db, settings, RUN, {"version": version})
     assert seen_by_champion(db, settings, RUN, {"version": version + 1}) is None, "another champion since"
-    window, days = dated_training_window(db, settings, RUN)
+    window, days = whole_window(settings, RUN)
     train, test = split_batch(window, settings.test_fraction, settings.random_seed)
     unseen = unseen_rows(test, row_keys(train), *seen.keys(row_keys(window), days))
 

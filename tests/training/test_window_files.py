@@ -1,5 +1,5 @@
 """split_batch and the CV chunks read the training window from its hand-off files a block of rows at a time
-(``streamed_training_window``): the same rows, folds and scores as the window held whole, from any mix of
+(``training_window``): the same rows, folds and scores as the window held whole, from any mix of
 files, files a task has to write first, and files removed while it reads."""
 
 import logging
@@ -16,8 +16,8 @@ from ml_pipeline.data_in.handoff import batch_path, handoff_root, publish
 from ml_pipeline.training import cv_work
 from ml_pipeline.training.fast_cv import grid_chunks
 from ml_pipeline.training.folds import row_blocks
-from ml_pipeline.training.training_data import streamed_training_window, training_window
-from samples import BREAST_CANCER, synthetic
+from ml_pipeline.training.training_data import training_window
+from samples import BREAST_CANCER, synthetic, whole_window
 
 DAY = date(2026, 4, 5)
 RUN = RunKey(DAY, "manual__2026-04-05")
@@ -44,8 +44,8 @@ def three_days(db, db_config, cancer, small_synthetic):
 
 
 def test_the_streamed_window_reads_the_rows_of_the_window_held_whole(db, three_days, cancer, rng):
-    whole = training_window(db, three_days, RUN)
-    with streamed_training_window(three_days, RUN) as (window, _):
+    whole, _ = whole_window(three_days, RUN)
+    with training_window(three_days, RUN) as (window, _):
         assert window.features.shape == whole.features.shape and len(window) == 70_000 + 600 + 569
         assert window.labels.tobytes() == whole.labels.tobytes()
         rows = np.sort(rng.choice(len(whole), size=30_000, replace=False))
@@ -60,7 +60,7 @@ def test_the_streamed_window_reads_the_rows_of_the_window_held_whole(db, three_d
 def test_files_removed_while_a_task_reads_them_stay_readable(db, db_config, cancer):
     replace_batch(db, BREAST_CANCER, cancer, DAY, RUN.run_id, "test", cancer.sha256())
     publish(db_config, BREAST_CANCER, cancer, DAY, cancer.sha256(), RUN.run_id)
-    with streamed_training_window(db_config, RUN) as (window, _):
+    with training_window(db_config, RUN) as (window, _):
         batch_path(handoff_root(db_config), BREAST_CANCER, DAY, cancer.sha256()).unlink()  # another run
         read = np.vstack(list(row_blocks(window.features, np.arange(len(cancer)), 100)))
     assert read.tobytes() == cancer.features.tobytes()
@@ -71,18 +71,18 @@ def test_a_hand_off_that_cannot_be_written_leaves_the_task_a_copy_of_its_own(db,
     blocked.write_text("a file where the hand-off folder should be")
     settings = db_config.with_overrides({"handoff_dir": str(blocked)})
     replace_batch(db, BREAST_CANCER, cancer, DAY, RUN.run_id, "test", cancer.sha256())
-    with streamed_training_window(settings, RUN) as (window, days):
+    with training_window(settings, RUN) as (window, days):
         read = window.features[np.arange(len(cancer))]
     assert read.tobytes() == cancer.features.tobytes() and days == [(DAY, len(cancer))]
 
 
 def test_a_chunk_scores_the_same_bits_from_the_files_as_from_the_window_held_whole(db, three_days, caplog):
     settings = three_days.with_overrides({"max_pca_components": 6, "c_count": 3, "cv_folds": 3})
-    whole = training_window(db, settings, RUN)
+    whole, _ = whole_window(settings, RUN)
     units = grid_chunks(settings.pca_sizes(whole.features.shape[1]), settings.cv_folds, 2)[1]
     # Drawn and fitted in the chunk itself (no split_batch yet), from the window held whole.
     held, _ = cv_work.score_chunk(whole, settings, RUN, units)
-    with streamed_training_window(settings, RUN) as (window, _):
+    with training_window(settings, RUN) as (window, _):
         cv_work.plan(window, settings, RUN)
         caplog.clear()
         with caplog.at_level(logging.INFO, logger=cv_work.__name__):

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 
 def release_freed_memory() -> None:
     """Return the heap's free pages to the system (glibc's ``malloc_trim``; nothing elsewhere)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's ``malloc_trim``, looked up once (``find_library`` runs a program), or None elsewhere."""
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc
-        pass
+        return None

@@ -3,8 +3,8 @@
 PostgreSQL stays the record of the batch: ``fetch_batch`` stores it there, then writes
 ``<handoff>/<dataset>/<date>/<data_sha256>.arrow`` (the folder of the ``handoff_dir`` setting: a local
 folder, or an object store every worker reaches). A task that needs the window reads these files
-instead of the rows through PostgreSQL's row protocol, a block of rows at a time straight into the
-window's matrix: a task holds the rows once, read at the speed of the disk (or the store). Each block's
+instead of the rows through PostgreSQL's row protocol, at the speed of the disk (or the store), a block
+of rows at a time as often as it needs them, never holding them whole (``window_files``). Each block's
 features are one fixed-size list column, row after row, as the training steps read them.
 
 A day whose file is missing (a worker on another machine with a local hand-off, a batch stored before
@@ -19,7 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,6 @@ from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import Dataset
 from ml_pipeline.basics.files import atomic_writer
 from ml_pipeline.basics.storage import is_local, storage_path
-from ml_pipeline.data_in.batch_store import load_batches
 
 log = logging.getLogger(__name__)
 SUFFIX = ".arrow"
@@ -144,61 +143,6 @@ def run_folder(root, dataset: Dataset, run_date: date, run_id: str):
     date: removed with the date's batch when another run replaces it."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
     return day_folder(root, dataset, run_date) / f"run_{safe}"
-
-
-def read_day(path, features: np.ndarray, labels: np.ndarray) -> bool:
-    """Whether the day's file filled ``features`` and ``labels`` (its rows, exactly): False if it is
-    missing, damaged or of another shape. Read a block at a time: the rows are held once."""
-    try:
-        if is_local(path):
-            return _fill(pa.OSFile(path.path), features, labels)
-        handle, local = tempfile.mkstemp(suffix=SUFFIX)
-        os.close(handle)
-        try:
-            path.fs.get_file(path.path, local)
-            return _fill(pa.OSFile(local), features, labels)
-        finally:
-            os.unlink(local)
-    except FileNotFoundError:
-        return False
-    except Exception as error:  # a damaged file, a store that fails: PostgreSQL has the rows
-        log.warning("Could not read %s (%s): reading the rows from PostgreSQL", path, error)
-        return False
-
-
-def _fill(source, features: np.ndarray, labels: np.ndarray) -> bool:
-    with source, ipc.open_file(source) as reader:
-        if reader.schema != schema(features.shape[1]):
-            return False
-        first = 0
-        for index in range(reader.num_record_batches):
-            block = reader.get_batch(index)
-            last = first + block.num_rows
-            if last > len(labels):
-                return False
-            values = block.column("features").values.to_numpy(zero_copy_only=True)
-            features[first:last] = values.reshape(block.num_rows, features.shape[1])
-            labels[first:last] = block.column("label").to_numpy(zero_copy_only=True)
-            first = last
-    return first == len(labels)
-
-
-def read_window(connection, root, dataset: Dataset, days: list[tuple[date, int, str]]) -> Batch:
-    """The window's batches (``days``: each date, its rows and fingerprint, in order) from their files,
-    into one matrix; a day without a good file from PostgreSQL, its file written for the next task."""
-    features = np.empty((sum(rows for _, rows, _ in days), len(dataset.features)))
-    labels = np.empty(len(features), dtype=np.int8)
-    first = 0
-    for batch_date, rows, sha256 in days:
-        path = batch_path(root, dataset, batch_date, sha256)
-        day = slice(first, first + rows)
-        if not read_day(path, features[day], labels[day]):
-            log.info("%s is not in the hand-off: reading the %s batch from PostgreSQL", path, batch_date)
-            stored = load_batches(connection, dataset, batch_date, batch_date + timedelta(days=1))
-            write_quietly(root, dataset, stored, batch_date, sha256)
-            features[day], labels[day] = stored.features, stored.labels
-        first += rows
-    return Batch(features, labels, dataset.features)
 
 
 def write_quietly(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str) -> None:

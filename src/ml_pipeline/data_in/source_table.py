@@ -68,7 +68,11 @@ class SourceTable:
 
     def take_parts(self, parts: int) -> list[tuple[int, Iterator[pa.RecordBatch]]]:
         """About ``parts`` runs of the rows, each as (its rows, its blocks), no longer held here: each
-        block is freed once it has been converted, so that about one batch is in memory."""
+        block is freed once it has been converted, so that about one batch is in memory. A table without
+        text to parse is one run: copying numbers gains little from more cores, and blocks freed on
+        other threads would stay in Arrow's pool until the end."""
+        if not any(is_type(_values_type(kind)) for kind in self.table.schema.types for is_type in TEXT_TYPES):
+            parts = 1
         blocks = self.table.to_batches()
         self.table = self.table.slice(0, 0)
         starts = np.cumsum([0, *(block.num_rows for block in blocks)])

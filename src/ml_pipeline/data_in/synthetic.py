@@ -45,21 +45,21 @@ def synthetic_table(dataset: Dataset, rows: int, seed: int, shift: float = 0.0) 
     # Blocks of rows taken from the end, the matrix shrunk behind each: the rows are held about once.
     blocks = []
     for first in reversed(range(0, rows, BLOCK_ROWS)):
-        labelled = classes[first : first + BLOCK_ROWS]
-        blocks.append(_synthetic_block(features[first:], column_order, offsets, dataset, labelled))
+        block_classes = classes[first : first + BLOCK_ROWS]
+        blocks.append(_synthetic_block(features[first:], column_order, offsets, dataset, block_classes))
         features.resize((first, n_features))
     return pa.Table.from_batches(blocks[::-1])
 
 
 def _synthetic_block(
-    features: np.ndarray, column_order: np.ndarray, offsets: list, dataset: Dataset, classes: np.ndarray
+    features: np.ndarray, column_order: np.ndarray, offsets: list, dataset: Dataset, block_classes: np.ndarray
 ) -> pa.RecordBatch:
     """A block of rows as a record batch of the dataset's columns, each in memory of its own."""
     columns = {}
     for index, name in enumerate(dataset.features):
         column = features[:, column_order[index]]
         columns[name] = pa.array(column + offsets[index] if index < len(offsets) else column.copy())
-    return pa.record_batch({**columns, dataset.label: pa.array(classes)})
+    return pa.record_batch({**columns, dataset.label: pa.array(block_classes)})
 
 
 def shifted_features(n_features: int) -> int:

@@ -2,7 +2,7 @@
 needs, instead of held whole: a CV task then holds its folds' projections and not also the rows they
 come from (at 1,000,000 rows of 30 features, 230 MiB).
 
-``open_window_files`` checks each day's file once (its schema and rows, as ``read_window`` does), keeps
+``open_window_files`` checks each day's file once (its schema and its rows' count and labels), keeps
 its labels, and keeps the file open: a file another run removes meanwhile stays readable to this task. A
 file in an object store is copied to a local folder first; a day without a good file is read from
 PostgreSQL, its file written for the next task and a local copy kept for this one.
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 class WindowFiles:
     """The window's feature matrix as open Arrow files: its ``shape`` and length, its rows read by
-    ``blocks``, and ``[rows]`` (a slice, or ascending row numbers) a new array of those rows."""
+    ``blocks``, and ``[rows]`` (a slice, or ascending row numbers) a new array of those rows. One thread
+    reads it at a time (it keeps the record batch last read)."""
 
     ndim = 2
 
@@ -63,8 +64,8 @@ class WindowFiles:
         """The features of ``rows`` (ascending), ``size`` rows at a time: each block a new array equal to
         ``matrix[rows[first : first + size]]``, so that callers may work in it."""
         rows = np.asarray(rows)
-        if np.any(np.diff(rows) <= 0):
-            raise ValueError("WindowFiles reads rows in ascending order only")
+        if rows.dtype == bool or np.any(np.diff(rows) <= 0):
+            raise ValueError("WindowFiles reads rows by their numbers, in ascending order only")
         for first in range(0, len(rows), size):
             wanted = rows[first : first + size]
             block = np.empty((len(wanted), self.shape[1]))
@@ -89,17 +90,24 @@ def open_window_files(connection, root, dataset: Dataset, days: list[tuple[date,
     opened where they are, others copied into ``folder`` (which must outlast the ``WindowFiles``)."""
     opened, labels = [], []
     width = len(dataset.features)
-    for batch_date, rows, sha256 in days:
-        path, copy = batch_path(root, dataset, batch_date, sha256), folder / batch_date.isoformat()
-        day = _opened_day(path, rows, width, copy)
-        if day is None:
-            log.info("%s is not in the hand-off: reading the %s batch from PostgreSQL", path, batch_date)
-            stored = load_batches(connection, dataset, batch_date, batch_date + timedelta(days=1))
-            write_quietly(root, dataset, stored, batch_date, sha256)
+    try:
+        for batch_date, rows, sha256 in days:
+            path, copy = batch_path(root, dataset, batch_date, sha256), folder / batch_date.isoformat()
             day = _opened_day(path, rows, width, copy)
-            day = day or _opened_day(_written(stored, copy), rows, width, copy)
-        opened.append(day[0])
-        labels.append(day[1])
+            if day is None:
+                log.info("%s is not in the hand-off: reading the %s batch from PostgreSQL", path, batch_date)
+                stored = load_batches(connection, dataset, batch_date, batch_date + timedelta(days=1))
+                write_quietly(root, dataset, stored, batch_date, sha256)
+                # The file just written, if local; else (a store, or no file) a copy of this task's own.
+                day = _opened_day(path, rows, width, copy) if is_local(path) else None
+                day = day or _opened_day(_written(stored, copy), rows, width, copy)
+                del stored
+            opened.append(day[0])
+            labels.append(day[1])
+    except BaseException:
+        for source, _, _ in opened:
+            source.close()
+        raise
     return WindowFiles(opened, np.concatenate(labels), width)
 
 

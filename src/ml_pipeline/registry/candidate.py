@@ -17,7 +17,7 @@ from ml_pipeline.basics.run import RunKey, model_path
 from ml_pipeline.registry import judging, model_files, promotion
 from ml_pipeline.registry.experiments import record_refit
 from ml_pipeline.training import plots, tuning
-from ml_pipeline.training.training_data import split_window, streamed_training_window
+from ml_pipeline.training.training_data import split_window, training_window
 from ml_pipeline.training.tuning_report import TuningReport
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def judged_candidate(config: PipelineConfig, run: RunKey, tuned: dict) -> dict:
         # What the champion trained on, to judge it only on rows it has not seen (judging.py).
         seen = champion and judging.seen_by_champion(connection, config, run, champion)
     # The window's rows are read from its files as each step needs them: held once, a test split's worth.
-    with streamed_training_window(config, run) as (training, days):
+    with training_window(config, run) as (training, days):
         train_rows, test_rows = split_window(training, config)
         test = training.take(test_rows)
         if seen:

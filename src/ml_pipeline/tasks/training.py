@@ -25,10 +25,10 @@ def split_batch(fetched: dict, **context) -> list[dict]:
     chunks read the files a block of rows at a time, as often as they need, rather than hold them.
     """
     from ml_pipeline.training import cv_work
-    from ml_pipeline.training.training_data import streamed_training_window
+    from ml_pipeline.training.training_data import training_window
 
     config, run = settings_and_run(context)
-    with streamed_training_window(config, run) as (window, _):
+    with training_window(config, run) as (window, _):
         chunks = cv_work.plan(window, config, run)
     log.info("Training window of %s: %d rows, %d CV chunks", run.run_date, len(window), len(chunks))
     return chunks
@@ -40,11 +40,11 @@ def cross_validate_chunk(chunk: dict, **context) -> dict:
     import time
 
     from ml_pipeline.training import cv_work
-    from ml_pipeline.training.training_data import streamed_training_window
+    from ml_pipeline.training.training_data import training_window
 
     config, run = settings_and_run(context)
     started_at, started = now(), time.monotonic()
-    with streamed_training_window(config, run) as (window, _):
+    with training_window(config, run) as (window, _):
         read = time.monotonic() - started
         tables, clock = cv_work.score_chunk(window, config, run, chunk["units"])
     log.info(

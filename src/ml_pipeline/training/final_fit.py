@@ -5,7 +5,8 @@ once and their projection once.
 centred copy with some solvers). Here the scaler learns from blocks (``StandardScaler.partial_fit``),
 PCA's ``covariance_eigh`` solver gets its covariance from blocks of standardised rows (it needs nothing
 else: its attributes are set as it sets them), and LogisticRegression is fitted, as in the pipeline,
-on the projected rows, built a block at a time. The rows may be a read-only view of the hand-off file.
+on the projected rows, built a block at a time. The rows are read by slices of rows, never written:
+a matrix, or the window's hand-off files (``WindowFiles``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from ml_pipeline.training.model import build_pipeline
 BLOCK_ROWS = 16384
 
 
-def fit_in_blocks(features: np.ndarray, labels: np.ndarray, n_components: int, C: float):
-    """``build_pipeline(n_components, C)`` fitted on ``features`` and ``labels``, which stay untouched."""
+def fit_in_blocks(features, labels: np.ndarray, n_components: int, C: float):
+    """``build_pipeline(n_components, C)`` fitted on ``features`` (a matrix, or ``WindowFiles``) and
+    ``labels``, which stay untouched."""
     from sklearn.utils.extmath import svd_flip
 
     model = build_pipeline(n_components, C)

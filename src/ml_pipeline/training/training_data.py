@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from ml_pipeline.basics.config import PipelineConfig
 from ml_pipeline.basics.datasets import Dataset
 from ml_pipeline.basics.db import pipeline_connection, sql
 from ml_pipeline.basics.run import RunKey
-from ml_pipeline.data_in.handoff import handoff_root, read_window
+from ml_pipeline.data_in.handoff import handoff_root
 from ml_pipeline.data_in.window_files import open_window_files
 from ml_pipeline.training.split import split_rows
 
@@ -49,15 +49,6 @@ def run_window(config: PipelineConfig, run: RunKey) -> tuple[date, date]:
     return run.run_date - timedelta(days=config.training_window_days - 1), run.run_date + timedelta(days=1)
 
 
-def training_window(connection, config: PipelineConfig, run: RunKey) -> Batch:
-    """The stored batches of the last ``training_window_days`` days up to the run's date, in date order.
-
-    Refuses to go on if another run stored a batch for this date since this run's fetch_batch: the
-    tasks of one run must all train and test on the same rows.
-    """
-    return dated_training_window(connection, config, run)[0]
-
-
 def window_batches(connection, dataset: Dataset, first: date, after: date) -> list[tuple[date, int, str]]:
     """Each stored day of [first, after), its rows and fingerprint, in the order a window's rows are read."""
     params = {"dataset": dataset.name, "first_date": first, "before_date": after}
@@ -69,32 +60,25 @@ def window_days(connection, dataset: Dataset, first: date, after: date) -> list[
     return [(day, rows) for day, rows, _ in window_batches(connection, dataset, first, after)]
 
 
-def dated_training_window(connection, config: PipelineConfig, run: RunKey) -> tuple[Batch, list]:
-    """The training window, and each of its days with its rows (in the window's order), from one
-    snapshot; the rows from the hand-off files, or PostgreSQL for a day without one."""
-    dataset = config.declaration()
-    # The check and the rows from one snapshot, though another run may store a batch meanwhile.
-    with connection.transaction():
-        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        check_stored_by_run(connection, dataset, run)
-        batches = window_batches(connection, dataset, *run_window(config, run))
-        window = read_window(connection, handoff_root(config), dataset, batches)
-    return window, [(day, rows) for day, rows, _ in batches]
-
-
 @contextmanager
-def streamed_training_window(config: PipelineConfig, run: RunKey) -> Iterator[tuple[Batch, list]]:
-    """The training window and its days, as ``dated_training_window`` reads them in one snapshot, but
-    the features left in the hand-off files (``WindowFiles``), read by rows while the context lasts."""
+def training_window(config: PipelineConfig, run: RunKey) -> Iterator[tuple[Batch, list]]:
+    """The stored batches of the last ``training_window_days`` days up to the run's date, in date order,
+    and each day with its rows, checked in one snapshot: the features left in the hand-off files
+    (``WindowFiles``), read by rows while the context lasts.
+
+    Refuses to go on if another run stored a batch for this date since this run's fetch_batch: the
+    tasks of one run must all train and test on the same rows.
+    """
     dataset = config.declaration()
-    with tempfile.TemporaryDirectory(prefix="ml_pipeline_window_") as folder:
+    with ExitStack() as held:
+        folder = Path(held.enter_context(tempfile.TemporaryDirectory(prefix="ml_pipeline_window_")))
         with pipeline_connection(config) as connection, connection.transaction():
             connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             check_stored_by_run(connection, dataset, run)
             batches = window_batches(connection, dataset, *run_window(config, run))
-            files = open_window_files(connection, handoff_root(config), dataset, batches, Path(folder))
-        with files:
-            yield Batch(files, files.labels, dataset.features), [(day, rows) for day, rows, _ in batches]
+            opened = open_window_files(connection, handoff_root(config), dataset, batches, folder)
+            files = held.enter_context(opened)
+        yield Batch(files, files.labels, dataset.features), [(day, rows) for day, rows, _ in batches]
 
 
 def split_window(window: Batch, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
