@@ -25,6 +25,15 @@ SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 MODEL_SERVER = "model-server"
 LOGIN_USER = "admin"
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+SCHEDULER_SETTINGS = {
+    # When idle, look for finished tasks 4 times a second rather than once: a run's tasks follow each
+    # other sooner, for a few milliseconds of CPU.
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+    # The LocalExecutor's tasks start with the libraries they use already imported
+    # (ml_pipeline/tasks/preload.py).
+    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "ml_pipeline.tasks.preload",
+}
 
 
 def api_port() -> int:
@@ -59,9 +68,7 @@ def stack_env(layout: Layout, server, scheduled: bool = True, executor: str = "l
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(layout.logs),
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(scheduled),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-            # When idle, look for finished tasks 4 times a second rather than once: a run's tasks
-            # follow each other sooner, for a few milliseconds of CPU.
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+            **SCHEDULER_SETTINGS,
             f"AIRFLOW_CONN_{PipelineConfig.from_env().conn_id.upper()}": json.dumps(
                 {
                     "conn_type": "postgres",

@@ -46,30 +46,12 @@ def upstream(dag, task_id):
 
 
 def test_tasks_are_wired_in_the_documented_shape(dag):
-    creates = {f"create_tables.create_{name}" for name in ("batches", "experiments")}
-    assert upstream(dag, "create_tables.create_cv_results") == {"create_tables.create_experiments"}
-    assert upstream(dag, "create_tables.create_best_params") == {"create_tables.create_experiments"}
-    assert upstream(dag, "create_tables.create_models") == {"create_tables.create_experiments"}
-    assert upstream(dag, "wait_for_batch_file") == set()
-    assert not creates & upstream(dag, "create_tables.create_batches")
+    assert upstream(dag, "create_tables.create_pipeline_tables") == set()
     assert upstream(dag, "create_tables.create_batch_table") == set()
-    tables = {
-        "create_tables.create_batches",
-        "create_tables.create_batch_table",
-        "create_tables.create_cv_results",
-        "create_tables.create_best_params",
-        "create_tables.create_drift",
-        "create_tables.create_predictions",
-    }
+    assert upstream(dag, "wait_for_batch_file") == set()
+    tables = {"create_tables.create_pipeline_tables", "create_tables.create_batch_table"}
     # The batch goes to the database first: later tasks read it there, on whichever worker they run.
-    # It waits only for its own tables.
-    assert upstream(dag, "fetch_batch") == {
-        "wait_for_batch_file",
-        "create_tables.create_batches",
-        "create_tables.create_batch_table",
-    }
-    assert upstream(dag, "create_tables.create_drift") == {"create_tables.create_models"}
-    assert upstream(dag, "create_tables.create_predictions") == {"create_tables.create_models"}
+    assert upstream(dag, "fetch_batch") == {"wait_for_batch_file", *tables}
     assert upstream(dag, "check_drift") == {"fetch_batch", *tables}
     # The tuning setting is decided while the batch is fetched: the grid's tasks, or straight to the
     # pick (the grid's tasks then show as skipped), which then reads no rows: no batch to wait for.
@@ -235,17 +217,20 @@ def test_a_dataset_without_a_time_schedule_is_scored_on_promotion_only():
     assert scoring_schedule("churn", "0 6 * * 1-5").timetable.expression == "0 6 * * 1-5"
 
 
-def test_sql_tasks_create_every_table_from_dags_sql(dag):
-    sql_tasks = [t for t in dag.tasks if t.task_type == "SQLExecuteQueryOperator"]
-    # The DagBag has read each task's .sql file into its `sql` field.
-    assert sorted(t.sql for t in sql_tasks) == sorted(sql(f"create_{name}") for name in SCHEMA)
+def test_one_sql_task_creates_every_table_from_sql_files_in_an_order_that_applies(dag):
+    (sql_task,) = [t for t in dag.tasks if t.task_type == "SQLExecuteQueryOperator"]
+    # The DagBag has read each .sql file into the task's `sql` list, in SCHEMA's order.
+    assert sql_task.sql == [sql(f"create_{name}") for name in SCHEMA]
+    order = list(SCHEMA)
+    for name, referenced in SCHEMA.items():
+        assert all(order.index(table) < order.index(name) for table in referenced), name
     # create_batch_rows.sql is the one per-dataset table, composed from the declaration by a Python task.
     assert {f"create_{name}" for name in SCHEMA} | {"create_batch_rows"} == {
         p.stem for p in SQL_DIR.glob("create_*.sql")
     }
-    assert {t.conn_id for t in sql_tasks} == {PipelineConfig().conn_id}
+    assert sql_task.conn_id == PipelineConfig().conn_id
     # DDL results are of no use downstream; pushing them breaks on servers that return bytes.
-    assert not any(t.do_xcom_push for t in sql_tasks)
+    assert not sql_task.do_xcom_push
 
 
 def test_trigger_form_offers_the_run_settings(dag):

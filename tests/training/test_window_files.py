@@ -8,6 +8,7 @@ import sys
 from datetime import date, timedelta
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from ml_pipeline.basics.run import RunKey
@@ -43,7 +44,9 @@ def three_days(db, db_config, cancer, small_synthetic):
     return settings
 
 
-def test_the_streamed_window_reads_the_rows_of_the_window_held_whole(db, three_days, cancer, rng):
+def test_the_streamed_window_reads_the_rows_of_the_window_held_whole(
+    db, three_days, cancer, small_synthetic, rng
+):
     whole, _ = whole_window(three_days, RUN)
     with training_window(three_days, RUN) as (window, _):
         assert window.features.shape == whole.features.shape and len(window) == 70_000 + 600 + 569
@@ -55,6 +58,10 @@ def test_the_streamed_window_reads_the_rows_of_the_window_held_whole(db, three_d
             next(row_blocks(window.features, rows[::-1], 4096))
     today = batch_path(handoff_root(three_days), BREAST_CANCER, DAY, cancer.sha256())
     assert today.exists(), "the day read from PostgreSQL has its file for the next task"
+    yesterday = DAY - timedelta(days=1)
+    damaged = batch_path(handoff_root(three_days), BREAST_CANCER, yesterday, small_synthetic.sha256())
+    written = pa.ipc.open_file(pa.BufferReader(damaged.read_bytes())).read_all()
+    assert written.num_rows == len(small_synthetic), "the damaged file is written again, whole"
 
 
 def test_files_removed_while_a_task_reads_them_stay_readable(db, db_config, cancer):

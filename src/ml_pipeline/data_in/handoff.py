@@ -66,13 +66,14 @@ def schema(n_features: int) -> pa.Schema:
     return pa.schema({"features": pa.list_(pa.float64(), n_features), "label": pa.int8()})
 
 
-def write_batch(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str):
-    """The batch's file, written unless it is there already (its name is its content's fingerprint).
+def write_batch(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str, replace: bool = False):
+    """The batch's file, written unless it is there already (its name is its content's fingerprint) or
+    ``replace`` says the file there cannot be read.
 
     Arrow writes it a block at a time, to a local file: renamed into place, or uploaded to the store,
     so the file appears whole or not at all."""
     path = batch_path(root, dataset, batch_date, sha256)
-    if path.exists():
+    if not replace and path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_local(path):
@@ -146,8 +147,9 @@ def run_folder(root, dataset: Dataset, run_date: date, run_id: str):
 
 
 def write_quietly(root, dataset: Dataset, batch: Batch, batch_date: date, sha256: str) -> None:
-    """Write the day's file, or say why not: the rows are read from PostgreSQL either way."""
+    """Write the day's file again (it was missing or could not be read), or say why not: the rows are
+    read from PostgreSQL either way."""
     try:
-        write_batch(root, dataset, batch, batch_date, sha256)
+        write_batch(root, dataset, batch, batch_date, sha256, replace=True)
     except Exception as error:  # any store's failure: the rows are in hand
         log.warning("Could not write the hand-off file of %s (%s)", batch_date, error)

@@ -5,5 +5,6 @@ and run from the Airflow context, calls the plain functions of the stages, and r
 
 The DAG files import these modules when they are parsed, every few seconds: so only the standard library,
 Airflow's SDK and the settings are imported at their top, and every task imports what it uses (NumPy,
-scikit-learn, psycopg) when it runs.
+scikit-learn, psycopg) when it runs. Under the LocalExecutor those libraries are imported already, once,
+by the process the tasks are forked from (``preload``), which the DAG files never import.
 """
