@@ -80,7 +80,7 @@ for declaration in load_all(CONFIG.datasets_dir)[0]:
         with TaskGroup("create_tables", tooltip="Idempotent DDL from ml_pipeline/sql/") as create_tables:
             # One task, one transaction, the files in SCHEMA's order: a task per table cost a second of
             # a worker's CPU each, for milliseconds of DDL, while the batch was being fetched.
-            shared_tables = SQLExecuteQueryOperator(
+            create_pipeline_tables = SQLExecuteQueryOperator(
                 task_id="create_pipeline_tables",
                 conn_id=CONFIG.conn_id,
                 sql=[f"create_{name}.sql" for name in SCHEMA],
@@ -119,5 +119,5 @@ for declaration in load_all(CONFIG.datasets_dir)[0]:
             registry.announce_champion.override(outlets=[champion_asset(dataset)])(promoted)
 
         fetched >> refitted
-        [shared_tables, batch_table, wait_for_batch_file] >> fetched
+        [create_pipeline_tables, batch_table, wait_for_batch_file] >> fetched
         create_tables >> [tuning, drifted]
