@@ -1,8 +1,8 @@
 """What every task process starts with already imported: the libraries the tasks import when they run.
 
 A task's own imports cost more than most of its work (scikit-learn and SciPy about 1.5 s, the Amazon
-provider's asset handlers, which the SQL hook's lineage loads, half a second), paid again in each of a
-run's 21 tasks. The scheduler's LocalExecutor can start its workers from a forkserver that has imported
+provider's asset handlers, which the SQL hook's lineage loads, half a second), paid again by each of a
+run's 15 tasks. The scheduler's LocalExecutor can start its workers from a forkserver that has imported
 a list of modules first: ``[scheduler] mp_start_method = forkserver`` and ``mp_forkserver_preload =
 ml_pipeline.tasks.preload`` (set by the stack and docker-compose.yaml). Every worker, and every task it
 forks, then shares these modules, copy-on-write, instead of importing them.
